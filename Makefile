@@ -1,0 +1,223 @@
+# amlfs: build, test, install. `make help` lists the targets.
+#
+# Dependencies are found through pkg-config, or through these variables for a build
+# without root on a cluster (each names an install prefix with include/ and lib/):
+#   HDF5_DIR, DNNL_DIR, OPENBLAS_DIR, CUDA_HOME (default /usr/local/cuda).
+
+VERSION := 0.1.0
+PREFIX  ?= /usr/local
+CC      ?= cc
+CUDA_HOME ?= /usr/local/cuda
+NVCC    ?= $(CUDA_HOME)/bin/nvcc
+
+# ---- dependencies -----------------------------------------------------------------
+ifdef HDF5_DIR
+HDF5_CFLAGS := -I$(HDF5_DIR)/include
+HDF5_LIBS   := -L$(HDF5_DIR)/lib -Wl,-rpath,$(HDF5_DIR)/lib -lhdf5_hl -lhdf5
+else
+HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null)
+HDF5_LIBDIR := $(patsubst -L%,%,$(filter -L%,$(shell pkg-config --libs hdf5 2>/dev/null)))
+HDF5_LIBS   := $(if $(HDF5_LIBDIR),-L$(HDF5_LIBDIR)) -lhdf5_hl -lhdf5
+endif
+ifdef OPENBLAS_DIR
+BLAS_CFLAGS := -I$(OPENBLAS_DIR)/include
+BLAS_LIBS   := -L$(OPENBLAS_DIR)/lib -Wl,-rpath,$(OPENBLAS_DIR)/lib -lopenblas
+else
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(or $(shell pkg-config --libs openblas 2>/dev/null),-lopenblas)
+endif
+ifdef DNNL_DIR
+DNNL_CFLAGS := -I$(DNNL_DIR)/include
+DNNL_LIBS   := -L$(DNNL_DIR)/lib -Wl,-rpath,$(DNNL_DIR)/lib -ldnnl
+else
+DNNL_CFLAGS :=
+DNNL_LIBS   := -ldnnl
+endif
+
+# ---- flags ------------------------------------------------------------------------
+# snprintf into fixed buffers truncates on purpose (paths and messages), hence the -Wno
+WARN     := -Wall -Wextra -Werror -Wno-format-truncation
+CPPFLAGS := -D_GNU_SOURCE -DAMLFS_VERSION='"$(VERSION)"' -Ikernels -Itools/lib \
+            $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(DNNL_CFLAGS)
+OPT      ?= -O2 -march=x86-64-v2
+CFLAGS   := -std=c11 $(OPT) -g $(WARN) -fopenmp
+LDLIBS   := $(HDF5_LIBS) $(DNNL_LIBS) $(BLAS_LIBS) -fopenmp -lm
+
+# The sanitizer build lives in its own tree and never mixes objects with the plain one.
+ifeq ($(SAN),1)
+B        := build/san
+CFLAGS   := -std=c11 -O1 -g -fno-omit-frame-pointer $(WARN) -fopenmp \
+            -fsanitize=address,undefined -fno-sanitize-recover=all
+LDLIBS   += -fsanitize=address,undefined
+else
+B        := build/rel
+endif
+BIN := $(B)/bin
+
+# ---- sources ----------------------------------------------------------------------
+KERNEL_SRC := $(wildcard kernels/cpu/*.c)
+LIB_SRC    := $(wildcard tools/lib/*.c)
+TOOL_SRC   := $(wildcard tools/amlfs-*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+BENCH_SRC  := $(wildcard bench/*.c)
+CUDA_SRC   := $(wildcard kernels/cuda/*.cu)
+CUDA_MAIN  := $(wildcard tests/cuda/*.cu)
+
+KERNEL_OBJ := $(KERNEL_SRC:%.c=$(B)/%.o)
+LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/schemas.o
+SCHEMAS    := $(sort $(wildcard schemas/*.schema))
+TOOLS      := $(TOOL_SRC:tools/%.c=$(BIN)/%)
+UNITS      := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+KERNEL_LIB := $(B)/libamlfs_kernels.a
+TOOL_LIB   := $(B)/libamlfs_tools.a
+
+.PHONY: all help deps bench-deps test test-fast sanitize cuda demo install uninstall \
+        bench clean check-deps
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+all: check-deps $(TOOLS) $(UNITS) $(BENCHES)
+
+help:
+	@echo "make            build the tools into $(BIN)/ (and bin/ links to them)"
+	@echo "make deps       apt-get the Debian packages amlfs needs (once; idempotent)"
+	@echo "make bench-deps add python3-torch and python3-h5py (fixtures, benchmarks)"
+	@echo "make test       plain and sanitizer builds, unit and tool tests, CUDA build"
+	@echo "make sanitize   ASan+UBSan build and its test run"
+	@echo "make cuda       compile and link the CUDA sources with nvcc"
+	@echo "make demo       a short real search on Fashion-MNIST and its report"
+	@echo "make bench      run bench/ programs, JSON into bench/results/"
+	@echo "make install PREFIX=DIR   tools into DIR/bin, schemas into DIR/share/amlfs"
+
+# ---- Debian packages --------------------------------------------------------------
+DEB_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libdnnl-dev libopenblas-dev \
+            librandom123-dev parallel gnuplot-nox slurm-wlm munge dataset-fashion-mnist \
+            python3 valgrind
+BENCH_PKGS := python3-torch python3-h5py python3-numpy
+
+# Installs only what is missing, so a second run does no apt-get at all.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing:" $$missing; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "deps: all Debian packages present"; fi
+
+bench-deps: deps
+	@missing=$$(for p in $(BENCH_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "bench-deps: installing:" $$missing; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "bench-deps: all Debian packages present"; fi
+
+# Says what was found; fails loudly when a required one is missing.
+check-deps:
+	@test -f "$$(echo '#include <hdf5.h>' | $(CC) $(CPPFLAGS) -E -M - 2>/dev/null | grep -o '[^ ]*hdf5.h' | head -1)" \
+	  || { echo "amlfs: HDF5 not found (make deps, or HDF5_DIR=...)"; exit 1; }
+	@echo '#include <Random123/philox.h>' | $(CC) $(CPPFLAGS) -fsyntax-only -x c - 2>/dev/null \
+	  || { echo "amlfs: Random123 not found (make deps: librandom123-dev)"; exit 1; }
+	@echo '#include <dnnl.h>' | $(CC) $(CPPFLAGS) -fsyntax-only -x c - 2>/dev/null \
+	  || { echo "amlfs: oneDNN not found (make deps: libdnnl-dev, or DNNL_DIR=...)"; exit 1; }
+
+# ---- compile ----------------------------------------------------------------------
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/gen/schemas.c: $(SCHEMAS) tools/lib/embed-schemas.sh
+	@mkdir -p $(dir $@)
+	tools/lib/embed-schemas.sh $@ $(SCHEMAS)
+
+$(B)/gen/schemas.o: $(B)/gen/schemas.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(KERNEL_LIB): $(KERNEL_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(TOOL_LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/amlfs-%: $(B)/tools/amlfs-%.o $(TOOL_LIB) $(KERNEL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(TOOL_LIB) $(KERNEL_LIB) $(LDLIBS) -o $@
+	@mkdir -p bin && ln -sf ../$@ bin/$(notdir $@)
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(TOOL_LIB) $(KERNEL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(TOOL_LIB) $(KERNEL_LIB) $(LDLIBS) -o $@
+
+$(B)/bench/%: $(B)/bench/%.o $(TOOL_LIB) $(KERNEL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(TOOL_LIB) $(KERNEL_LIB) $(LDLIBS) -o $@
+
+-include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- tests ------------------------------------------------------------------------
+# test-fast: this build's unit and tool tests. make test: the plain build with every
+# test, then the sanitizer build with the unit and tool tests, then the CUDA build.
+test-fast: all
+	@tests/run.sh $(B)
+
+test: deps
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory sanitize
+	@if [ -x "$(NVCC)" ]; then $(MAKE) --no-print-directory cuda; \
+	 else echo "cuda: $(NVCC) not found; CUDA build not checked"; fi
+	@tests/run.sh build/rel --slow
+
+sanitize:
+	$(MAKE) --no-print-directory SAN=1 all
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/run.sh build/san
+
+# ---- CUDA -------------------------------------------------------------------------
+# cuDNN 9 deprecates its legacy convolution and batch-norm calls: files that use them
+# are compiled with -Wno-deprecated-declarations (DESIGN.md 4). NCCL's library is in
+# $(CUDA_HOME)/lib, not lib64.
+CUDA_B     := build/cuda
+CUDA_OBJ   := $(CUDA_SRC:kernels/cuda/%.cu=$(CUDA_B)/%.o)
+CUDA_BINS  := $(CUDA_MAIN:tests/cuda/%.cu=$(CUDA_B)/%)
+NVCCFLAGS  := -O2 -std=c++17 -Ikernels -Xcompiler -Wall,-Wextra,-Werror \
+              -arch=sm_90 -DAMLFS_VERSION='"$(VERSION)"'
+CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 \
+              -Wl,-rpath,$(CUDA_HOME)/lib -lcudnn -lcublas -lnccl -lcudart
+
+cuda:
+	@test -x "$(NVCC)" || { echo "cuda: nvcc not found at $(NVCC) (set CUDA_HOME)"; exit 1; }
+	@test -f "$(CUDA_HOME)/include/cudnn.h" || { echo "cuda: cuDNN not found in $(CUDA_HOME)/include"; exit 1; }
+	@test -f "$(CUDA_HOME)/include/nccl.h" || { echo "cuda: NCCL not found in $(CUDA_HOME)/include"; exit 1; }
+	@echo "cuda: nvcc $$($(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), cuDNN, cuBLAS, NCCL found"
+	$(MAKE) --no-print-directory $(KERNEL_LIB) $(CUDA_BINS)
+
+$(CUDA_B)/%.o: kernels/cuda/%.cu kernels/amlfs_kernels.h kernels/amlfs_rng.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(CUDA_B)/%: tests/cuda/%.cu $(CUDA_OBJ) $(KERNEL_LIB)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $< $(CUDA_OBJ) $(KERNEL_LIB) -o $@ $(CUDA_LIBS) \
+	  -Xcompiler -fopenmp $(HDF5_LIBS) -lm
+
+# ---- bench, demo, install ---------------------------------------------------------
+bench: all
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+demo: deps all
+	@workflow/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/amlfs/schemas
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 schemas/*.schema $(DESTDIR)$(PREFIX)/share/amlfs/schemas/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(TOOLS)))
+	rm -rf $(DESTDIR)$(PREFIX)/share/amlfs
+
+clean:
+	rm -rf build bin

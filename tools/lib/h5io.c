@@ -1,0 +1,313 @@
+/* h5io.c: HDF5 reads and writes behind the schema checks. A failed HDF5 call on an
+ * output is exit 1 (the work failed); on an input that already validated it cannot
+ * happen short of a disk error, also exit 1. */
+#include "h5io.h"
+#include "atomic_out.h"
+#include "schema.h"
+#include "tool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char name_buf[4096];
+
+const char *amlfs_h5_name(hid_t loc)
+{
+    if (H5Fget_name(loc, name_buf, sizeof name_buf) < 0)
+        snprintf(name_buf, sizeof name_buf, "(unnamed)");
+    /* temporaries are named after their target: show the target */
+    char *slash = strrchr(name_buf, '/');
+    char *base = slash ? slash + 1 : name_buf;
+    if (base[0] == '.' && strstr(base, ".tmp.")) {
+        char target[4096];
+        size_t dirlen = (size_t)(base - name_buf);
+        snprintf(target, sizeof target, "%.*s%.*s", (int)dirlen, name_buf,
+                 (int)(strstr(base, ".tmp.") - base - 1), base + 1);
+        snprintf(name_buf, sizeof name_buf, "%s", target);
+    }
+    return name_buf;
+}
+
+#define OUT_FAIL(loc, ...) amlfs_fail(AMLFS_EXIT_FAILED, amlfs_h5_name(loc), __VA_ARGS__)
+
+amlfs_h5_out amlfs_h5_create(const char *target, const char *kind)
+{
+    amlfs_h5_out out;
+    out.target = target;
+    out.tmp = amlfs_out_begin(target);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_obj_track_times(fcpl, 0); /* the root group's times */
+    out.file = H5Fcreate(out.tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
+    if (out.file < 0)
+        amlfs_fail(AMLFS_EXIT_FAILED, target, "cannot create HDF5 file");
+    const amlfs_schema *s = amlfs_schema_find(kind);
+    if (!s)
+        amlfs_fail(AMLFS_EXIT_FAILED, target, "no schema named '%s'", kind);
+    amlfs_attr_set_str(out.file, "/", "schema", kind);
+    amlfs_attr_set_i64(out.file, "/", "schema_version", s->version);
+    amlfs_attr_set_str(out.file, "/", "amlfs_version", AMLFS_VERSION);
+    return out;
+}
+
+void amlfs_h5_finish(amlfs_h5_out *out)
+{
+    if (H5Fflush(out->file, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(out->file) < 0)
+        amlfs_fail(AMLFS_EXIT_FAILED, out->target, "cannot write HDF5 file (disk full?)");
+    out->file = -1;
+    amlfs_out_commit(out->tmp);
+}
+
+hid_t amlfs_h5_try_open(const char *path, const char *kind, char *why, size_t n)
+{
+    if (access(path, F_OK) != 0) {
+        snprintf(why, n, "no such file");
+        return -1;
+    }
+    if (access(path, R_OK) != 0) {
+        snprintf(why, n, "cannot read: %s", strerror(errno));
+        return -1;
+    }
+    if (H5Fis_hdf5(path) <= 0) {
+        snprintf(why, n, "not an HDF5 file");
+        return -1;
+    }
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        snprintf(why, n, "cannot open as HDF5 (truncated or damaged)");
+        return -1;
+    }
+    if (amlfs_schema_validate(f, kind, why, n) != 0) {
+        H5Fclose(f);
+        return -1;
+    }
+    return f;
+}
+
+hid_t amlfs_h5_open(const char *path, const char *kind)
+{
+    char why[1024];
+    hid_t f = amlfs_h5_try_open(path, kind, why, sizeof why);
+    if (f < 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s", why);
+    return f;
+}
+
+static hid_t untracked(hid_t cls)
+{
+    hid_t p = H5Pcreate(cls);
+    H5Pset_obj_track_times(p, 0);
+    return p;
+}
+
+hid_t amlfs_h5_group(hid_t loc, const char *path)
+{
+    if (amlfs_h5_exists(loc, path))
+        return H5Gopen2(loc, path, H5P_DEFAULT);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t gcpl = untracked(H5P_GROUP_CREATE);
+    hid_t g = H5Gcreate2(loc, path, lcpl, gcpl, H5P_DEFAULT);
+    H5Pclose(gcpl);
+    H5Pclose(lcpl);
+    if (g < 0)
+        OUT_FAIL(loc, "cannot create group %s", path);
+    return g;
+}
+
+void amlfs_h5_write(hid_t loc, const char *path, hid_t file_type, hid_t mem_type, int rank,
+                    const hsize_t *dims, const void *data)
+{
+    hid_t space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t dcpl = untracked(H5P_DATASET_CREATE);
+    hid_t ds = H5Dcreate2(loc, path, file_type, space, lcpl, dcpl, H5P_DEFAULT);
+    int bad = ds < 0 || H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0;
+    if (ds >= 0)
+        H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Pclose(lcpl);
+    H5Sclose(space);
+    if (bad)
+        OUT_FAIL(loc, "cannot write dataset %s (disk full?)", path);
+}
+
+void amlfs_h5_write_f64(hid_t loc, const char *path, int rank, const hsize_t *dims,
+                        const double *data)
+{
+    amlfs_h5_write(loc, path, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, dims, data);
+}
+
+static void set_attr(hid_t loc, const char *obj, const char *name, hid_t file_type,
+                     hid_t mem_type, hid_t space, const void *data)
+{
+    if (H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) > 0)
+        H5Adelete_by_name(loc, obj, name, H5P_DEFAULT);
+    hid_t a = H5Acreate_by_name(loc, obj, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT,
+                                H5P_DEFAULT);
+    int bad = a < 0 || H5Awrite(a, mem_type, data) < 0;
+    if (a >= 0)
+        H5Aclose(a);
+    if (bad)
+        OUT_FAIL(loc, "cannot write attribute %s@%s", obj, name);
+}
+
+void amlfs_attr_set_str(hid_t loc, const char *obj, const char *name, const char *value)
+{
+    /* fixed-length, null-terminated ASCII: what h5dump and every reader handle */
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(value) + 1);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    hid_t space = H5Screate(H5S_SCALAR);
+    set_attr(loc, obj, name, t, t, space, value);
+    H5Sclose(space);
+    H5Tclose(t);
+}
+
+void amlfs_attr_set_i64(hid_t loc, const char *obj, const char *name, int64_t value)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    set_attr(loc, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, space, &value);
+    H5Sclose(space);
+}
+
+void amlfs_attr_set_f64(hid_t loc, const char *obj, const char *name, double value)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    set_attr(loc, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, space, &value);
+    H5Sclose(space);
+}
+
+void amlfs_attr_set_f64v(hid_t loc, const char *obj, const char *name, const double *v,
+                         size_t n)
+{
+    hsize_t dims[1] = {n};
+    hid_t space = H5Screate_simple(1, dims, NULL);
+    set_attr(loc, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, space, v);
+    H5Sclose(space);
+}
+
+int amlfs_attr_exists(hid_t loc, const char *obj, const char *name)
+{
+    return H5Aexists_by_name(loc, obj, name, H5P_DEFAULT) > 0;
+}
+
+static void get_attr(hid_t loc, const char *obj, const char *name, hid_t mem_type, void *v)
+{
+    hid_t a = H5Aopen_by_name(loc, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    int bad = a < 0 || H5Aread(a, mem_type, v) < 0;
+    if (a >= 0)
+        H5Aclose(a);
+    if (bad)
+        amlfs_fail(AMLFS_EXIT_USAGE, amlfs_h5_name(loc), "cannot read attribute %s@%s", obj,
+                   name);
+}
+
+int64_t amlfs_attr_i64(hid_t loc, const char *obj, const char *name)
+{
+    int64_t v;
+    get_attr(loc, obj, name, H5T_NATIVE_INT64, &v);
+    return v;
+}
+
+double amlfs_attr_f64(hid_t loc, const char *obj, const char *name)
+{
+    double v;
+    get_attr(loc, obj, name, H5T_NATIVE_DOUBLE, &v);
+    return v;
+}
+
+void amlfs_attr_str(hid_t loc, const char *obj, const char *name, char *buf, size_t n)
+{
+    hid_t a = H5Aopen_by_name(loc, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, amlfs_h5_name(loc), "no attribute %s@%s", obj, name);
+    hid_t ft = H5Aget_type(a);
+    int ok = H5Tget_class(ft) == H5T_STRING;
+    if (ok && H5Tis_variable_str(ft) > 0) {
+        char *s = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        ok = H5Aread(a, mt, &s) >= 0;
+        snprintf(buf, n, "%s", ok && s ? s : "");
+        if (s)
+            H5free_memory(s);
+        H5Tclose(mt);
+    } else if (ok) {
+        size_t size = H5Tget_size(ft);
+        char *tmp = calloc(size + 1, 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, size + 1);
+        H5Tset_strpad(mt, H5T_STR_NULLTERM);
+        ok = tmp && H5Aread(a, mt, tmp) >= 0;
+        snprintf(buf, n, "%s", ok ? tmp : "");
+        free(tmp);
+        H5Tclose(mt);
+    }
+    H5Tclose(ft);
+    H5Aclose(a);
+    if (!ok)
+        amlfs_fail(AMLFS_EXIT_USAGE, amlfs_h5_name(loc), "attribute %s@%s is not a string",
+                   obj, name);
+}
+
+int amlfs_h5_exists(hid_t loc, const char *path)
+{
+    /* H5Lexists needs each parent to exist: walk the path */
+    if (!strcmp(path, "/"))
+        return 1;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0)
+                return 0;
+            if (!c)
+                return 1;
+            *p = c;
+        }
+    }
+}
+
+int amlfs_h5_dims(hid_t loc, const char *path, hsize_t *dims)
+{
+    hid_t ds = H5Dopen2(loc, path, H5P_DEFAULT);
+    if (ds < 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, amlfs_h5_name(loc), "no dataset %s", path);
+    hid_t sp = H5Dget_space(ds);
+    int rank = H5Sget_simple_extent_ndims(sp);
+    if (rank > 8)
+        rank = -1;
+    else if (rank > 0)
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    if (rank < 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, amlfs_h5_name(loc), "dataset %s: unsupported rank", path);
+    return rank;
+}
+
+size_t amlfs_h5_count(hid_t loc, const char *path)
+{
+    hsize_t dims[8];
+    int rank = amlfs_h5_dims(loc, path, dims);
+    size_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= dims[i];
+    return n;
+}
+
+void amlfs_h5_read(hid_t loc, const char *path, hid_t mem_type, void *buf)
+{
+    hid_t ds = H5Dopen2(loc, path, H5P_DEFAULT);
+    int bad = ds < 0 || H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0;
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (bad)
+        amlfs_fail(AMLFS_EXIT_USAGE, amlfs_h5_name(loc), "cannot read dataset %s", path);
+}

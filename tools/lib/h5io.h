@@ -1,0 +1,67 @@
+/* h5io.h: reading and writing amlfs HDF5 files.
+ *
+ * Writing: amlfs_h5_create() makes a file (object-time tracking off, so the same
+ * content gives the same bytes) with the root attributes schema, schema_version and
+ * amlfs_version; amlfs_h5_finish() closes it and commits it atomically.
+ * Reading: amlfs_h5_open() checks the file exists, is HDF5, is of the expected kind and
+ * validates against that kind's schema, else exit 2 naming the file and the problem;
+ * the getters below then read what the schema guarantees.
+ */
+#ifndef AMLFS_H5IO_H
+#define AMLFS_H5IO_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    hid_t file;
+    const char *tmp;    /* the temporary path written */
+    const char *target; /* the path it becomes */
+} amlfs_h5_out;
+
+amlfs_h5_out amlfs_h5_create(const char *target, const char *kind);
+void amlfs_h5_finish(amlfs_h5_out *out);
+
+/* Opens path read-only and validates it against kind (any kind when kind is NULL).
+ * Exit 2 on a missing, unreadable, non-HDF5, wrong-kind or invalid file. */
+hid_t amlfs_h5_open(const char *path, const char *kind);
+/* Like amlfs_h5_open, but returns a negative id and fills why (size n) instead of
+ * exiting, for tools that tolerate bad inputs (amlfs-reward). */
+hid_t amlfs_h5_try_open(const char *path, const char *kind, char *why, size_t n);
+
+/* A group (and its parents) with object-time tracking off. */
+hid_t amlfs_h5_group(hid_t loc, const char *path);
+
+/* Datasets: rank 0..4, dims, an HDF5 native memory type and the file type it is stored
+ * as (H5T_IEEE_F64LE, H5T_IEEE_F32LE, H5T_STD_I32LE, H5T_STD_U8LE, ...). */
+void amlfs_h5_write(hid_t loc, const char *path, hid_t file_type, hid_t mem_type, int rank,
+                    const hsize_t *dims, const void *data);
+void amlfs_h5_write_f64(hid_t loc, const char *path, int rank, const hsize_t *dims,
+                        const double *data);
+
+/* Attributes on the object at path ("/" for the root). */
+void amlfs_attr_set_str(hid_t loc, const char *obj, const char *name, const char *value);
+void amlfs_attr_set_i64(hid_t loc, const char *obj, const char *name, int64_t value);
+void amlfs_attr_set_f64(hid_t loc, const char *obj, const char *name, double value);
+void amlfs_attr_set_f64v(hid_t loc, const char *obj, const char *name, const double *v,
+                         size_t n);
+
+int64_t amlfs_attr_i64(hid_t loc, const char *obj, const char *name);
+double amlfs_attr_f64(hid_t loc, const char *obj, const char *name);
+/* Copies the string into buf (size n, truncated, always terminated). */
+void amlfs_attr_str(hid_t loc, const char *obj, const char *name, char *buf, size_t n);
+int amlfs_attr_exists(hid_t loc, const char *obj, const char *name);
+
+/* The dataset's dims (rank at most 8); returns the rank. */
+int amlfs_h5_dims(hid_t loc, const char *path, hsize_t *dims);
+/* Number of elements of the dataset. */
+size_t amlfs_h5_count(hid_t loc, const char *path);
+/* Reads a whole dataset converted to mem_type into buf (caller sized). */
+void amlfs_h5_read(hid_t loc, const char *path, hid_t mem_type, void *buf);
+int amlfs_h5_exists(hid_t loc, const char *path);
+
+/* The file name an id belongs to, for messages. */
+const char *amlfs_h5_name(hid_t loc);
+
+#endif

@@ -1,0 +1,234 @@
+/* policy.c: reading and writing the policy, thetas and rewards files. */
+#include "policy.h"
+#include "h5io.h"
+#include "tool.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Values the schema's types allow but the maths does not: exit 2 naming the file. */
+static void check_theta_values(const char *path, const char *what, const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "%s[%zu] is %g, expected a finite number", what,
+                       i, v[i]);
+}
+
+static void check_common(const char *path, int64_t intervals, double sigma, int64_t seed,
+                         int64_t epoch)
+{
+    if (intervals < 1)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@intervals: M = %lld, expected M >= 1",
+                   (long long)intervals);
+    if (!(sigma > 0) || !isfinite(sigma))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@sigma: %g, expected sigma > 0", sigma);
+    if (seed < 0 || seed > 0xffffffffLL)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@seed: %lld, expected 0 to 4294967295",
+                   (long long)seed);
+    if (epoch < 1)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@epoch: %lld, expected >= 1", (long long)epoch);
+}
+
+void amlfs_policy_alloc(amlfs_policy *p, int64_t intervals)
+{
+    size_t d = (size_t)(4 * intervals);
+    p->intervals = intervals;
+    p->mu = amlfs_alloc(d, sizeof(double));
+    p->mu_init = amlfs_alloc(d, sizeof(double));
+    p->adam_m = amlfs_alloc(d, sizeof(double));
+    p->adam_v = amlfs_alloc(d, sizeof(double));
+}
+
+void amlfs_policy_free(amlfs_policy *p)
+{
+    free(p->mu);
+    free(p->mu_init);
+    free(p->adam_m);
+    free(p->adam_v);
+}
+
+void amlfs_policy_read(amlfs_policy *p, const char *path)
+{
+    memset(p, 0, sizeof *p);
+    hid_t f = amlfs_h5_open(path, "policy");
+    amlfs_policy_alloc(p, amlfs_attr_i64(f, "/", "intervals"));
+    p->epoch = amlfs_attr_i64(f, "/", "epoch");
+    p->adam_step = amlfs_attr_i64(f, "/", "adam_step");
+    p->seed = amlfs_attr_i64(f, "/", "seed");
+    amlfs_attr_str(f, "/", "space", p->space, sizeof p->space);
+    amlfs_attr_str(f, "/", "mode", p->mode, sizeof p->mode);
+    amlfs_attr_str(f, "/", "sampling", p->sampling, sizeof p->sampling);
+    amlfs_attr_str(f, "/", "shaping", p->shaping, sizeof p->shaping);
+    amlfs_attr_str(f, "/", "init", p->init, sizeof p->init);
+    amlfs_attr_str(f, "/", "last_update", p->last_update, sizeof p->last_update);
+    p->sigma = amlfs_attr_f64(f, "/", "sigma");
+    p->lr = amlfs_attr_f64(f, "/", "lr");
+    p->beta1 = amlfs_attr_f64(f, "/", "beta1");
+    p->beta2 = amlfs_attr_f64(f, "/", "beta2");
+    p->adam_eps = amlfs_attr_f64(f, "/", "adam_eps");
+    p->init_max_error = amlfs_attr_f64(f, "/", "init_max_error");
+    amlfs_h5_read(f, "/mu", H5T_NATIVE_DOUBLE, p->mu);
+    amlfs_h5_read(f, "/mu_init", H5T_NATIVE_DOUBLE, p->mu_init);
+    amlfs_h5_read(f, "/adam_m", H5T_NATIVE_DOUBLE, p->adam_m);
+    amlfs_h5_read(f, "/adam_v", H5T_NATIVE_DOUBLE, p->adam_v);
+    H5Fclose(f);
+    check_common(path, p->intervals, p->sigma, p->seed, p->epoch);
+    size_t d = (size_t)(4 * p->intervals);
+    check_theta_values(path, "/mu", p->mu, d);
+    check_theta_values(path, "/mu_init", p->mu_init, d);
+    if (!(p->lr > 0) || !isfinite(p->lr))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@lr: %g, expected lr > 0", p->lr);
+    if (p->adam_step < 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@adam_step: %lld, expected >= 0",
+                   (long long)p->adam_step);
+}
+
+void amlfs_policy_write(const amlfs_policy *p, const char *path)
+{
+    amlfs_h5_out out = amlfs_h5_create(path, "policy");
+    hid_t f = out.file;
+    amlfs_attr_set_i64(f, "/", "epoch", p->epoch);
+    amlfs_attr_set_i64(f, "/", "intervals", p->intervals);
+    amlfs_attr_set_str(f, "/", "space", p->space);
+    amlfs_attr_set_str(f, "/", "mode", p->mode);
+    amlfs_attr_set_str(f, "/", "sampling", p->sampling);
+    amlfs_attr_set_str(f, "/", "shaping", p->shaping);
+    amlfs_attr_set_str(f, "/", "init", p->init);
+    amlfs_attr_set_f64(f, "/", "init_max_error", p->init_max_error);
+    amlfs_attr_set_f64(f, "/", "sigma", p->sigma);
+    amlfs_attr_set_f64(f, "/", "lr", p->lr);
+    amlfs_attr_set_f64(f, "/", "beta1", p->beta1);
+    amlfs_attr_set_f64(f, "/", "beta2", p->beta2);
+    amlfs_attr_set_f64(f, "/", "adam_eps", p->adam_eps);
+    amlfs_attr_set_i64(f, "/", "adam_step", p->adam_step);
+    amlfs_attr_set_i64(f, "/", "seed", p->seed);
+    amlfs_attr_set_str(f, "/", "last_update", p->last_update);
+    hsize_t d[1] = {(hsize_t)(4 * p->intervals)};
+    amlfs_h5_write_f64(f, "/mu", 1, d, p->mu);
+    amlfs_h5_write_f64(f, "/mu_init", 1, d, p->mu_init);
+    amlfs_h5_write_f64(f, "/adam_m", 1, d, p->adam_m);
+    amlfs_h5_write_f64(f, "/adam_v", 1, d, p->adam_v);
+    amlfs_h5_finish(&out);
+}
+
+void amlfs_thetas_alloc(amlfs_thetas *t, int64_t samples, int64_t intervals)
+{
+    t->samples = samples;
+    t->intervals = intervals;
+    t->mu = amlfs_alloc((size_t)(4 * intervals), sizeof(double));
+    t->theta = amlfs_alloc((size_t)(samples * 4 * intervals), sizeof(double));
+}
+
+void amlfs_thetas_free(amlfs_thetas *t)
+{
+    free(t->mu);
+    free(t->theta);
+}
+
+void amlfs_thetas_read(amlfs_thetas *t, const char *path)
+{
+    memset(t, 0, sizeof *t);
+    hid_t f = amlfs_h5_open(path, "thetas");
+    amlfs_thetas_alloc(t, amlfs_attr_i64(f, "/", "samples"), amlfs_attr_i64(f, "/", "intervals"));
+    t->epoch = amlfs_attr_i64(f, "/", "epoch");
+    t->seed = amlfs_attr_i64(f, "/", "seed");
+    t->sigma = amlfs_attr_f64(f, "/", "sigma");
+    amlfs_attr_str(f, "/", "space", t->space, sizeof t->space);
+    amlfs_attr_str(f, "/", "mode", t->mode, sizeof t->mode);
+    amlfs_attr_str(f, "/", "sampling", t->sampling, sizeof t->sampling);
+    amlfs_attr_str(f, "/", "shaping", t->shaping, sizeof t->shaping);
+    amlfs_h5_read(f, "/mu", H5T_NATIVE_DOUBLE, t->mu);
+    amlfs_h5_read(f, "/theta", H5T_NATIVE_DOUBLE, t->theta);
+    H5Fclose(f);
+    check_common(path, t->intervals, t->sigma, t->seed, t->epoch);
+    if (t->samples < 1)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@samples: %lld, expected B >= 1",
+                   (long long)t->samples);
+    check_theta_values(path, "/mu", t->mu, (size_t)(4 * t->intervals));
+    check_theta_values(path, "/theta", t->theta, (size_t)(t->samples * 4 * t->intervals));
+}
+
+void amlfs_thetas_write(const amlfs_thetas *t, const char *path)
+{
+    amlfs_h5_out out = amlfs_h5_create(path, "thetas");
+    hid_t f = out.file;
+    amlfs_attr_set_i64(f, "/", "epoch", t->epoch);
+    amlfs_attr_set_i64(f, "/", "samples", t->samples);
+    amlfs_attr_set_i64(f, "/", "intervals", t->intervals);
+    amlfs_attr_set_str(f, "/", "space", t->space);
+    amlfs_attr_set_str(f, "/", "mode", t->mode);
+    amlfs_attr_set_str(f, "/", "sampling", t->sampling);
+    amlfs_attr_set_str(f, "/", "shaping", t->shaping);
+    amlfs_attr_set_f64(f, "/", "sigma", t->sigma);
+    amlfs_attr_set_i64(f, "/", "seed", t->seed);
+    hsize_t d1[1] = {(hsize_t)(4 * t->intervals)};
+    hsize_t d2[2] = {(hsize_t)t->samples, (hsize_t)(4 * t->intervals)};
+    amlfs_h5_write_f64(f, "/mu", 1, d1, t->mu);
+    amlfs_h5_write_f64(f, "/theta", 2, d2, t->theta);
+    amlfs_h5_finish(&out);
+}
+
+void amlfs_rewards_alloc(amlfs_rewards *r, int64_t samples)
+{
+    r->samples = samples;
+    r->raw = amlfs_alloc((size_t)samples, sizeof(double));
+    r->normalized = amlfs_alloc((size_t)samples, sizeof(double));
+    r->excluded = amlfs_alloc((size_t)samples, 1);
+}
+
+void amlfs_rewards_free(amlfs_rewards *r)
+{
+    free(r->raw);
+    free(r->normalized);
+    free(r->excluded);
+}
+
+void amlfs_rewards_read(amlfs_rewards *r, const char *path)
+{
+    memset(r, 0, sizeof *r);
+    hid_t f = amlfs_h5_open(path, "rewards");
+    amlfs_rewards_alloc(r, amlfs_attr_i64(f, "/", "samples"));
+    r->epoch = amlfs_attr_i64(f, "/", "epoch");
+    r->finite = amlfs_attr_i64(f, "/", "finite");
+    r->best = amlfs_attr_i64(f, "/", "best");
+    r->best_reward = amlfs_attr_f64(f, "/", "best_reward");
+    amlfs_attr_str(f, "/", "metric", r->metric, sizeof r->metric);
+    amlfs_attr_str(f, "/", "shaping", r->shaping, sizeof r->shaping);
+    amlfs_attr_str(f, "/", "update_skipped", r->update_skipped, sizeof r->update_skipped);
+    amlfs_h5_read(f, "/raw", H5T_NATIVE_DOUBLE, r->raw);
+    amlfs_h5_read(f, "/normalized", H5T_NATIVE_DOUBLE, r->normalized);
+    amlfs_h5_read(f, "/excluded", H5T_NATIVE_UINT8, r->excluded);
+    H5Fclose(f);
+    if (r->best < -1 || r->best >= r->samples)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@best: %lld, expected -1 to %lld",
+                   (long long)r->best, (long long)r->samples - 1);
+    if (r->best >= 0 && r->excluded[r->best])
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@best: sample %lld is excluded",
+                   (long long)r->best);
+    for (int64_t i = 0; i < r->samples; i++)
+        if (!r->excluded[i] && (!isfinite(r->raw[i]) || !isfinite(r->normalized[i])))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/raw[%lld]: not finite but not excluded",
+                       (long long)i);
+}
+
+void amlfs_rewards_write(const amlfs_rewards *r, const char *path)
+{
+    amlfs_h5_out out = amlfs_h5_create(path, "rewards");
+    hid_t f = out.file;
+    amlfs_attr_set_i64(f, "/", "epoch", r->epoch);
+    amlfs_attr_set_i64(f, "/", "samples", r->samples);
+    amlfs_attr_set_str(f, "/", "metric", r->metric);
+    amlfs_attr_set_str(f, "/", "shaping", r->shaping);
+    amlfs_attr_set_i64(f, "/", "finite", r->finite);
+    amlfs_attr_set_i64(f, "/", "best", r->best);
+    amlfs_attr_set_f64(f, "/", "best_reward", r->best_reward);
+    amlfs_attr_set_str(f, "/", "update_skipped", r->update_skipped);
+    amlfs_attr_set_str(f, "/", "excluded_codes", EXCLUDED_CODES);
+    hsize_t d[1] = {(hsize_t)r->samples};
+    amlfs_h5_write_f64(f, "/raw", 1, d, r->raw);
+    amlfs_h5_write_f64(f, "/normalized", 1, d, r->normalized);
+    amlfs_h5_write(f, "/excluded", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, d, r->excluded);
+    amlfs_h5_finish(&out);
+}

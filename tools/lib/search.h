@@ -1,0 +1,45 @@
+/* search.h: the search's own maths (DESIGN.md 1, the search): drawing theta from the
+ * policy, shaping rewards, and the REINFORCE + Adam step on mu. */
+#ifndef AMLFS_SEARCH_H
+#define AMLFS_SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { SAMPLING_PLAIN = 0, SAMPLING_ANTITHETIC = 1 } amlfs_sampling;
+typedef enum { SHAPING_ZSCORE = 0, SHAPING_RANK = 1 } amlfs_shaping;
+typedef enum { MODE_AMLFS = 0, MODE_RANDOM = 1, MODE_FIXED = 2, MODE_REPLAY = 3 } amlfs_mode;
+
+extern const char *const amlfs_mode_names[];     /* indexed by amlfs_mode, NULL-ended */
+extern const char *const amlfs_sampling_names[]; /* indexed by amlfs_sampling */
+extern const char *const amlfs_shaping_names[];  /* indexed by amlfs_shaping */
+
+/* theta (B,D): row i = mu + sigma eps_i, eps_i = normals 0..D-1 of the Philox stream
+ * (seed, epoch, i, AMLFS_STREAM_THETA). Antithetic (B even): rows j < B/2 as plain,
+ * row j + B/2 = mu - sigma eps_j. Fixed and replay modes: B copies of mu. */
+void amlfs_draw_thetas(const double *mu, int d, int b, double sigma, uint32_t seed,
+                       uint32_t epoch, amlfs_mode mode, amlfs_sampling sampling,
+                       double *theta);
+
+/* Shapes raw rewards (B) into normalized (B). Excluded samples (excluded[i] != 0) get 0
+ * and do not count. zscore: (R - mean)/std, population std; rank: r_i/(F-1) - 1/2 with
+ * r_i the rank from 0 among the finite rewards, ties broken by index.
+ * Returns F, the number of included samples. When F < 2 or all included rewards are
+ * equal, normalized is all 0 and skip (size n) gets the reason; else skip is "". */
+int amlfs_shape_rewards(const double *raw, const uint8_t *excluded, int b,
+                        amlfs_shaping shaping, double *normalized, char *skip, size_t n);
+
+/* The best sample: highest reward, lowest index on ties; -1 when none is included. */
+int amlfs_best_sample(const double *raw, const uint8_t *excluded, int b);
+
+/* One Adam step that increases J (DESIGN.md 1 step 5):
+ *   g = (1/F) sum_i normalized_i (theta_i - mu) / sigma^2 over included samples,
+ *   t = step + 1; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *   mu += lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+ * Updates mu, m, v in place (each D) and returns t. grad (D) receives g, or NULL. */
+int64_t amlfs_adam_ascent(double *mu, double *m, double *v, int64_t step, const double *theta,
+                          const double *normalized, const uint8_t *excluded, int b, int d,
+                          double sigma, double lr, double beta1, double beta2, double eps,
+                          double *grad);
+
+#endif
