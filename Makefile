@@ -82,7 +82,7 @@ all: check-deps $(TOOLS) $(UNITS) $(BENCHES)
 help:
 	@echo "make            build the tools into $(BIN)/ (and bin/ links to them)"
 	@echo "make deps       apt-get the Debian packages amlfs needs (once; idempotent)"
-	@echo "make bench-deps add python3-torch and python3-h5py (fixtures, benchmarks)"
+	@echo "make bench-deps add python3-torch (fixtures, benchmarks)"
 	@echo "make test       plain and sanitizer builds, unit and tool tests, CUDA build"
 	@echo "make sanitize   ASan+UBSan build and its test run"
 	@echo "make cuda       compile and link the CUDA sources with nvcc"
@@ -93,8 +93,8 @@ help:
 # ---- Debian packages --------------------------------------------------------------
 DEB_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libdnnl-dev libopenblas-dev \
             librandom123-dev parallel gnuplot-nox slurm-wlm munge dataset-fashion-mnist \
-            python3 valgrind
-BENCH_PKGS := python3-torch python3-h5py python3-numpy
+            python3 python3-h5py python3-numpy valgrind
+BENCH_PKGS := python3-torch
 
 # Installs only what is missing, so a second run does no apt-get at all.
 deps:

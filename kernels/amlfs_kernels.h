@@ -42,8 +42,8 @@ double amlfs_pwl(const double *a, const double *b, int m, double lo, double hi, 
  * y      (N)   int32, each in [0, C)
  * loss   (N)   float64 per-sample loss, or NULL
  * grad   (N,C) float32: d(mean loss)/d(in), assigned; or NULL
- * weight (N)   float64 w = p_y dL/dp_y (the per-sample gradient weight, 1 for
- *              cross-entropy: DESIGN.md 1 Gradient), or NULL
+ * weight (N)   float64 -p_y dL/dp_y, the gradient weight relative to cross-entropy
+ *              (1 at the identity; DESIGN.md 1's w is its negative), or NULL
  * clamped: number of samples for which a clamp was active, or NULL.
  * Returns the mean loss (+inf or NaN when a sample's loss is not finite). */
 double amlfs_searchable_loss(const amlfs_loss_spec *spec, const float *in, const int32_t *y,

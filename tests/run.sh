@@ -31,9 +31,12 @@ for t in "$build"/tests/test_*; do
     [ -x "$t" ] || continue
     run_one "unit/$(basename "$t")" "$t"
 done
-for t in tests/tools/test_*.sh; do
+for t in tests/tools/test_*.sh tests/tools/test_*.py; do
     [ -f "$t" ] || continue
-    run_one "tools/$(basename "$t" .sh)" bash "$t"
+    case $t in
+        *.py) run_one "tools/$(basename "$t" .py)" /usr/bin/python3 "$t" ;;
+        *) run_one "tools/$(basename "$t" .sh)" bash "$t" ;;
+    esac
 done
 if [ "$slow" = --slow ]; then
     for t in tests/slow/test_*.sh; do

@@ -1,0 +1,152 @@
+"""amlfs-init and amlfs-sample: mu_1 against an independent least-squares fit, theta
+against an independent Philox, reproducibility, moments, the modes."""
+import filecmp
+import os
+import unittest
+
+import numpy as np
+
+from amlfs_test import ToolTest, attr, read
+import philox_ref
+
+GRID = 10001
+
+
+def pwl_fit(target, lo, hi, m):
+    """Per-interval least-squares lines on the 10,001-point grid (DESIGN.md 1), with
+    numpy's lstsq: slopes, biases, max abs error."""
+    x = np.linspace(lo, hi, GRID)
+    y = target(x)
+    k = np.minimum(np.floor((x - lo) / (hi - lo) * m), m - 1).astype(int)
+    a, b = np.zeros(m), np.zeros(m)
+    err = 0.0
+    for i in range(m):
+        xi, yi = x[k == i], y[k == i]
+        A = np.stack([xi, np.ones_like(xi)], 1)
+        (a[i], b[i]), *_ = np.linalg.lstsq(A, yi, rcond=None)
+        err = max(err, np.max(np.abs(a[i] * xi + b[i] - yi)))
+    return a, b, err
+
+
+def focal_tau(p):
+    return p ** ((1 - p) ** 2)
+
+
+def sphereface_t(c):
+    theta = np.arccos(np.clip(c, -1, 1))
+    k = np.minimum(np.floor(theta * 4 / np.pi), 3)
+    return (-1) ** k * np.cos(4 * theta) - 2 * k
+
+
+TARGETS = {  # init: (space, t target or None for identity, tau target or None)
+    "focal": ("prob", None, focal_tau),
+    "cosface": ("cosine", lambda c: c - 0.35, None),
+    "arcface": ("cosine", lambda c: np.cos(np.arccos(np.clip(c, -1, 1)) + 0.5), None),
+    "sphereface": ("cosine", sphereface_t, None),
+}
+
+
+class Init(ToolTest):
+    def test_identity(self):
+        p = self.policy()
+        mu = read(p, "mu")
+        m = 6
+        np.testing.assert_array_equal(mu, np.concatenate([np.ones(m), np.zeros(m)] * 2))
+        self.assertEqual(attr(p, "epoch"), 1)
+        self.assertEqual(attr(p, "adam_step"), 0)
+        self.assertEqual(attr(p, "sigma"), 0.2)
+        self.assertEqual(attr(p, "lr"), 0.05)
+        self.assertEqual(attr(p, "space"), "prob")
+        self.assertEqual(attr(p, "mode"), "amlfs")
+        self.assertEqual(attr(p, "init_max_error"), 0.0)
+        np.testing.assert_array_equal(read(p, "adam_m"), 0)
+        np.testing.assert_array_equal(read(p, "mu_init"), mu)
+
+    def test_fits_against_numpy(self):
+        for init, (space, t_target, tau_target) in TARGETS.items():
+            for m in (6, 10):
+                with self.subTest(init=init, m=m):
+                    p = self.policy(f"{init}{m}.h5", "--init", init, "--space", space,
+                                    "--intervals", m)
+                    mu = read(p, "mu")
+                    t_lo = 0.0 if space == "prob" else -1.0
+                    ident = lambda x: x
+                    at, bt, et = pwl_fit(t_target or ident, t_lo, 1.0, m)
+                    au, bu, eu = pwl_fit(tau_target or ident, 0.0, 1.0, m)
+                    want = np.concatenate([at, bt, au, bu])
+                    np.testing.assert_allclose(mu, want, atol=1e-8, rtol=1e-8)
+                    self.assertAlmostEqual(attr(p, "init_max_error"), max(et, eu), delta=1e-8)
+                    self.assertEqual(attr(p, "init"), init)
+
+
+class Sample(ToolTest):
+    def sample(self, policy, b, out="thetas.h5", epoch=1):
+        self.ok("amlfs-sample", "--policy", policy, "--epoch", epoch, "--samples", b,
+                "--out", self.path(out))
+        return self.path(out)
+
+    def test_theta_is_mu_plus_sigma_philox_normals(self):
+        p = self.policy("p.h5", "--seed", 4242, "--sigma", 0.3)
+        t = self.sample(p, 4)
+        theta, mu = read(t, "theta"), read(p, "mu")
+        for i in range(4):
+            eps = [philox_ref.normal((4242, 1, i, 1), j) for j in range(24)]
+            np.testing.assert_allclose(theta[i], mu + 0.3 * np.array(eps), rtol=0, atol=1e-14)
+        self.assertEqual(attr(t, "epoch"), 1)
+        self.assertEqual(attr(t, "samples"), 4)
+
+    def test_same_inputs_same_bytes_other_epoch_other_theta(self):
+        p = self.policy()
+        a, b = self.sample(p, 8, "a.h5"), self.sample(p, 8, "b.h5")
+        self.assertTrue(filecmp.cmp(a, b, shallow=False), "two runs wrote different bytes")
+        theta = read(a, "theta")
+        self.assertEqual(len({tuple(r) for r in theta}), 8, "rows repeat")
+        # the same policy one epoch later (as amlfs-update would write it) draws others
+        import h5py
+        p2 = self.path("p2.h5")
+        with open(p, "rb") as src, open(p2, "wb") as dst:
+            dst.write(src.read())
+        with h5py.File(p2, "r+") as f:
+            f.attrs["epoch"] = np.int64(2)
+        c = self.sample(p2, 8, "c.h5", epoch=2)
+        self.assertFalse(np.any(read(c, "theta") == theta))
+
+    def test_moments_b4096(self):
+        p = self.policy("p.h5", "--sigma", 0.2, "--init", "focal")
+        theta = read(self.sample(p, 4096), "theta")
+        mu, n = read(p, "mu"), 4096
+        # 5 standard errors: sigma/sqrt(n) for the mean, sigma/sqrt(2n) for the std
+        np.testing.assert_array_less(np.abs(theta.mean(0) - mu), 5 * 0.2 / np.sqrt(n))
+        np.testing.assert_array_less(np.abs(theta.std(0) - 0.2), 5 * 0.2 / np.sqrt(2 * n))
+        # components are independent: no correlation beyond sampling error
+        c = np.corrcoef(theta.T)
+        off = c[~np.eye(24, dtype=bool)]
+        self.assertLess(np.max(np.abs(off)), 5 / np.sqrt(n))
+
+    def test_antithetic(self):
+        p = self.policy("p.h5", "--sampling", "antithetic")
+        theta, mu = read(self.sample(p, 6), "theta"), read(p, "mu")
+        np.testing.assert_allclose(theta[3:] - mu, -(theta[:3] - mu), atol=1e-15)
+        self.fails(2, "amlfs-sample", "--policy", p, "--epoch", 1, "--samples", 5, "--out",
+                   self.path("odd.h5"), mentions=["even"])
+
+    def test_fixed_and_random_modes(self):
+        p = self.policy("f.h5", "--mode", "fixed", "--init", "focal")
+        theta, mu = read(self.sample(p, 3), "theta"), read(p, "mu")
+        np.testing.assert_array_equal(theta, np.tile(mu, (3, 1)))
+        r = self.policy("r.h5", "--mode", "random")
+        t = self.sample(r, 3, "r-thetas.h5")
+        self.assertEqual(attr(t, "mode"), "random")
+        self.assertTrue(np.all(read(t, "theta") != read(r, "mu")))
+
+    def test_replay_from_a_finished_policy(self):
+        src = self.policy("src.h5", "--init", "focal", "--intervals", 4)
+        p = self.policy("replay.h5", "--mode", "replay", "--from", src)
+        np.testing.assert_array_equal(read(p, "mu"), read(src, "mu"))
+        self.assertEqual(attr(p, "intervals"), 4)
+        theta = read(self.sample(p, 1), "theta")
+        np.testing.assert_array_equal(theta[0], read(src, "mu"))
+
+
+if __name__ == "__main__":
+    unittest.main()
