@@ -41,7 +41,7 @@ CPPFLAGS := -D_GNU_SOURCE -DAMLFS_VERSION='"$(VERSION)"' -Ikernels -Itools/lib \
             $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(DNNL_CFLAGS)
 OPT      ?= -O2 -march=x86-64-v2
 CFLAGS   := -std=c11 $(OPT) -g $(WARN) -fopenmp
-LDLIBS   := $(HDF5_LIBS) $(DNNL_LIBS) $(BLAS_LIBS) -fopenmp -lm
+LDLIBS   := $(HDF5_LIBS) $(DNNL_LIBS) $(BLAS_LIBS) -lz -fopenmp -lm
 
 # The sanitizer build lives in its own tree and never mixes objects with the plain one.
 ifeq ($(SAN),1)
@@ -92,7 +92,7 @@ help:
 
 # ---- Debian packages --------------------------------------------------------------
 DEB_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libdnnl-dev libopenblas-dev \
-            librandom123-dev parallel gnuplot-nox slurm-wlm munge dataset-fashion-mnist \
+            librandom123-dev zlib1g-dev parallel gnuplot-nox slurm-wlm munge dataset-fashion-mnist \
             python3 python3-h5py python3-numpy valgrind
 BENCH_PKGS := python3-torch
 
