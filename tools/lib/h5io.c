@@ -230,6 +230,7 @@ void amlfs_attr_str(hid_t loc, const char *obj, const char *name, char *buf, siz
     if (ok && H5Tis_variable_str(ft) > 0) {
         char *s = NULL;
         hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_cset(mt, H5Tget_cset(ft)); /* HDF5 converts no character set to another */
         H5Tset_size(mt, H5T_VARIABLE);
         ok = H5Aread(a, mt, &s) >= 0;
         snprintf(buf, n, "%s", ok && s ? s : "");
@@ -240,6 +241,7 @@ void amlfs_attr_str(hid_t loc, const char *obj, const char *name, char *buf, siz
         size_t size = H5Tget_size(ft);
         char *tmp = calloc(size + 1, 1);
         hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_cset(mt, H5Tget_cset(ft));
         H5Tset_size(mt, size + 1);
         H5Tset_strpad(mt, H5T_STR_NULLTERM);
         ok = tmp && H5Aread(a, mt, tmp) >= 0;

@@ -78,6 +78,17 @@ void amlfs_policy_read(amlfs_policy *p, const char *path)
     size_t d = (size_t)(4 * p->intervals);
     check_theta_values(path, "/mu", p->mu, d);
     check_theta_values(path, "/mu_init", p->mu_init, d);
+    check_theta_values(path, "/adam_m", p->adam_m, d);
+    check_theta_values(path, "/adam_v", p->adam_v, d);
+    for (size_t i = 0; i < d; i++)
+        if (p->adam_v[i] < 0)
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/adam_v[%zu] is %g, expected >= 0", i,
+                       p->adam_v[i]);
+    if (!(p->beta1 >= 0 && p->beta1 < 1) || !(p->beta2 >= 0 && p->beta2 < 1))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@beta1 = %g, /@beta2 = %g, expected each in [0, 1)",
+                   p->beta1, p->beta2);
+    if (!(p->adam_eps > 0) || !isfinite(p->adam_eps))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@adam_eps: %g, expected > 0", p->adam_eps);
     if (!(p->lr > 0) || !isfinite(p->lr))
         amlfs_fail(AMLFS_EXIT_USAGE, path, "/@lr: %g, expected lr > 0", p->lr);
     if (p->adam_step < 0)

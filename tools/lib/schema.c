@@ -299,7 +299,7 @@ static int check_shape(struct ctx *c, const amlfs_schema_entry *e, hid_t space)
     int rank = H5Sget_simple_extent_ndims(space);
     H5S_class_t cls = H5Sget_simple_extent_type(space);
     if (e->shape == 0) {
-        if (cls != H5S_SCALAR && !(rank == 1 && H5Sget_simple_extent_npoints(space) == 1))
+        if (cls != H5S_SCALAR)
             return VIOLATION(c, "%s: expected a scalar, found rank %d", at, rank);
         return 0;
     }
@@ -329,6 +329,7 @@ static int check_choice(struct ctx *c, const amlfs_schema_entry *e, hid_t a, hid
     char val[256] = "", at[256];
     where(e, at, sizeof at);
     hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_cset(mt, H5Tget_cset(t)); /* HDF5 converts no character set to another */
     int ok;
     if (H5Tis_variable_str(t) > 0) {
         char *s = NULL;
@@ -513,15 +514,17 @@ static int check_attrs_of(struct ctx *c, const char *obj)
     return w.result;
 }
 
-static herr_t walk_object(hid_t loc, const char *name, const H5O_info_t *info, void *data)
+static herr_t walk_link(hid_t loc, const char *name, const H5L_info_t *info, void *data)
 {
     (void)loc;
-    (void)info;
     struct unknown_walk *w = data;
-    if (!strcmp(name, "."))
-        return 0;
     char path[512];
     snprintf(path, sizeof path, "/%s", name);
+    if (info->type != H5L_TYPE_HARD) {
+        w->result = VIOLATION(w->c, "%s: a %s link; amlfs files hold objects only", path,
+                              info->type == H5L_TYPE_SOFT ? "soft" : "external");
+        return 1;
+    }
     if (!listed(w->c->s, path, NULL)) {
         w->result = VIOLATION(w->c, "%s: object not in the %s schema", path, w->c->s->kind);
         return 1;
@@ -546,8 +549,14 @@ int amlfs_schema_validate(hid_t f, const char *kind, char *why, size_t n)
     if (kind && strcmp(found, kind))
         return snprintf(why, n, "is a '%s' file, expected '%s'", found, kind), -1;
     const amlfs_schema *s = amlfs_schema_find(found);
-    if (!s)
-        return snprintf(why, n, "unknown file kind '%s'", found), -1;
+    if (!s) {
+        char kinds[256] = "";
+        for (const char *const *k = amlfs_schema_kinds(); *k; k++)
+            snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s%s",
+                     kinds[0] ? ", " : "", *k);
+        return snprintf(why, n, "/@schema: unknown file kind '%s' (expected one of %s)", found,
+                        kinds), -1;
+    }
     struct ctx c = {.f = f, .s = s, .why = why, .n = n};
     /* the version first: a newer file would fail below with a misleading message */
     if (H5Aexists_by_name(f, "/", "schema_version", H5P_DEFAULT) > 0) {
@@ -573,8 +582,10 @@ int amlfs_schema_validate(hid_t f, const char *kind, char *why, size_t n)
         }
     if (check_attrs_of(&c, "/"))
         return -1;
+    /* every link, not every object: a second name for an object, or a soft or external
+     * link, is content the schema does not describe */
     struct unknown_walk w = {&c, NULL, 0};
-    H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, walk_object, &w);
+    H5Lvisit(f, H5_INDEX_NAME, H5_ITER_INC, walk_link, &w);
     if (w.result)
         return -1;
     /* a present optional attribute may require a companion (cosines needs its scale) */

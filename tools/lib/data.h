@@ -1,0 +1,36 @@
+/* data.h: a dataset split in memory and the batches a training epoch or an evaluation
+ * draws from it: the epoch's order and augmentation come from the Philox streams of
+ * (seed, epoch, sample), so every sample of an epoch sees its own, reproducible data. */
+#ifndef AMLFS_DATA_H
+#define AMLFS_DATA_H
+
+#include <stdint.h>
+
+typedef struct {
+    int n, channels, height, width, classes;
+    uint8_t *images; /* (N,C,H,W), 0..255 */
+    int32_t *labels; /* (N) */
+    double mean[3], std[3]; /* per channel, [0,1] pixel units (the training split's) */
+    char name[32];
+} amlfs_split;
+
+/* Reads /SPLIT of a dataset file (validated; exit 2 naming the file on any problem). */
+void amlfs_split_read(amlfs_split *s, const char *path, const char *split);
+void amlfs_split_free(amlfs_split *s);
+
+/* The epoch's order: a permutation of 0..n-1 from stream (seed, epoch, sample,
+ * AMLFS_STREAM_DATA_ORDER). */
+void amlfs_epoch_order(int *order, int n, uint32_t seed, uint32_t epoch, uint32_t sample);
+
+typedef enum { AUGMENT_NONE = 0, AUGMENT_CROP_FLIP = 1 } amlfs_augment;
+
+/* Batch rows order[first .. first+count) as normalised float32 (count,C,H,W):
+ * x = (pixel/255 - mean) / std per channel. With AUGMENT_CROP_FLIP, each image is
+ * padded by 4 black pixels (value 0 before normalisation), cropped back to HxW at a random
+ * offset and flipped horizontally with probability 1/2, drawn from stream (seed, epoch,
+ * sample, AMLFS_STREAM_AUGMENT) at the image's position in the epoch. */
+void amlfs_make_batch(const amlfs_split *s, const int *order, int first, int count,
+                      amlfs_augment augment, uint32_t seed, uint32_t epoch, uint32_t sample,
+                      float *x, int32_t *y);
+
+#endif
