@@ -16,7 +16,7 @@ pass=0 fail=0 failed=()
 
 run_one() { # name, command...
     local name=$1; shift
-    local log="$logdir/$name.log"
+    local log="$logdir/${name//\//-}.log"
     local t0=$SECONDS
     if "$@" >"$log" 2>&1; then
         pass=$((pass + 1)); printf 'PASS %-40s %3ds\n' "$name" $((SECONDS - t0))

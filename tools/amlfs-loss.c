@@ -76,8 +76,8 @@ int main(int argc, char **argv)
     if (n < 1 || classes < 2)
         amlfs_fail(AMLFS_EXIT_USAGE, in_path, "%s: shape (%d,%d), expected N >= 1, C >= 2",
                    input, n, classes);
-    float *x = amlfs_alloc((size_t)n * classes, sizeof(float));
-    int32_t *y = amlfs_alloc((size_t)n, sizeof(int32_t));
+    float *x = amlfs_zalloc((size_t)n * classes, sizeof(float));
+    int32_t *y = amlfs_zalloc((size_t)n, sizeof(int32_t));
     amlfs_h5_read(f, input, H5T_NATIVE_FLOAT, x);
     amlfs_h5_read(f, "/targets", H5T_NATIVE_INT32, y);
     double scale = cosine ? amlfs_attr_f64(f, "/cosines", "scale") : 0.0;
@@ -97,9 +97,9 @@ int main(int argc, char **argv)
     const double *theta = t.theta + (size_t)index * 4 * t.intervals;
     amlfs_loss_spec spec = {cosine ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB,
                             (int)t.intervals, theta, scale};
-    double *loss = amlfs_alloc((size_t)n, sizeof(double));
-    double *weight = amlfs_alloc((size_t)n, sizeof(double));
-    float *grad = amlfs_alloc((size_t)n * classes, sizeof(float));
+    double *loss = amlfs_zalloc((size_t)n, sizeof(double));
+    double *weight = amlfs_zalloc((size_t)n, sizeof(double));
+    float *grad = amlfs_zalloc((size_t)n * classes, sizeof(float));
     int clamped = 0;
     double mean = amlfs_searchable_loss(&spec, x, y, n, classes, loss, grad, weight, &clamped);
 

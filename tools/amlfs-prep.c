@@ -62,7 +62,7 @@ static uint8_t *read_gz(const char *path, size_t *size)
     if (!gz)
         amlfs_fail(AMLFS_EXIT_USAGE, path, "cannot open: %s", strerror(errno));
     size_t cap = 1 << 20, len = 0;
-    uint8_t *buf = amlfs_alloc(cap, 1);
+    uint8_t *buf = amlfs_zalloc(cap, 1);
     for (;;) {
         if (len == cap) {
             cap *= 2;
@@ -128,7 +128,7 @@ static void load_fashion(const char *dir, const char *prefix, image_set *s)
     s->width = (int)idims[2];
     s->classes = 10;
     s->images = images;
-    s->labels = amlfs_alloc((size_t)s->n, sizeof(int32_t));
+    s->labels = amlfs_zalloc((size_t)s->n, sizeof(int32_t));
     for (int i = 0; i < s->n; i++) {
         if (labels[i] >= 10)
             amlfs_fail(AMLFS_EXIT_USAGE, lpath, "label %d of image %d, expected 0 to 9",
@@ -147,9 +147,9 @@ static void load_cifar(const char *dir, const char *const *files, int nfiles, im
     s->height = s->width = 32;
     s->classes = 10;
     s->n = 0;
-    s->images = amlfs_alloc((size_t)nfiles * PER_FILE, 3 * 32 * 32);
-    s->labels = amlfs_alloc((size_t)nfiles * PER_FILE, sizeof(int32_t));
-    uint8_t *rec = amlfs_alloc(1, RECORD);
+    s->images = amlfs_zalloc((size_t)nfiles * PER_FILE, 3 * 32 * 32);
+    s->labels = amlfs_zalloc((size_t)nfiles * PER_FILE, sizeof(int32_t));
+    uint8_t *rec = amlfs_zalloc(1, RECORD);
     for (int f = 0; f < nfiles; f++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, files[f]);
@@ -205,9 +205,9 @@ static int cmp_int(const void *a, const void *b)
 static void stratified(const int *pool, int n, const int32_t *labels, int classes, int want,
                        uint32_t seed, uint32_t draw, int *chosen, int *rest)
 {
-    int *count = amlfs_alloc((size_t)classes, sizeof(int));
-    int *quota = amlfs_alloc((size_t)classes, sizeof(int));
-    double *frac = amlfs_alloc((size_t)classes, sizeof(double));
+    int *count = amlfs_zalloc((size_t)classes, sizeof(int));
+    int *quota = amlfs_zalloc((size_t)classes, sizeof(int));
+    double *frac = amlfs_zalloc((size_t)classes, sizeof(double));
     for (int i = 0; i < n; i++)
         count[labels[pool[i]]]++;
     int given = 0;
@@ -227,7 +227,7 @@ static void stratified(const int *pool, int n, const int32_t *labels, int classe
         given++;
     }
     int nc = 0, nr = 0;
-    int *members = amlfs_alloc((size_t)n, sizeof(int));
+    int *members = amlfs_zalloc((size_t)n, sizeof(int));
     for (int c = 0; c < classes; c++) {
         int m = 0;
         for (int i = 0; i < n; i++)
@@ -274,8 +274,8 @@ static void write_split(hid_t f, const char *group, const image_set *s, const in
                         const int32_t *labels_override)
 {
     size_t pixels = (size_t)s->channels * s->height * s->width;
-    uint8_t *images = amlfs_alloc((size_t)n, pixels);
-    int32_t *labels = amlfs_alloc((size_t)n, sizeof(int32_t));
+    uint8_t *images = amlfs_zalloc((size_t)n, pixels);
+    int32_t *labels = amlfs_zalloc((size_t)n, sizeof(int32_t));
     for (int i = 0; i < n; i++) {
         memcpy(images + (size_t)i * pixels, s->images + (size_t)idx[i] * pixels, pixels);
         labels[i] = labels_override ? labels_override[i] : s->labels[idx[i]];
@@ -359,11 +359,11 @@ int main(int argc, char **argv)
                    "--train-size %lld: only %d training images remain after --val-size %lld",
                    train_size, remaining, val_size);
 
-    int *all = amlfs_alloc((size_t)train.n, sizeof(int));
-    int *val = amlfs_alloc((size_t)val_size, sizeof(int));
-    int *rest = amlfs_alloc((size_t)remaining, sizeof(int));
-    int *kept = amlfs_alloc((size_t)train_size, sizeof(int));
-    int *unused = amlfs_alloc((size_t)(remaining - train_size), sizeof(int));
+    int *all = amlfs_zalloc((size_t)train.n, sizeof(int));
+    int *val = amlfs_zalloc((size_t)val_size, sizeof(int));
+    int *rest = amlfs_zalloc((size_t)remaining, sizeof(int));
+    int *kept = amlfs_zalloc((size_t)train_size, sizeof(int));
+    int *unused = amlfs_zalloc((size_t)(remaining - train_size), sizeof(int));
     for (int i = 0; i < train.n; i++)
         all[i] = i;
     stratified(all, train.n, train.labels, train.classes, (int)val_size, (uint32_t)seed, 0, val,
@@ -371,8 +371,8 @@ int main(int argc, char **argv)
     stratified(rest, remaining, train.labels, train.classes, (int)train_size, (uint32_t)seed, 1,
                kept, unused);
 
-    int32_t *clean = amlfs_alloc((size_t)train_size, sizeof(int32_t));
-    int32_t *noisy = amlfs_alloc((size_t)train_size, sizeof(int32_t));
+    int32_t *clean = amlfs_zalloc((size_t)train_size, sizeof(int32_t));
+    int32_t *noisy = amlfs_zalloc((size_t)train_size, sizeof(int32_t));
     for (int i = 0; i < train_size; i++)
         clean[i] = noisy[i] = train.labels[kept[i]];
     int changed = noise > 0 ? apply_noise(noisy, (int)train_size, train.classes, noise, kind == 1,
@@ -414,7 +414,7 @@ int main(int argc, char **argv)
                        clean);
     }
     write_split(o.file, "/val", &train, val, (int)val_size, NULL);
-    int *test_idx = amlfs_alloc((size_t)test.n, sizeof(int));
+    int *test_idx = amlfs_zalloc((size_t)test.n, sizeof(int));
     for (int i = 0; i < test.n; i++)
         test_idx[i] = i;
     write_split(o.file, "/test", &test, test_idx, test.n, NULL);

@@ -36,8 +36,8 @@ void amlfs_split_read(amlfs_split *s, const char *path, const char *split)
     s->n = (int)dims[0];
     if (s->n < 1)
         amlfs_fail(AMLFS_EXIT_USAGE, path, "%s is empty", labels);
-    s->images = amlfs_alloc((size_t)s->n * s->channels * s->height, (size_t)s->width);
-    s->labels = amlfs_alloc((size_t)s->n, sizeof(int32_t));
+    s->images = amlfs_zalloc((size_t)s->n * s->channels * s->height, (size_t)s->width);
+    s->labels = amlfs_zalloc((size_t)s->n, sizeof(int32_t));
     amlfs_h5_read(f, images, H5T_NATIVE_UINT8, s->images);
     amlfs_h5_read(f, labels, H5T_NATIVE_INT32, s->labels);
     H5Fclose(f);

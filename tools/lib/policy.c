@@ -35,10 +35,10 @@ void amlfs_policy_alloc(amlfs_policy *p, int64_t intervals)
 {
     size_t d = (size_t)(4 * intervals);
     p->intervals = intervals;
-    p->mu = amlfs_alloc(d, sizeof(double));
-    p->mu_init = amlfs_alloc(d, sizeof(double));
-    p->adam_m = amlfs_alloc(d, sizeof(double));
-    p->adam_v = amlfs_alloc(d, sizeof(double));
+    p->mu = amlfs_zalloc(d, sizeof(double));
+    p->mu_init = amlfs_zalloc(d, sizeof(double));
+    p->adam_m = amlfs_zalloc(d, sizeof(double));
+    p->adam_v = amlfs_zalloc(d, sizeof(double));
 }
 
 void amlfs_policy_free(amlfs_policy *p)
@@ -128,8 +128,8 @@ void amlfs_thetas_alloc(amlfs_thetas *t, int64_t samples, int64_t intervals)
 {
     t->samples = samples;
     t->intervals = intervals;
-    t->mu = amlfs_alloc((size_t)(4 * intervals), sizeof(double));
-    t->theta = amlfs_alloc((size_t)(samples * 4 * intervals), sizeof(double));
+    t->mu = amlfs_zalloc((size_t)(4 * intervals), sizeof(double));
+    t->theta = amlfs_zalloc((size_t)(samples * 4 * intervals), sizeof(double));
 }
 
 void amlfs_thetas_free(amlfs_thetas *t)
@@ -184,9 +184,9 @@ void amlfs_thetas_write(const amlfs_thetas *t, const char *path)
 void amlfs_rewards_alloc(amlfs_rewards *r, int64_t samples)
 {
     r->samples = samples;
-    r->raw = amlfs_alloc((size_t)samples, sizeof(double));
-    r->normalized = amlfs_alloc((size_t)samples, sizeof(double));
-    r->excluded = amlfs_alloc((size_t)samples, 1);
+    r->raw = amlfs_zalloc((size_t)samples, sizeof(double));
+    r->normalized = amlfs_zalloc((size_t)samples, sizeof(double));
+    r->excluded = amlfs_zalloc((size_t)samples, 1);
 }
 
 void amlfs_rewards_free(amlfs_rewards *r)

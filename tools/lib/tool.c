@@ -98,7 +98,7 @@ int amlfs_arg_choice(const char *opt, const char *text, const char *const *choic
 
 int amlfs_progress_on(void) { return isatty(STDERR_FILENO); }
 
-void *amlfs_alloc(size_t count, size_t size)
+void *amlfs_zalloc(size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p)

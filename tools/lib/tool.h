@@ -32,7 +32,7 @@ double amlfs_arg_double(const char *opt, const char *text, double lo, double hi)
 int amlfs_arg_choice(const char *opt, const char *text, const char *const *choices);
 
 /* Zeroed allocation that never returns NULL (exit 1 when memory runs out). */
-void *amlfs_alloc(size_t count, size_t size);
+void *amlfs_zalloc(size_t count, size_t size);
 
 /* Whether stderr is a terminal (progress is printed only then). */
 int amlfs_progress_on(void);
