@@ -155,6 +155,23 @@ $(B)/bench/%: $(B)/bench/%.o $(TOOL_LIB) $(KERNEL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(TOOL_LIB) $(KERNEL_LIB) $(LDLIBS) -o $@
 
+# ---- float64 layer reference and its finite-difference test -----------------------
+# layers_ref.c compiled a second time with amlfs_real = double; test_layers_fd links
+# that object alone, never the kernel library (whose ref_* functions are float). These
+# explicit rules take precedence over the pattern rules above for the same targets.
+$(B)/kernels/cpu/layers_ref_f64.o: kernels/cpu/layers_ref.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DAMLFS_REAL_DOUBLE $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/tests/unit/test_layers_fd.o: tests/unit/test_layers_fd.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DAMLFS_REAL_DOUBLE $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/tests/test_layers_fd: $(B)/tests/unit/test_layers_fd.o $(B)/kernels/cpu/layers_ref_f64.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+# ---- end of the float64 block -------------------------------------------------------
+
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # ---- tests ------------------------------------------------------------------------
@@ -184,8 +201,8 @@ CUDA_OBJ   := $(CUDA_SRC:kernels/cuda/%.cu=$(CUDA_B)/%.o)
 CUDA_BINS  := $(CUDA_MAIN:tests/cuda/%.cu=$(CUDA_B)/%)
 NVCCFLAGS  := -O2 -std=c++17 -Ikernels -Xcompiler -Wall,-Wextra,-Werror \
               -arch=sm_90 -DAMLFS_VERSION='"$(VERSION)"'
-CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 \
-              -Wl,-rpath,$(CUDA_HOME)/lib -lcudnn -lcublas -lnccl -lcudart
+CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Xlinker -rpath,$(CUDA_HOME)/lib64 \
+              -Xlinker -rpath,$(CUDA_HOME)/lib -lcudnn -lcublas -lnccl -lcudart
 
 cuda:
 	@test -x "$(NVCC)" || { echo "cuda: nvcc not found at $(NVCC) (set CUDA_HOME)"; exit 1; }
@@ -194,7 +211,7 @@ cuda:
 	@echo "cuda: nvcc $$($(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), cuDNN, cuBLAS, NCCL found"
 	$(MAKE) --no-print-directory $(KERNEL_LIB) $(CUDA_BINS)
 
-$(CUDA_B)/%.o: kernels/cuda/%.cu kernels/amlfs_kernels.h kernels/amlfs_rng.h
+$(CUDA_B)/%.o: kernels/cuda/%.cu kernels/amlfs_kernels.h kernels/amlfs_rng.h $(wildcard kernels/cuda/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 

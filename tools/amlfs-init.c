@@ -4,19 +4,27 @@
 #include "policy.h"
 #include "search.h"
 #include "tool.h"
+#include "train.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
-    "usage: amlfs-init --policy-only --out policy.h5 [options]\n"
+    "usage: amlfs-init --policy-only --out policy.h5 [policy options]\n"
+    "       amlfs-init --model NAME --data data.h5 --out start.h5 [training options]\n"
     "\n"
-    "Writes the policy that samples epoch 1: mu_1, sigma, the Adam state and the\n"
-    "search's settings. mu_1 is the identity (cross-entropy) or the least-squares fit of\n"
-    "the space's theta to a classic loss; the fit's maximum error is recorded.\n"
+    "--policy-only writes the policy that samples epoch 1: mu_1, sigma, the Adam state\n"
+    "and the search's settings. mu_1 is the identity (cross-entropy) or the least-squares\n"
+    "fit of the space's theta to a classic loss; the fit's maximum error is recorded.\n"
+    "--model writes the checkpoint every sample of epoch 1 starts from: the model for the\n"
+    "data set's images and classes, He-initialised from the seed, and its training\n"
+    "settings.\n"
     "\n"
-    "  --out FILE          the policy file to write (atomically)\n"
+    "  --out FILE          the file to write (atomically)\n"
+    "\n"
+    "Policy options:\n"
     "  --intervals M       intervals of each piecewise-linear transform (default 6)\n"
     "  --space S           prob | cosine (default prob)\n"
     "  --sigma X           standard deviation of the sampling distribution (default 0.2)\n"
@@ -28,6 +36,22 @@ static const char usage[] =
     "  --sampling X        plain | antithetic (default plain; antithetic needs even B)\n"
     "  --shaping X         zscore | rank (default zscore)\n"
     "  --seed S            the run's seed, 0 to 4294967295 (default 1)\n"
+    "\n"
+    "Training options (defaults: small-cnn | resnet20):\n"
+    "  --model NAME        small-cnn | resnet20 (option-A shortcuts)\n"
+    "  --data FILE         the dataset file (amlfs-prep) the model is for\n"
+    "  --batch N           training batch size (100 | 128)\n"
+    "  --lr X              base learning rate (0.05 | 0.1)\n"
+    "  --momentum X        SGD momentum (0.9)\n"
+    "  --nesterov          Nesterov momentum (default plain)\n"
+    "  --weight-decay X    L2 weight decay (5e-4)\n"
+    "  --schedule S        cosine | step (cosine)\n"
+    "  --warmup E          epochs of linear warm-up (0)\n"
+    "  --epochs E          the run's length, the cosine period (12 | 200)\n"
+    "  --step E, --gamma G step schedule: decay by G every E epochs (30, 0.1)\n"
+    "  --augment A         none | crop-flip (none | crop-flip)\n"
+    "  --intervals M, --space S   the identity theta the checkpoint records (6, prob)\n"
+    "  --seed S            initialisation, data order and augmentation (1)\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 written, 1 the write failed, 2 bad usage or input.\n";
@@ -41,7 +65,9 @@ int main(int argc, char **argv)
     amlfs_tool_start("amlfs-init");
     amlfs_help_version(argc, argv, usage);
     enum { O_POLICY_ONLY = 256, O_OUT, O_INTERVALS, O_SPACE, O_SIGMA, O_LR, O_INIT, O_MODE,
-           O_FROM, O_SAMPLING, O_SHAPING, O_SEED };
+           O_FROM, O_SAMPLING, O_SHAPING, O_SEED, O_MODEL, O_DATA, O_BATCH, O_TRAIN_LR,
+           O_MOMENTUM, O_NESTEROV, O_WD, O_SCHEDULE, O_WARMUP, O_EPOCHS, O_STEP, O_GAMMA,
+           O_AUGMENT };
     static const struct option opts[] = {
         {"policy-only", no_argument, 0, O_POLICY_ONLY},
         {"out", required_argument, 0, O_OUT},
@@ -55,7 +81,27 @@ int main(int argc, char **argv)
         {"sampling", required_argument, 0, O_SAMPLING},
         {"shaping", required_argument, 0, O_SHAPING},
         {"seed", required_argument, 0, O_SEED},
+        {"model", required_argument, 0, O_MODEL},
+        {"data", required_argument, 0, O_DATA},
+        {"batch", required_argument, 0, O_BATCH},
+        {"lr", required_argument, 0, O_TRAIN_LR},
+        {"momentum", required_argument, 0, O_MOMENTUM},
+        {"nesterov", no_argument, 0, O_NESTEROV},
+        {"weight-decay", required_argument, 0, O_WD},
+        {"schedule", required_argument, 0, O_SCHEDULE},
+        {"warmup", required_argument, 0, O_WARMUP},
+        {"epochs", required_argument, 0, O_EPOCHS},
+        {"step", required_argument, 0, O_STEP},
+        {"gamma", required_argument, 0, O_GAMMA},
+        {"augment", required_argument, 0, O_AUGMENT},
         {0, 0, 0, 0}};
+    /* training settings: NAN / -1 / NULL = the model's default */
+    const char *model = NULL, *data = NULL, *schedule = NULL, *augment = NULL;
+    long long batch = -1, epochs = -1;
+    int nesterov = 0;
+    double train_lr = NAN, momentum = NAN, wd = NAN, warmup = NAN, step = NAN, gamma = NAN;
+    static const char *const schedules[] = {"cosine", "step", NULL};
+    static const char *const augments[] = {"none", "crop-flip", NULL};
     int policy_only = 0, intervals = 6, intervals_set = 0, space = 0, space_set = 0,
         init = 0, mode = MODE_AMLFS, sampling = SAMPLING_PLAIN, shaping = SHAPING_ZSCORE;
     double sigma = 0.2, lr = 0.05;
@@ -96,6 +142,23 @@ int main(int argc, char **argv)
             shaping = amlfs_arg_choice("--shaping", optarg, amlfs_shaping_names);
             break;
         case O_SEED: seed = amlfs_arg_int("--seed", optarg, 0, 0xffffffffLL); break;
+        case O_MODEL: model = optarg; break;
+        case O_DATA: data = optarg; break;
+        case O_BATCH: batch = amlfs_arg_int("--batch", optarg, 1, 1 << 16); break;
+        case O_TRAIN_LR: train_lr = amlfs_arg_double("--lr", optarg, 0, 1e3); break;
+        case O_MOMENTUM: momentum = amlfs_arg_double("--momentum", optarg, 0, 0.9999); break;
+        case O_NESTEROV: nesterov = 1; break;
+        case O_WD: wd = amlfs_arg_double("--weight-decay", optarg, 0, 1); break;
+        case O_SCHEDULE:
+            schedule = schedules[amlfs_arg_choice("--schedule", optarg, schedules)];
+            break;
+        case O_WARMUP: warmup = amlfs_arg_double("--warmup", optarg, 0, 1e4); break;
+        case O_EPOCHS: epochs = amlfs_arg_int("--epochs", optarg, 1, 100000); break;
+        case O_STEP: step = amlfs_arg_double("--step", optarg, 1e-3, 1e5); break;
+        case O_GAMMA: gamma = amlfs_arg_double("--gamma", optarg, 0, 1); break;
+        case O_AUGMENT:
+            augment = augments[amlfs_arg_choice("--augment", optarg, augments)];
+            break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -103,10 +166,69 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unexpected argument '%s'", argv[optind]);
-    if (!policy_only)
-        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "give --policy-only (see --help)");
+    if (policy_only == (model != NULL))
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "give either --policy-only or --model NAME (see --help)");
     if (!out)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--out is required");
+    if (model) {
+        if (!data)
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--model needs --data data.h5");
+        amlfs_train_state st;
+        memset(&st, 0, sizeof st);
+        if (amlfs_model_defaults(&st, model) != 0)
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--model: unknown model '%s' (small-cnn, resnet20)",
+                       model);
+        if (space == 1)
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--space cosine needs a cosine head; %s has a "
+                       "linear head (prob space)", model);
+        if (batch > 0) st.shape.batch = (int)batch;
+        if (epochs > 0) st.epochs = epochs;
+        if (!isnan(train_lr)) st.lr = train_lr;
+        if (!isnan(momentum)) st.momentum = momentum;
+        if (!isnan(wd)) st.weight_decay = wd;
+        if (!isnan(warmup)) st.warmup = warmup;
+        if (!isnan(step)) st.step = step;
+        if (!isnan(gamma)) st.gamma = gamma;
+        if (schedule) snprintf(st.schedule, sizeof st.schedule, "%s", schedule);
+        if (augment) snprintf(st.augment, sizeof st.augment, "%s", augment);
+        st.nesterov = nesterov;
+        if (!strcmp(st.schedule, "cosine") && st.warmup >= st.epochs)
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--warmup %g must be below --epochs %lld",
+                       st.warmup, (long long)st.epochs);
+        hid_t f = amlfs_h5_open(data, "dataset");
+        amlfs_attr_str(f, "/", "name", st.dataset, sizeof st.dataset);
+        st.shape.classes = (int)amlfs_attr_i64(f, "/", "classes");
+        st.shape.channels = (int)amlfs_attr_i64(f, "/", "channels");
+        st.shape.height = (int)amlfs_attr_i64(f, "/", "height");
+        st.shape.width = (int)amlfs_attr_i64(f, "/", "width");
+        H5Fclose(f);
+        st.seed = seed;
+        st.epoch = 0;
+        st.optim_steps = 0;
+        snprintf(st.status, sizeof st.status, "ok");
+        st.train_loss = st.train_top1 = NAN;
+        st.clamp_fraction = 0;
+        st.intervals = intervals;
+        snprintf(st.space, sizeof st.space, "prob");
+        st.theta = amlfs_zalloc((size_t)(4 * intervals), sizeof(double));
+        for (int j = 0; j < intervals; j++)
+            st.theta[j] = st.theta[2 * intervals + j] = 1.0; /* the identity */
+        amlfs_context *ctx = amlfs_open_device("cpu", 1);
+        st.threads = 1;
+        snprintf(st.device, sizeof st.device, "%s", amlfs_context_describe(ctx));
+        char err[256];
+        amlfs_model *m = amlfs_model_create(ctx, &st.shape, (uint32_t)seed, err, sizeof err);
+        if (!m)
+            amlfs_fail(AMLFS_EXIT_USAGE, data, "%s", err);
+        amlfs_checkpoint_write(&st, m, ctx, out);
+        printf("%s\n", out);
+        amlfs_note("%s for %s (%d classes): %zu parameters", model, st.dataset,
+                   st.shape.classes, amlfs_model_parameters(m));
+        amlfs_model_destroy(m);
+        amlfs_context_destroy(ctx);
+        amlfs_state_free(&st);
+        return AMLFS_EXIT_OK;
+    }
     if ((mode == MODE_REPLAY) != (from != NULL))
         amlfs_fail(AMLFS_EXIT_USAGE, from, mode == MODE_REPLAY
                                                ? "--mode replay needs --from POLICY.h5"

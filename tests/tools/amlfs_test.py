@@ -48,23 +48,29 @@ def write_eval(path, epoch=1, top1=0.5, top5=0.9, loss=1.0, status="ok", split="
 
 
 def write_checkpoint(path, epoch=1, status="ok", intervals=6, seed=1, fill=0.0):
-    """A small-cnn-shaped checkpoint: parameters, buffers, momentum, theta."""
+    """A small-cnn-shaped checkpoint (first layer only): parameters, buffers, momentum,
+    theta, and every attribute of the schema."""
     rng = np.random.default_rng(int(fill * 1000) + epoch)
     with h5py.File(path, "w") as f:
         common_attrs(f, "checkpoint")
-        f.attrs["model"] = np.bytes_("small-cnn")
-        f.attrs["epoch"] = np.int64(epoch)
-        f.attrs["status"] = np.bytes_(status)
-        f.attrs["train_loss"] = np.float64(0.5 + fill)
-        f.attrs["train_top1"] = np.float64(0.8)
-        f.attrs["clamp_fraction"] = np.float64(0.0)
-        f.attrs["seed"] = np.int64(seed)
-        f.attrs["intervals"] = np.int64(intervals)
-        f.attrs["space"] = np.bytes_("prob")
+        for name, value in (("model", "small-cnn"), ("dataset", "fashion-mnist"),
+                            ("schedule", "cosine"), ("augment", "none"), ("status", status),
+                            ("space", "prob"), ("device", "cpu: test")):
+            f.attrs[name] = np.bytes_(value)
+        for name, value in (("classes", 10), ("channels", 1), ("height", 28), ("width", 28),
+                            ("batch", 100), ("nesterov", 0), ("epochs", 12), ("seed", seed),
+                            ("epoch", epoch), ("optim_steps", 550 * epoch),
+                            ("intervals", intervals), ("threads", 1)):
+            f.attrs[name] = np.int64(value)
+        for name, value in (("lr", 0.05), ("momentum", 0.9), ("weight_decay", 5e-4),
+                            ("warmup", 0.0), ("step", 30.0), ("gamma", 0.1),
+                            ("train_loss", 0.5 + fill), ("train_top1", 0.8),
+                            ("clamp_fraction", 0.0)):
+            f.attrs[name] = np.float64(value)
         f["params/conv1.weight"] = rng.standard_normal((16, 1, 3, 3)).astype(np.float32)
-        f["params/conv1.bias"] = np.zeros(16, np.float32) + np.float32(fill)
+        f["params/bn1.bias"] = np.zeros(16, np.float32) + np.float32(fill)
         f["buffers/bn1.running_mean"] = np.zeros(16, np.float32)
-        f["optim/conv1.weight.momentum"] = np.zeros((16, 1, 3, 3), np.float32)
+        f["optim/conv1.weight"] = np.zeros((16, 1, 3, 3), np.float32)
         theta = np.concatenate([np.ones(intervals), np.zeros(intervals),
                                 np.ones(intervals), np.zeros(intervals)])
         f["theta"] = theta

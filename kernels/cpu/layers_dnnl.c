@@ -1,0 +1,771 @@
+/* layers_dnnl.c: the CPU backend (amlfs_layers.h, part 4): its device state and memory,
+ * and convolution, batch norm, pooling and linear with oneDNN 2.x's C API (Debian's
+ * libdnnl 2.6; the 3.x API differs). The element-wise entries are in layers_omp.c.
+ *
+ * Each plan creates its primitives once, for plain layouts (activations NCHW, weights
+ * OIHW / OI, vectors X), with memory objects whose data pointers are bound per call, so
+ * no reorders happen and the caller's tensors are used in place. Blocked layouts
+ * (nChw8c/nChw16c with reorders at the model's ends) would let oneDNN pick its fastest
+ * kernels: a later optimisation, behind the same interface.
+ *
+ * oneDNN's backward-weights primitives assign their gradients; the interface
+ * accumulates (+=), so each plan computes into its own scratch and adds, serially (the
+ * parameter tensors are small), which keeps results reproducible.
+ *
+ * Threads: Debian's libdnnl is built with the OpenMP runtime (libgomp), so oneDNN runs
+ * on omp_get_max_threads() threads of the calling thread; the context sets it once.
+ * A failed primitive execution (not expected once its plan was created) is a bug or an
+ * exhausted machine: the message goes to stderr and the process aborts.
+ */
+#include "amlfs_layers.h"
+
+#include <dnnl.h>
+#include <dnnl_debug.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+} cpu_dev;
+
+/* ---- Device state and memory ------------------------------------------------------ */
+
+static void *cpu_context_create(amlfs_device device, int threads, char *err, size_t errlen)
+{
+    if (device.index != 0) {
+        snprintf(err, errlen, "cpu:%d: the CPU device has index 0 only", device.index);
+        return NULL;
+    }
+    cpu_dev *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (threads > 0) omp_set_num_threads(threads);
+    dnnl_status_t st = dnnl_engine_create(&d->engine, dnnl_cpu, 0);
+    if (st == dnnl_success) st = dnnl_stream_create(&d->stream, d->engine, dnnl_stream_default_flags);
+    if (st != dnnl_success) {
+        snprintf(err, errlen, "oneDNN: cannot create the CPU engine and stream: %s",
+                 dnnl_status2str(st));
+        if (d->engine) dnnl_engine_destroy(d->engine);
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+static void cpu_context_destroy(void *dev)
+{
+    cpu_dev *d = dev;
+    dnnl_stream_destroy(d->stream);
+    dnnl_engine_destroy(d->engine);
+    free(d);
+}
+
+static void cpu_describe(void *dev, char *buf, size_t len)
+{
+    (void)dev;
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(buf, len, "cpu: oneDNN %d.%d.%d, ISA %s, %d threads", v->major, v->minor, v->patch,
+             dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa()), omp_get_max_threads());
+}
+
+static void *cpu_alloc(void *dev, size_t bytes)
+{
+    (void)dev;
+    size_t rounded = (bytes + 63) / 64 * 64; /* aligned_alloc wants a multiple */
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (p) memset(p, 0, rounded ? rounded : 64);
+    return p;
+}
+
+static void cpu_free(void *dev, void *ptr)
+{
+    (void)dev;
+    free(ptr);
+}
+
+static void cpu_copy(void *dev, void *dst, const void *src, size_t bytes)
+{
+    (void)dev;
+    memcpy(dst, src, bytes);
+}
+
+static void cpu_memzero(void *dev, void *ptr, size_t bytes)
+{
+    (void)dev;
+    memset(ptr, 0, bytes);
+}
+
+static void cpu_wait(void *dev) { (void)dev; }
+
+/* ---- oneDNN helpers --------------------------------------------------------------- */
+
+/* On failure of a creation step: the message and a jump to the plan's cleanup. */
+#define TRY(call, what)                                                                  \
+    do {                                                                                 \
+        dnnl_status_t st_ = (call);                                                      \
+        if (st_ != dnnl_success) {                                                       \
+            snprintf(err, errlen, "oneDNN: %s: %s", (what), dnnl_status2str(st_));        \
+            goto fail;                                                                   \
+        }                                                                                \
+    } while (0)
+
+static dnnl_status_t md_plain(dnnl_memory_desc_t *md, int ndims, dnnl_dim_t d0, dnnl_dim_t d1,
+                              dnnl_dim_t d2, dnnl_dim_t d3)
+{
+    dnnl_dims_t dims = {d0, d1, d2, d3};
+    static const dnnl_format_tag_t tags[5] = {dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc,
+                                              dnnl_abcd};
+    return dnnl_memory_desc_init_by_tag(md, ndims, dims, dnnl_f32, tags[ndims]);
+}
+
+/* A primitive and, when pd_out is not NULL, its descriptor (kept as a hint for the
+ * backward ones). The layouts are given, never format_tag_any, so oneDNN uses them. */
+static dnnl_status_t make_primitive(dnnl_primitive_t *prim, dnnl_primitive_desc_t *pd_out,
+                                    const void *op_desc, cpu_dev *d,
+                                    const_dnnl_primitive_desc_t hint)
+{
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, op_desc, NULL, d->engine, hint);
+    if (st != dnnl_success) return st;
+    st = dnnl_primitive_create(prim, pd);
+    if (st != dnnl_success || !pd_out)
+        dnnl_primitive_desc_destroy(pd);
+    else
+        *pd_out = pd;
+    return st;
+}
+
+/* A memory object of md with no data yet; bind() points it at the caller's tensor. */
+static dnnl_status_t make_memory(dnnl_memory_t *mem, const dnnl_memory_desc_t *md, cpu_dev *d)
+{
+    return dnnl_memory_create(mem, md, d->engine, DNNL_MEMORY_NONE);
+}
+
+static void bind(dnnl_memory_t mem, const void *ptr)
+{
+    /* oneDNN takes void *; it writes only the outputs of a primitive */
+    dnnl_status_t st = dnnl_memory_set_data_handle(mem, (void *)ptr);
+    if (st != dnnl_success) {
+        fprintf(stderr, "amlfs: oneDNN: cannot bind a tensor: %s\n", dnnl_status2str(st));
+        abort();
+    }
+}
+
+static void execute(cpu_dev *d, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args,
+                    const char *what)
+{
+    dnnl_status_t st = dnnl_primitive_execute(prim, d->stream, nargs, args);
+    if (st == dnnl_success) st = dnnl_stream_wait(d->stream);
+    if (st != dnnl_success) {
+        fprintf(stderr, "amlfs: oneDNN %s failed: %s\n", what, dnnl_status2str(st));
+        abort();
+    }
+}
+
+static void destroy_primitives(dnnl_primitive_t *prims, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (prims[i]) dnnl_primitive_destroy(prims[i]);
+}
+
+static void destroy_memories(dnnl_memory_t *mems, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (mems[i]) dnnl_memory_destroy(mems[i]);
+}
+
+/* dst += src, n floats; serial so the order never changes. */
+static void accumulate(float *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+static float *scratch_floats(size_t n) { return cpu_alloc(NULL, n * sizeof(float)); }
+
+/* ---- Convolution ------------------------------------------------------------------ */
+
+/* memory objects, one per argument role */
+enum { CV_SRC, CV_WEI, CV_BIAS, CV_DST, CV_DSRC, CV_DWEI, CV_DBIAS, CV_DDST, CV_NMEM };
+
+typedef struct {
+    cpu_dev *dev;
+    amlfs_conv_shape s;
+    dnnl_primitive_t prim[3]; /* forward, backward data, backward weights */
+    dnnl_memory_t mem[CV_NMEM];
+    float *dw_scratch, *dbias_scratch; /* (K,C,R,S), (K) */
+} conv_plan;
+
+static void cpu_conv_destroy(void *impl)
+{
+    conv_plan *p = impl;
+    if (!p) return;
+    destroy_primitives(p->prim, 3);
+    destroy_memories(p->mem, CV_NMEM);
+    free(p->dw_scratch);
+    free(p->dbias_scratch);
+    free(p);
+}
+
+static void *cpu_conv_create(void *dev, const amlfs_conv_shape *s, char *err, size_t errlen)
+{
+    cpu_dev *d = dev;
+    dnnl_primitive_desc_t fwd_pd = NULL;
+    conv_plan *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->dev = d;
+    p->s = *s;
+    const int oh = amlfs_conv_out_h(s), ow = amlfs_conv_out_w(s);
+    dnnl_memory_desc_t src, wei, bias, dst;
+    TRY(md_plain(&src, 4, s->n, s->c, s->h, s->w), "convolution input layout");
+    TRY(md_plain(&wei, 4, s->k, s->c, s->r, s->s), "convolution weight layout");
+    TRY(md_plain(&bias, 1, s->k, 0, 0, 0), "convolution bias layout");
+    TRY(md_plain(&dst, 4, s->n, s->k, oh, ow), "convolution output layout");
+    /* Symmetric padding: oneDNN's output size (H + 2 pad - R) / stride + 1, rounded
+     * down, is PyTorch's. */
+    dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->pad, s->pad};
+    const dnnl_memory_desc_t *bias_md = s->has_bias ? &bias : NULL;
+
+    dnnl_convolution_desc_t fwd, bwd_data, bwd_weights;
+    TRY(dnnl_convolution_forward_desc_init(&fwd, dnnl_forward_training, dnnl_convolution_direct,
+                                           &src, &wei, bias_md, &dst, strides, pad, pad),
+        "convolution forward");
+    TRY(make_primitive(&p->prim[0], &fwd_pd, &fwd, d, NULL), "convolution forward");
+    TRY(dnnl_convolution_backward_data_desc_init(&bwd_data, dnnl_convolution_direct, &src, &wei,
+                                                 &dst, strides, pad, pad),
+        "convolution backward data");
+    TRY(make_primitive(&p->prim[1], NULL, &bwd_data, d, fwd_pd), "convolution backward data");
+    TRY(dnnl_convolution_backward_weights_desc_init(&bwd_weights, dnnl_convolution_direct, &src,
+                                                    &wei, bias_md, &dst, strides, pad, pad),
+        "convolution backward weights");
+    TRY(make_primitive(&p->prim[2], NULL, &bwd_weights, d, fwd_pd), "convolution backward weights");
+
+    const dnnl_memory_desc_t *mds[CV_NMEM] = {&src, &wei, &bias, &dst, &src, &wei, &bias, &dst};
+    for (int i = 0; i < CV_NMEM; i++) TRY(make_memory(&p->mem[i], mds[i], d), "convolution memory");
+    p->dw_scratch = scratch_floats((size_t)s->k * s->c * s->r * s->s);
+    p->dbias_scratch = scratch_floats((size_t)s->k);
+    if (!p->dw_scratch || !p->dbias_scratch) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    dnnl_primitive_desc_destroy(fwd_pd);
+    return p;
+fail:
+    if (fwd_pd) dnnl_primitive_desc_destroy(fwd_pd);
+    cpu_conv_destroy(p);
+    return NULL;
+}
+
+static void cpu_conv_forward(void *impl, float *out, const float *in, const float *w,
+                             const float *bias)
+{
+    conv_plan *p = impl;
+    bind(p->mem[CV_SRC], in);
+    bind(p->mem[CV_WEI], w);
+    bind(p->mem[CV_DST], out);
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[CV_SRC]},
+                               {DNNL_ARG_WEIGHTS, p->mem[CV_WEI]},
+                               {DNNL_ARG_DST, p->mem[CV_DST]},
+                               {DNNL_ARG_BIAS, p->mem[CV_BIAS]}};
+    int nargs = 3;
+    if (p->s.has_bias) {
+        bind(p->mem[CV_BIAS], bias);
+        nargs = 4;
+    }
+    execute(p->dev, p->prim[0], nargs, args, "convolution forward");
+}
+
+static void cpu_conv_backward(void *impl, float *din, float *dw, float *dbias, const float *dout,
+                              const float *in, const float *w)
+{
+    conv_plan *p = impl;
+    const amlfs_conv_shape *s = &p->s;
+    bind(p->mem[CV_DDST], dout);
+    if (din) {
+        bind(p->mem[CV_DSRC], din);
+        bind(p->mem[CV_WEI], w);
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_SRC, p->mem[CV_DSRC]},
+                                   {DNNL_ARG_WEIGHTS, p->mem[CV_WEI]},
+                                   {DNNL_ARG_DIFF_DST, p->mem[CV_DDST]}};
+        execute(p->dev, p->prim[1], 3, args, "convolution backward data");
+    }
+    if (dw || (dbias && s->has_bias)) {
+        bind(p->mem[CV_SRC], in);
+        bind(p->mem[CV_DWEI], p->dw_scratch);
+        bind(p->mem[CV_DBIAS], p->dbias_scratch);
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[CV_SRC]},
+                                   {DNNL_ARG_DIFF_DST, p->mem[CV_DDST]},
+                                   {DNNL_ARG_DIFF_WEIGHTS, p->mem[CV_DWEI]},
+                                   {DNNL_ARG_DIFF_BIAS, p->mem[CV_DBIAS]}};
+        execute(p->dev, p->prim[2], s->has_bias ? 4 : 3, args, "convolution backward weights");
+        if (dw) accumulate(dw, p->dw_scratch, (size_t)s->k * s->c * s->r * s->s);
+        if (dbias && s->has_bias) accumulate(dbias, p->dbias_scratch, (size_t)s->k);
+    }
+}
+
+/* ---- Batch norm ------------------------------------------------------------------- */
+
+enum { BN_SRC, BN_DST, BN_MEAN, BN_VAR, BN_SCALE, BN_SHIFT, BN_DSRC, BN_DDST, BN_DSCALE,
+       BN_DSHIFT, BN_NMEM };
+/* primitives: forward with batch statistics, forward with given (running) statistics,
+ * and the backward of each */
+enum { BN_FWD_TRAIN, BN_FWD_GLOBAL, BN_BWD_TRAIN, BN_BWD_GLOBAL, BN_NPRIM };
+
+typedef struct {
+    cpu_dev *dev;
+    amlfs_bn_shape s;
+    dnnl_primitive_t prim[BN_NPRIM];
+    dnnl_memory_t mem[BN_NMEM];
+    float *dscale_scratch, *dshift_scratch; /* (C) */
+    float *unused_shift; /* (C) zeros: the backward wants a shift argument it never reads */
+    float *din_scratch; /* (N,C,H,W), made on the first backward that needs no din */
+} bn_plan;
+
+static void cpu_bn_destroy(void *impl)
+{
+    bn_plan *p = impl;
+    if (!p) return;
+    destroy_primitives(p->prim, BN_NPRIM);
+    destroy_memories(p->mem, BN_NMEM);
+    free(p->dscale_scratch);
+    free(p->dshift_scratch);
+    free(p->unused_shift);
+    free(p->din_scratch);
+    free(p);
+}
+
+static void *cpu_bn_create(void *dev, const amlfs_bn_shape *s, char *err, size_t errlen)
+{
+    cpu_dev *d = dev;
+    dnnl_primitive_desc_t train_pd = NULL, global_pd = NULL;
+    bn_plan *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->dev = d;
+    p->s = *s;
+    dnnl_memory_desc_t data, vec;
+    TRY(md_plain(&data, 4, s->n, s->c, s->h, s->w), "batch norm layout");
+    TRY(md_plain(&vec, 1, s->c, 0, 0, 0), "batch norm statistics layout");
+    const unsigned affine = dnnl_use_scale | dnnl_use_shift;
+    const unsigned global = affine | dnnl_use_global_stats;
+    const float eps = (float)s->eps;
+    dnnl_batch_normalization_desc_t desc;
+    TRY(dnnl_batch_normalization_forward_desc_init(&desc, dnnl_forward_training, &data, eps, affine),
+        "batch norm forward (training)");
+    TRY(make_primitive(&p->prim[BN_FWD_TRAIN], &train_pd, &desc, d, NULL),
+        "batch norm forward (training)");
+    /* forward_training with global statistics: usable both for inference and as the
+     * hint of the backward with constant statistics */
+    TRY(dnnl_batch_normalization_forward_desc_init(&desc, dnnl_forward_training, &data, eps, global),
+        "batch norm forward (inference)");
+    TRY(make_primitive(&p->prim[BN_FWD_GLOBAL], &global_pd, &desc, d, NULL),
+        "batch norm forward (inference)");
+    TRY(dnnl_batch_normalization_backward_desc_init(&desc, dnnl_backward, &data, &data, eps, affine),
+        "batch norm backward (training)");
+    TRY(make_primitive(&p->prim[BN_BWD_TRAIN], NULL, &desc, d, train_pd),
+        "batch norm backward (training)");
+    TRY(dnnl_batch_normalization_backward_desc_init(&desc, dnnl_backward, &data, &data, eps, global),
+        "batch norm backward (inference)");
+    TRY(make_primitive(&p->prim[BN_BWD_GLOBAL], NULL, &desc, d, global_pd),
+        "batch norm backward (inference)");
+
+    for (int i = 0; i < BN_NMEM; i++) {
+        int is_data = i == BN_SRC || i == BN_DST || i == BN_DSRC || i == BN_DDST;
+        TRY(make_memory(&p->mem[i], is_data ? &data : &vec, d), "batch norm memory");
+    }
+    p->dscale_scratch = scratch_floats((size_t)s->c);
+    p->dshift_scratch = scratch_floats((size_t)s->c);
+    p->unused_shift = scratch_floats((size_t)s->c);
+    if (!p->dscale_scratch || !p->dshift_scratch || !p->unused_shift) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    dnnl_primitive_desc_destroy(train_pd);
+    dnnl_primitive_desc_destroy(global_pd);
+    return p;
+fail:
+    if (train_pd) dnnl_primitive_desc_destroy(train_pd);
+    if (global_pd) dnnl_primitive_desc_destroy(global_pd);
+    cpu_bn_destroy(p);
+    return NULL;
+}
+
+static void bn_bind_forward(bn_plan *p, float *out, const float *in, const float *gamma,
+                            const float *beta, const float *mean, const float *var)
+{
+    bind(p->mem[BN_SRC], in);
+    bind(p->mem[BN_DST], out);
+    bind(p->mem[BN_SCALE], gamma);
+    bind(p->mem[BN_SHIFT], beta);
+    bind(p->mem[BN_MEAN], mean);
+    bind(p->mem[BN_VAR], var);
+}
+
+static const int bn_forward_args[6] = {DNNL_ARG_SRC,  DNNL_ARG_DST,   DNNL_ARG_SCALE,
+                                       DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
+static const int bn_forward_mems[6] = {BN_SRC, BN_DST, BN_SCALE, BN_SHIFT, BN_MEAN, BN_VAR};
+
+static void cpu_bn_forward_train(void *impl, float *out, float *save_mean, float *save_var,
+                                 float *running_mean, float *running_var, const float *in,
+                                 const float *gamma, const float *beta)
+{
+    bn_plan *p = impl;
+    const amlfs_bn_shape *s = &p->s;
+    bn_bind_forward(p, out, in, gamma, beta, save_mean, save_var);
+    dnnl_exec_arg_t args[6];
+    for (int i = 0; i < 6; i++) args[i] = (dnnl_exec_arg_t){bn_forward_args[i], p->mem[bn_forward_mems[i]]};
+    execute(p->dev, p->prim[BN_FWD_TRAIN], 6, args, "batch norm forward (training)");
+    /* The running statistics, as the reference: unbiased variance, in double. */
+    const double m = (double)s->n * s->h * s->w, mom = s->momentum;
+    for (int c = 0; c < s->c; c++) {
+        double var = save_var[c], unbiased = m > 1.0 ? var * m / (m - 1.0) : var;
+        running_mean[c] = (float)((1.0 - mom) * running_mean[c] + mom * save_mean[c]);
+        running_var[c] = (float)((1.0 - mom) * running_var[c] + mom * unbiased);
+    }
+}
+
+static void cpu_bn_forward_infer(void *impl, float *out, const float *in, const float *gamma,
+                                 const float *beta, const float *running_mean,
+                                 const float *running_var)
+{
+    bn_plan *p = impl;
+    bn_bind_forward(p, out, in, gamma, beta, running_mean, running_var);
+    dnnl_exec_arg_t args[6];
+    for (int i = 0; i < 6; i++) args[i] = (dnnl_exec_arg_t){bn_forward_args[i], p->mem[bn_forward_mems[i]]};
+    execute(p->dev, p->prim[BN_FWD_GLOBAL], 6, args, "batch norm forward (inference)");
+}
+
+static void bn_backward(bn_plan *p, int prim, float *din, float *dgamma, float *dbeta,
+                        const float *dout, const float *in, const float *gamma, const float *mean,
+                        const float *var)
+{
+    const amlfs_bn_shape *s = &p->s;
+    if (!din) {
+        /* oneDNN always writes the input gradient */
+        if (!p->din_scratch) p->din_scratch = scratch_floats((size_t)s->n * s->c * s->h * s->w);
+        if (!p->din_scratch) {
+            fprintf(stderr, "amlfs: batch norm backward: out of memory\n");
+            abort();
+        }
+        din = p->din_scratch;
+    }
+    bind(p->mem[BN_SRC], in);
+    bind(p->mem[BN_MEAN], mean);
+    bind(p->mem[BN_VAR], var);
+    bind(p->mem[BN_SCALE], gamma);
+    bind(p->mem[BN_SHIFT], p->unused_shift);
+    bind(p->mem[BN_DDST], dout);
+    bind(p->mem[BN_DSRC], din);
+    bind(p->mem[BN_DSCALE], p->dscale_scratch);
+    bind(p->mem[BN_DSHIFT], p->dshift_scratch);
+    dnnl_exec_arg_t args[9] = {
+        {DNNL_ARG_SRC, p->mem[BN_SRC]},           {DNNL_ARG_MEAN, p->mem[BN_MEAN]},
+        {DNNL_ARG_VARIANCE, p->mem[BN_VAR]},      {DNNL_ARG_SCALE, p->mem[BN_SCALE]},
+        {DNNL_ARG_SHIFT, p->mem[BN_SHIFT]},       {DNNL_ARG_DIFF_DST, p->mem[BN_DDST]},
+        {DNNL_ARG_DIFF_SRC, p->mem[BN_DSRC]},     {DNNL_ARG_DIFF_SCALE, p->mem[BN_DSCALE]},
+        {DNNL_ARG_DIFF_SHIFT, p->mem[BN_DSHIFT]}};
+    execute(p->dev, p->prim[prim], 9, args, "batch norm backward");
+    if (dgamma) accumulate(dgamma, p->dscale_scratch, (size_t)s->c);
+    if (dbeta) accumulate(dbeta, p->dshift_scratch, (size_t)s->c);
+}
+
+static void cpu_bn_backward_train(void *impl, float *din, float *dgamma, float *dbeta,
+                                  const float *dout, const float *in, const float *gamma,
+                                  const float *save_mean, const float *save_var)
+{
+    bn_backward(impl, BN_BWD_TRAIN, din, dgamma, dbeta, dout, in, gamma, save_mean, save_var);
+}
+
+static void cpu_bn_backward_infer(void *impl, float *din, float *dgamma, float *dbeta,
+                                  const float *dout, const float *in, const float *gamma,
+                                  const float *running_mean, const float *running_var)
+{
+    bn_backward(impl, BN_BWD_GLOBAL, din, dgamma, dbeta, dout, in, gamma, running_mean,
+                running_var);
+}
+
+/* ---- Pooling ---------------------------------------------------------------------- */
+
+enum { PL_SRC, PL_DST, PL_WS, PL_DSRC, PL_DDST, PL_NMEM };
+enum { PL_FWD_TRAIN, PL_FWD_INFER, PL_BWD, PL_NPRIM };
+
+typedef struct {
+    cpu_dev *dev;
+    amlfs_pool_shape s;
+    dnnl_primitive_t prim[PL_NPRIM];
+    dnnl_memory_t mem[PL_NMEM];
+    size_t workspace_bytes; /* max pooling: where each maximum was; 0 for average */
+} pool_plan;
+
+static void cpu_pool_destroy(void *impl)
+{
+    pool_plan *p = impl;
+    if (!p) return;
+    destroy_primitives(p->prim, PL_NPRIM);
+    destroy_memories(p->mem, PL_NMEM);
+    free(p);
+}
+
+static void *cpu_pool_create(void *dev, const amlfs_pool_shape *s, char *err, size_t errlen)
+{
+    cpu_dev *d = dev;
+    dnnl_primitive_desc_t train_pd = NULL;
+    pool_plan *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->dev = d;
+    p->s = *s;
+    dnnl_memory_desc_t src, dst, ws;
+    memset(&ws, 0, sizeof ws);
+    TRY(md_plain(&src, 4, s->n, s->c, s->h, s->w), "pooling input layout");
+    TRY(md_plain(&dst, 4, s->n, s->c, amlfs_pool_out_h(s), amlfs_pool_out_w(s)),
+        "pooling output layout");
+    dnnl_alg_kind_t alg = s->kind == AMLFS_POOL_MAX ? dnnl_pooling_max
+                          : s->count_include_pad    ? dnnl_pooling_avg_include_padding
+                                                    : dnnl_pooling_avg_exclude_padding;
+    dnnl_dims_t strides = {s->stride, s->stride}, kernel = {s->kernel, s->kernel},
+                pad = {s->pad, s->pad};
+    dnnl_pooling_desc_t desc;
+    TRY(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_training, alg, &src, &dst, strides,
+                                       kernel, pad, pad),
+        "pooling forward (training)");
+    TRY(make_primitive(&p->prim[PL_FWD_TRAIN], &train_pd, &desc, d, NULL),
+        "pooling forward (training)");
+    const dnnl_memory_desc_t *ws_md = dnnl_primitive_desc_query_md(train_pd, dnnl_query_workspace_md, 0);
+    if (ws_md) {
+        ws = *ws_md;
+        p->workspace_bytes = dnnl_memory_desc_get_size(&ws);
+    }
+    TRY(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference, alg, &src, &dst, strides,
+                                       kernel, pad, pad),
+        "pooling forward (inference)");
+    TRY(make_primitive(&p->prim[PL_FWD_INFER], NULL, &desc, d, NULL), "pooling forward (inference)");
+    TRY(dnnl_pooling_backward_desc_init(&desc, alg, &src, &dst, strides, kernel, pad, pad),
+        "pooling backward");
+    TRY(make_primitive(&p->prim[PL_BWD], NULL, &desc, d, train_pd), "pooling backward");
+
+    const dnnl_memory_desc_t *mds[PL_NMEM] = {&src, &dst, &ws, &src, &dst};
+    for (int i = 0; i < PL_NMEM; i++) {
+        if (i == PL_WS && !p->workspace_bytes) continue;
+        TRY(make_memory(&p->mem[i], mds[i], d), "pooling memory");
+    }
+    dnnl_primitive_desc_destroy(train_pd);
+    return p;
+fail:
+    if (train_pd) dnnl_primitive_desc_destroy(train_pd);
+    cpu_pool_destroy(p);
+    return NULL;
+}
+
+static size_t cpu_pool_workspace_bytes(const void *impl)
+{
+    return ((const pool_plan *)impl)->workspace_bytes;
+}
+
+static void cpu_pool_forward(void *impl, float *out, const float *in, void *workspace)
+{
+    pool_plan *p = impl;
+    bind(p->mem[PL_SRC], in);
+    bind(p->mem[PL_DST], out);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, p->mem[PL_SRC]},
+                               {DNNL_ARG_DST, p->mem[PL_DST]},
+                               {DNNL_ARG_WORKSPACE, p->mem[PL_WS]}};
+    if (p->workspace_bytes && workspace) {
+        bind(p->mem[PL_WS], workspace);
+        execute(p->dev, p->prim[PL_FWD_TRAIN], 3, args, "pooling forward (training)");
+    } else {
+        execute(p->dev, p->prim[PL_FWD_INFER], 2, args, "pooling forward (inference)");
+    }
+}
+
+static void cpu_pool_backward(void *impl, float *din, const float *dout, const float *in,
+                              const float *out, const void *workspace)
+{
+    pool_plan *p = impl;
+    (void)in; /* oneDNN's max pooling reads the workspace instead */
+    (void)out;
+    bind(p->mem[PL_DSRC], din);
+    bind(p->mem[PL_DDST], dout);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_SRC, p->mem[PL_DSRC]},
+                               {DNNL_ARG_DIFF_DST, p->mem[PL_DDST]},
+                               {DNNL_ARG_WORKSPACE, p->mem[PL_WS]}};
+    int nargs = 2;
+    if (p->workspace_bytes) {
+        if (!workspace) {
+            fprintf(stderr, "amlfs: max pooling backward without the forward's workspace\n");
+            abort();
+        }
+        bind(p->mem[PL_WS], workspace);
+        nargs = 3;
+    }
+    execute(p->dev, p->prim[PL_BWD], nargs, args, "pooling backward");
+}
+
+/* ---- Linear (inner product) ------------------------------------------------------- */
+
+enum { IP_SRC, IP_WEI, IP_BIAS, IP_DST, IP_DSRC, IP_DWEI, IP_DBIAS, IP_DDST, IP_NMEM };
+
+typedef struct {
+    cpu_dev *dev;
+    amlfs_linear_shape s;
+    dnnl_primitive_t prim[3]; /* forward, backward data, backward weights */
+    dnnl_memory_t mem[IP_NMEM];
+    float *dw_scratch, *dbias_scratch; /* (OUT,IN), (OUT) */
+} linear_plan;
+
+static void cpu_linear_destroy(void *impl)
+{
+    linear_plan *p = impl;
+    if (!p) return;
+    destroy_primitives(p->prim, 3);
+    destroy_memories(p->mem, IP_NMEM);
+    free(p->dw_scratch);
+    free(p->dbias_scratch);
+    free(p);
+}
+
+static void *cpu_linear_create(void *dev, const amlfs_linear_shape *s, char *err, size_t errlen)
+{
+    cpu_dev *d = dev;
+    dnnl_primitive_desc_t fwd_pd = NULL;
+    linear_plan *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->dev = d;
+    p->s = *s;
+    dnnl_memory_desc_t src, wei, bias, dst;
+    TRY(md_plain(&src, 2, s->n, s->in, 0, 0), "linear input layout");
+    TRY(md_plain(&wei, 2, s->out, s->in, 0, 0), "linear weight layout");
+    TRY(md_plain(&bias, 1, s->out, 0, 0, 0), "linear bias layout");
+    TRY(md_plain(&dst, 2, s->n, s->out, 0, 0), "linear output layout");
+    const dnnl_memory_desc_t *bias_md = s->has_bias ? &bias : NULL;
+    dnnl_inner_product_desc_t desc;
+    TRY(dnnl_inner_product_forward_desc_init(&desc, dnnl_forward_training, &src, &wei, bias_md, &dst),
+        "linear forward");
+    TRY(make_primitive(&p->prim[0], &fwd_pd, &desc, d, NULL), "linear forward");
+    TRY(dnnl_inner_product_backward_data_desc_init(&desc, &src, &wei, &dst), "linear backward data");
+    TRY(make_primitive(&p->prim[1], NULL, &desc, d, fwd_pd), "linear backward data");
+    TRY(dnnl_inner_product_backward_weights_desc_init(&desc, &src, &wei, bias_md, &dst),
+        "linear backward weights");
+    TRY(make_primitive(&p->prim[2], NULL, &desc, d, fwd_pd), "linear backward weights");
+
+    const dnnl_memory_desc_t *mds[IP_NMEM] = {&src, &wei, &bias, &dst, &src, &wei, &bias, &dst};
+    for (int i = 0; i < IP_NMEM; i++) TRY(make_memory(&p->mem[i], mds[i], d), "linear memory");
+    p->dw_scratch = scratch_floats((size_t)s->out * s->in);
+    p->dbias_scratch = scratch_floats((size_t)s->out);
+    if (!p->dw_scratch || !p->dbias_scratch) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    dnnl_primitive_desc_destroy(fwd_pd);
+    return p;
+fail:
+    if (fwd_pd) dnnl_primitive_desc_destroy(fwd_pd);
+    cpu_linear_destroy(p);
+    return NULL;
+}
+
+static void cpu_linear_forward(void *impl, float *out, const float *in, const float *w,
+                               const float *bias)
+{
+    linear_plan *p = impl;
+    bind(p->mem[IP_SRC], in);
+    bind(p->mem[IP_WEI], w);
+    bind(p->mem[IP_DST], out);
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[IP_SRC]},
+                               {DNNL_ARG_WEIGHTS, p->mem[IP_WEI]},
+                               {DNNL_ARG_DST, p->mem[IP_DST]},
+                               {DNNL_ARG_BIAS, p->mem[IP_BIAS]}};
+    int nargs = 3;
+    if (p->s.has_bias) {
+        bind(p->mem[IP_BIAS], bias);
+        nargs = 4;
+    }
+    execute(p->dev, p->prim[0], nargs, args, "linear forward");
+}
+
+static void cpu_linear_backward(void *impl, float *din, float *dw, float *dbias,
+                                const float *dout, const float *in, const float *w)
+{
+    linear_plan *p = impl;
+    const amlfs_linear_shape *s = &p->s;
+    bind(p->mem[IP_DDST], dout);
+    if (din) {
+        bind(p->mem[IP_DSRC], din);
+        bind(p->mem[IP_WEI], w);
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_SRC, p->mem[IP_DSRC]},
+                                   {DNNL_ARG_WEIGHTS, p->mem[IP_WEI]},
+                                   {DNNL_ARG_DIFF_DST, p->mem[IP_DDST]}};
+        execute(p->dev, p->prim[1], 3, args, "linear backward data");
+    }
+    if (dw || (dbias && s->has_bias)) {
+        bind(p->mem[IP_SRC], in);
+        bind(p->mem[IP_DWEI], p->dw_scratch);
+        bind(p->mem[IP_DBIAS], p->dbias_scratch);
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[IP_SRC]},
+                                   {DNNL_ARG_DIFF_DST, p->mem[IP_DDST]},
+                                   {DNNL_ARG_DIFF_WEIGHTS, p->mem[IP_DWEI]},
+                                   {DNNL_ARG_DIFF_BIAS, p->mem[IP_DBIAS]}};
+        execute(p->dev, p->prim[2], s->has_bias ? 4 : 3, args, "linear backward weights");
+        if (dw) accumulate(dw, p->dw_scratch, (size_t)s->out * s->in);
+        if (dbias && s->has_bias) accumulate(dbias, p->dbias_scratch, (size_t)s->out);
+    }
+}
+
+/* ---- The table -------------------------------------------------------------------- */
+
+static const amlfs_backend cpu_backend = {
+    .name = "cpu",
+    .context_create = cpu_context_create,
+    .context_destroy = cpu_context_destroy,
+    .describe = cpu_describe,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .memzero = cpu_memzero,
+    .wait = cpu_wait,
+    .conv_create = cpu_conv_create,
+    .conv_destroy = cpu_conv_destroy,
+    .conv_forward = cpu_conv_forward,
+    .conv_backward = cpu_conv_backward,
+    .bn_create = cpu_bn_create,
+    .bn_destroy = cpu_bn_destroy,
+    .bn_forward_train = cpu_bn_forward_train,
+    .bn_forward_infer = cpu_bn_forward_infer,
+    .bn_backward_train = cpu_bn_backward_train,
+    .bn_backward_infer = cpu_bn_backward_infer,
+    .pool_create = cpu_pool_create,
+    .pool_destroy = cpu_pool_destroy,
+    .pool_workspace_bytes = cpu_pool_workspace_bytes,
+    .pool_forward = cpu_pool_forward,
+    .pool_backward = cpu_pool_backward,
+    .linear_create = cpu_linear_create,
+    .linear_destroy = cpu_linear_destroy,
+    .linear_forward = cpu_linear_forward,
+    .linear_backward = cpu_linear_backward,
+    .relu_forward = amlfs_cpu_relu_forward,
+    .relu_backward = amlfs_cpu_relu_backward,
+    .add_forward = amlfs_cpu_add_forward,
+    .add_backward = amlfs_cpu_add_backward,
+    .global_avgpool_forward = amlfs_cpu_global_avgpool_forward,
+    .global_avgpool_backward = amlfs_cpu_global_avgpool_backward,
+    .shortcut_forward = amlfs_cpu_shortcut_forward,
+    .shortcut_backward = amlfs_cpu_shortcut_backward,
+    .sgd_step = amlfs_cpu_sgd_step,
+};
+
+const amlfs_backend *amlfs_cpu_backend(void) { return &cpu_backend; }

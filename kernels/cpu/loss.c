@@ -1,0 +1,396 @@
+/* loss.c: the searchable loss of DESIGN.md 1 on the CPU, forward and gradient.
+ *
+ * Precision (DESIGN.md 1): the softmax over C is float32 (exps of float32 arguments) with
+ * its sum accumulated in float64; from log p_y on, every per-sample quantity is float64.
+ * Four choices keep the identity equal to cross-entropy (prob space) and to the
+ * normalised softmax (cosine space) to 1e-6 relative for every loss below 690 (measured
+ * worst: 7e-8 for losses, 1.2e-7 for gradients; tests/unit/test_loss.c):
+ *
+ *   1. Each exp argument is float32 plus its rounding remainder (hi + lo), and lo goes
+ *      into the exp's range reduction. A term e^d whose argument were rounded alone would
+ *      carry a relative error |d| 2^-24: 1e-6 already at d = -17, which is what a
+ *      confident sample's loss is made of.
+ *   2. The other classes' terms are summed apart from the target's, and near p_y = 1
+ *      log p_y = -log1p(tail e^{-z_y}) (z_y = f_y - max): a loss near 0 keeps the
+ *      precision of the terms that make it, where log(1 + tail) would round it to 1e-16
+ *      absolute. Terms below e^-87 (float32's range) are 0, so a loss below ~1e-38 is 0.
+ *   3. z_y = f_y - max is float64 from the inputs, so a loss near 690 (p_y near 1e-300,
+ *      far below float32's range) keeps every digit.
+ *   4. The transform's value enters in the log domain. With the pieces in use,
+ *      q = tau(t(p)) = A p + B (prob space: A = a_tau a_t, B = a_tau b_t + b_tau;
+ *      cosine space: A = a_tau, B = b_tau), so
+ *          L = -log q = -log p - log1p(d),   d = q/p - 1 = (A - 1) + B/p,
+ *          w = -p dL/dp = A p/q = A / (1 + d).
+ *      At the identity A = 1 and B = 0 exactly, so d = 0, L = -log p and w = 1 bit
+ *      for bit; near the identity log1p keeps the small correction precise; elsewhere
+ *      the rounding is that of A p + B itself. Where d is not usable (p = 0, or B/p
+ *      overflows) the direct -log q is used.
+ *
+ * The gradient weight w is -p_y dL/dp_y: 1 for cross-entropy, 0 where a clamp is active.
+ * Then dL/df_j = w (p_j - 1[j=y]) (DESIGN.md 1 writes w (1[j=y] - p_j) with w of the
+ * opposite sign; the two agree).
+ *
+ * Clamps: those of DESIGN.md 1 (t's output to [eps, 1] in the prob space, tau's to
+ * [eps, inf)) set w = 0 and are counted. t's input clamp in the cosine space (a cosine
+ * rounded past +-1) is the transform's domain, not a clamp of the loss: only the target
+ * cosine's gradient through t is 0 there, as amlfs_pwl's slope says.
+ *
+ * A target outside [0, C) gives that sample a NaN loss, weight and gradient row.
+ *
+ * Determinism: each sample's arithmetic depends on that sample alone and the mean is
+ * summed serially in sample order, so the results are the same bits for any number of
+ * OpenMP threads.
+ */
+#include "amlfs_kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Below this many logits in the batch, the OpenMP fork costs more than it saves. */
+#define LOSS_PARALLEL_MIN_WORK 32768
+
+/* ---- float32 softmax terms -------------------------------------------------------- */
+
+static inline int32_t float_bits(float v)
+{
+    int32_t i;
+    memcpy(&i, &v, sizeof i);
+    return i;
+}
+
+static inline float float_from_bits(int32_t i)
+{
+    float v;
+    memcpy(&v, &i, sizeof v);
+    return v;
+}
+
+/* exp(hi + lo) of a softmax term, hi <= 0, |lo| <= ulp(hi)/2 its rounding remainder, in
+ * float32: within 1 ulp of exp on [-87, 0] (checked over every float32 there, lo = 0),
+ * 0 below -87 (a term under FLT_MIN next to the maximum's 1 is below the float64 sum's
+ * precision), NaN for NaN. libm's expf is a call the loops over C cannot vectorise; this
+ * is straight-line code they can (the scheme of the classic losses' softmax, plus lo):
+ * hi = n ln2 + r with |r| <= ln2/2, ln2 in two parts (Cody and Waite) so that hi - n ln2
+ * is exact, and lo joins r there; exp(r) by the degree-7 minimax polynomial of Cephes'
+ * expf; 2^n built in the exponent bits, n clamped to [-126, 0] with integer selects so
+ * that -inf and NaN stay defined. */
+static inline float softmax_exp(float hi, float lo)
+{
+    float shifted = hi * 1.44269504088896341f + 12582912.0f; /* 1.5 2^23: rounds to n */
+    int32_t n = float_bits(shifted) - 0x4B400000;
+    n = n < -126 ? -126 : n;
+    n = n > 0 ? 0 : n;
+    float nf = (float)n;
+    float r = hi - nf * 0.693359375f;
+    r = (r - nf * -2.12194440e-4f) + lo;
+    float poly = 1.9875691500e-4f;
+    poly = poly * r + 1.3981999507e-3f;
+    poly = poly * r + 8.3334519073e-3f;
+    poly = poly * r + 4.1665795894e-2f;
+    poly = poly * r + 1.6666665459e-1f;
+    poly = poly * r + 5.0000001201e-1f;
+    poly = poly * r * r + r + 1.0f;
+    float v = poly * float_from_bits((n + 127) << 23);
+    int32_t keep = -(int32_t)!isless(hi, -87.0f); /* a mask, not a branch: vectorises */
+    return float_from_bits(float_bits(v) & keep);
+}
+
+/* a - b of two float32 as hi + lo, hi = fl(a - b) and lo its exact remainder (Knuth's
+ * TwoSum; exact in round-to-nearest without contraction, which -std=c11 implies). */
+static inline float diff_split(float a, float b, float *lo)
+{
+    float b_neg = -b;
+    float hi = a + b_neg;
+    float b_part = hi - a;      /* the part of hi that came from -b */
+    float a_part = hi - b_part; /* and from a */
+    *lo = (a - a_part) + (b_neg - b_part);
+    return hi;
+}
+
+/* The sum over j in [from, to) of exp(row_j - max) in float32 terms, float64 sum.
+ * row (C) float32 logits; e (C) receives the terms, or NULL. */
+static double prob_exp_sum(const float *row, int from, int to, float fmax, float *e)
+{
+    double acc = 0.0;
+    if (e) {
+#pragma omp simd reduction(+ : acc)
+        for (int j = from; j < to; j++) {
+            float lo, hi = diff_split(row[j], fmax, &lo);
+            float term = softmax_exp(hi, lo);
+            e[j] = term;
+            acc += (double)term;
+        }
+    } else {
+#pragma omp simd reduction(+ : acc)
+        for (int j = from; j < to; j++) {
+            float lo, hi = diff_split(row[j], fmax, &lo);
+            acc += (double)softmax_exp(hi, lo);
+        }
+    }
+    return acc;
+}
+
+/* The same for the cosine logits' terms exp(s (c_j - cmax)): the argument is float64,
+ * split into its float32 rounding and remainder. */
+static double cosine_exp_sum(const float *row, int from, int to, double s, double cmax,
+                             float *e)
+{
+    double acc = 0.0;
+    if (e) {
+#pragma omp simd reduction(+ : acc)
+        for (int j = from; j < to; j++) {
+            double arg = s * ((double)row[j] - cmax);
+            float hi = (float)arg;
+            float term = softmax_exp(hi, (float)(arg - (double)hi));
+            e[j] = term;
+            acc += (double)term;
+        }
+    } else {
+#pragma omp simd reduction(+ : acc)
+        for (int j = from; j < to; j++) {
+            double arg = s * ((double)row[j] - cmax);
+            float hi = (float)arg;
+            acc += (double)softmax_exp(hi, (float)(arg - (double)hi));
+        }
+    }
+    return acc;
+}
+
+/* The target's probability from z_y = f_y - max (float64, <= 0) and tail, the float64
+ * sum of the other classes' terms (item 2 of the header comment). */
+typedef struct {
+    double sum;         /* the softmax sum e^{z_y} + tail */
+    double p;           /* p_y */
+    double one_minus_p; /* 1 - p_y = tail / sum: no cancellation near p_y = 1 */
+    double log_p;       /* log p_y */
+} target_prob;
+
+static target_prob target_probability(double z_y, double tail)
+{
+    target_prob tp;
+    double e_y = exp(z_y);
+    tp.sum = e_y + tail;
+    tp.p = e_y / tp.sum;
+    tp.one_minus_p = tail / tp.sum;
+    tp.log_p = z_y > -1.0 ? -log1p(tail / e_y) : z_y - log(tp.sum);
+    return tp;
+}
+
+/* ---- transforms --------------------------------------------------------------------- */
+
+/* The piece of a piecewise-linear transform that x falls in (DESIGN.md 1):
+ * *xc is x clamped to [lo, hi], the result is k = min(floor((xc-lo)/(hi-lo) M), M-1),
+ * *inside is 1 when no input clamp was needed. NaN x gives k = 0 and *xc = NaN. */
+static int pwl_piece(int m, double lo, double hi, double x, double *xc, int *inside)
+{
+    if (isnan(x)) {
+        *xc = x;
+        *inside = 0;
+        return 0;
+    }
+    *inside = (x >= lo && x <= hi);
+    double xcl = x < lo ? lo : (x > hi ? hi : x);
+    *xc = xcl;
+    int k = (int)((xcl - lo) / (hi - lo) * m); /* >= 0, so truncation is floor */
+    return k < m - 1 ? k : m - 1;
+}
+
+double amlfs_pwl(const double *a, const double *b, int m, double lo, double hi, double x,
+                 double *slope)
+{
+    double xc;
+    int inside;
+    int k = pwl_piece(m, lo, hi, x, &xc, &inside);
+    if (slope)
+        *slope = inside ? a[k] : 0.0;
+    return a[k] * xc + b[k];
+}
+
+/* The transforms' raw values (input clamped to the domain, output not clamped: the
+ * output clamps belong to the loss). */
+double amlfs_loss_t(const amlfs_loss_spec *spec, double x)
+{
+    const double *a_t = spec->theta, *b_t = spec->theta + spec->intervals;
+    double lo = spec->space == AMLFS_SPACE_COSINE ? -1.0 : 0.0;
+    return amlfs_pwl(a_t, b_t, spec->intervals, lo, 1.0, x, NULL);
+}
+
+double amlfs_loss_tau(const amlfs_loss_spec *spec, double p)
+{
+    const double *a_tau = spec->theta + 2 * spec->intervals;
+    const double *b_tau = spec->theta + 3 * spec->intervals;
+    return amlfs_pwl(a_tau, b_tau, spec->intervals, 0.0, 1.0, p, NULL);
+}
+
+/* The loss and weight from log p and the composed piece q = A p + B, q already known to
+ * be >= eps (no clamp): item 4 of the header comment. */
+static void loss_from_piece(double log_p, double p, double q, double A, double B,
+                            double *loss, double *w)
+{
+    double d = (A - 1.0) + B / p;
+    if (p > 0.0 && isfinite(d) && d > -1.0) {
+        /* 0 - 0 is +0 where -0.0 - 0 would be -0; d = 0 (the identity) skips a call */
+        *loss = (0.0 - log_p) - (d == 0.0 ? 0.0 : log1p(d));
+        *w = A / (1.0 + d);
+    } else {
+        *loss = -log(q);
+        *w = A * p / q;
+    }
+}
+
+/* ---- one sample ---------------------------------------------------------------------- */
+
+/* The prob space. row (C) logits; g (C) the gradient row of the mean loss, or NULL;
+ * inv_n = 1/N. Returns 1 when a clamp was active. */
+static int prob_sample(const amlfs_loss_spec *spec, const float *row, int32_t y, int c,
+                       float *g, double inv_n, double *loss_out, double *w_out)
+{
+    int m = spec->intervals;
+    const double *a_t = spec->theta, *b_t = a_t + m, *a_tau = a_t + 2 * m,
+                 *b_tau = a_t + 3 * m;
+
+    float fmax = row[0];
+#pragma omp simd reduction(max : fmax)
+    for (int j = 1; j < c; j++)
+        fmax = row[j] > fmax ? row[j] : fmax;
+    /* The terms go into g (when asked for) and are scaled in place below. */
+    double tail = prob_exp_sum(row, 0, y, fmax, g) + prob_exp_sum(row, y + 1, c, fmax, g);
+    target_prob tp = target_probability((double)row[y] - (double)fmax, tail);
+
+    /* t on [0,1], its output clamped to [eps, 1] (p is in [0,1]: no input clamp);
+     * tau on [0,1], its output clamped to [eps, inf). */
+    double pc, uc;
+    int inside;
+    int kt = pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
+    double u = a_t[kt] * pc + b_t[kt];
+    int t_clamped = u < AMLFS_LOSS_EPS || u > 1.0;
+    if (t_clamped)
+        u = u < AMLFS_LOSS_EPS ? AMLFS_LOSS_EPS : 1.0;
+    int ku = pwl_piece(m, 0.0, 1.0, u, &uc, &inside);
+    double v = a_tau[ku] * uc + b_tau[ku];
+    double loss, w;
+    if (t_clamped || v < AMLFS_LOSS_EPS) {
+        loss = -log(v < AMLFS_LOSS_EPS ? AMLFS_LOSS_EPS : v);
+        w = 0.0;
+    } else {
+        double A = a_tau[ku] * a_t[kt], B = a_tau[ku] * b_t[kt] + b_tau[ku];
+        loss_from_piece(tp.log_p, tp.p, v, A, B, &loss, &w);
+    }
+    *loss_out = loss;
+    *w_out = w;
+
+    if (g) {
+        /* dL/df_j = w (p_j - 1[j=y]) / N, p_j = e_j / sum */
+        float scale = (float)(w * inv_n / tp.sum);
+#pragma omp simd
+        for (int j = 0; j < c; j++)
+            g[j] = scale * g[j];
+        g[y] = (float)(-w * inv_n * tp.one_minus_p);
+    }
+    return t_clamped || v < AMLFS_LOSS_EPS;
+}
+
+/* The cosine space. row (C) cosines; g (C) the gradient row of the mean loss with
+ * respect to the cosines, or NULL. Returns 1 when a clamp was active. */
+static int cosine_sample(const amlfs_loss_spec *spec, const float *row, int32_t y, int c,
+                         float *g, double inv_n, double *loss_out, double *w_out)
+{
+    int m = spec->intervals;
+    const double *a_t = spec->theta, *b_t = a_t + m, *a_tau = a_t + 2 * m,
+                 *b_tau = a_t + 3 * m;
+    double s = spec->scale;
+
+    /* The target's logit is s t(cos_y), t's input clamped to [-1, 1] (slope 0 there). */
+    double slope_t;
+    double t_y = amlfs_pwl(a_t, b_t, m, -1.0, 1.0, (double)row[y], &slope_t);
+
+    /* The row's maximum in cosine units, target included: the softmax's shift. NaN
+     * cosines are passed over here and reach the loss through their terms. */
+    float cmax_others = -INFINITY;
+#pragma omp simd reduction(max : cmax_others)
+    for (int j = 0; j < y; j++)
+        cmax_others = row[j] > cmax_others ? row[j] : cmax_others;
+#pragma omp simd reduction(max : cmax_others)
+    for (int j = y + 1; j < c; j++)
+        cmax_others = row[j] > cmax_others ? row[j] : cmax_others;
+    double cmax = t_y > (double)cmax_others ? t_y : (double)cmax_others;
+
+    double tail = cosine_exp_sum(row, 0, y, s, cmax, g) +
+                  cosine_exp_sum(row, y + 1, c, s, cmax, g);
+    target_prob tp = target_probability(s * (t_y - cmax), tail);
+
+    /* tau on [0,1], its output clamped to [eps, inf). */
+    double pc;
+    int inside;
+    int ku = pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
+    double v = a_tau[ku] * pc + b_tau[ku];
+    double loss, w;
+    if (v < AMLFS_LOSS_EPS) {
+        loss = -log(AMLFS_LOSS_EPS);
+        w = 0.0;
+    } else {
+        loss_from_piece(tp.log_p, tp.p, v, a_tau[ku], b_tau[ku], &loss, &w);
+    }
+    *loss_out = loss;
+    *w_out = w;
+
+    if (g) {
+        /* dL/dcos_j = s w p_j / N (j != y); dL/dcos_y = s a_t w (p_y - 1) / N */
+        float scale = (float)(s * w * inv_n / tp.sum);
+#pragma omp simd
+        for (int j = 0; j < c; j++)
+            g[j] = scale * g[j];
+        g[y] = (float)(-s * slope_t * w * inv_n * tp.one_minus_p);
+    }
+    return v < AMLFS_LOSS_EPS;
+}
+
+/* ---- the batch ---------------------------------------------------------------------- */
+
+double amlfs_searchable_loss(const amlfs_loss_spec *spec, const float *in, const int32_t *y,
+                             int n, int c, double *loss, float *grad, double *weight,
+                             int *clamped)
+{
+    if (clamped)
+        *clamped = 0;
+    if (n <= 0)
+        return NAN; /* the mean of no samples */
+
+    double *loss_buf = loss ? loss : malloc((size_t)n * sizeof *loss_buf);
+    if (!loss_buf)
+        return NAN;
+    double inv_n = 1.0 / n;
+    int cosine = spec->space == AMLFS_SPACE_COSINE;
+    int nclamped = 0;
+
+#pragma omp parallel for schedule(static) reduction(+ : nclamped) \
+    if ((long)n * c >= LOSS_PARALLEL_MIN_WORK)
+    for (int i = 0; i < n; i++) {
+        const float *row = in + (size_t)i * c;
+        float *g = grad ? grad + (size_t)i * c : NULL;
+        double w = NAN;
+        if (y[i] < 0 || y[i] >= c) { /* no such class: NaN, never a read outside the row */
+            loss_buf[i] = NAN;
+            if (g)
+                for (int j = 0; j < c; j++)
+                    g[j] = NAN;
+        } else if (cosine) {
+            nclamped += cosine_sample(spec, row, y[i], c, g, inv_n, &loss_buf[i], &w);
+        } else {
+            nclamped += prob_sample(spec, row, y[i], c, g, inv_n, &loss_buf[i], &w);
+        }
+        if (weight)
+            weight[i] = w;
+    }
+
+    /* The mean in sample order, so the result does not depend on the thread count. */
+    double total = 0.0;
+    for (int i = 0; i < n; i++)
+        total += loss_buf[i];
+    if (!loss)
+        free(loss_buf);
+    if (clamped)
+        *clamped = nclamped;
+    return total * inv_n;
+}

@@ -1,0 +1,132 @@
+/* test_model: whole small-cnn and resnet20, initialisation and one training step's
+ * forward and backward, against PyTorch (tests/fixtures/models.h5, written by
+ * tests/fixtures/make_model_fixtures.py with the same layer names and the same Philox
+ * He initialisation). Tolerances: float32 through different summation orders, so
+ * |got - want| <= 1e-4 |want| + 2e-5 max|want of the tensor| per element. */
+#include "check.h"
+#include "model.h"
+
+#include <hdf5.h>
+#include <hdf5_hl.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int read_floats(hid_t f, const char *path, float *buf, size_t n)
+{
+    hsize_t dims[8];
+    int rank;
+    if (H5LTget_dataset_ndims(f, path, &rank) < 0 ||
+        H5LTget_dataset_info(f, path, dims, NULL, NULL) < 0)
+        return -1;
+    size_t count = 1;
+    for (int i = 0; i < rank; i++)
+        count *= dims[i];
+    if (count != n)
+        return -1;
+    return H5LTread_dataset_float(f, path, buf);
+}
+
+static void compare(const char *what, const float *got, const float *want, size_t n)
+{
+    double peak = 0, worst = 0;
+    for (size_t i = 0; i < n; i++)
+        peak = fmax(peak, fabs(want[i]));
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - want[i]);
+        double tol = 1e-4 * fabs(want[i]) + 2e-5 * peak;
+        worst = fmax(worst, err / (tol > 0 ? tol : 1e-30));
+        bad += !(err <= tol);
+    }
+    CHECK(bad == 0, "%s: %zu of %zu elements off (worst error / tolerance %.3g)", what, bad, n,
+          worst);
+    printf("  %-40s %8zu elements, worst error/tolerance %.3g\n", what, n, worst);
+}
+
+static void run_case(amlfs_context *ctx, hid_t f, const char *model, int channels, int size)
+{
+    char path[256];
+    int classes = 10, n;
+    hsize_t xdims[4];
+    snprintf(path, sizeof path, "%s/x", model);
+    if (H5LTget_dataset_info(f, path, xdims, NULL, NULL) < 0 || xdims[0] > 64) {
+        CHECK(0, "%s: missing or too large", path);
+        return;
+    }
+    n = (int)xdims[0];
+    amlfs_model_shape shape = {"", classes, channels, size, size, n};
+    snprintf(shape.model, sizeof shape.model, "%s", model);
+    char err[256];
+    amlfs_model *m = amlfs_model_create(ctx, &shape, 7, err, sizeof err);
+    CHECK(m != NULL, "%s: %s", model, err);
+    if (!m)
+        return;
+    printf("%s: %zu parameters\n", model, amlfs_model_parameters(m));
+    /* the initialisation equals the reference's, tensor by tensor */
+    for (int i = 0; i < amlfs_model_tensor_count(m); i++) {
+        amlfs_tensor *t = amlfs_model_tensor(m, i);
+        if (t->kind != TENSOR_PARAM)
+            continue;
+        double want = 0, got = 0;
+        snprintf(path, sizeof path, "%s/init_sum/%s", model, t->name);
+        CHECK(H5LTread_dataset_double(f, path, &want) >= 0, "%s missing", path);
+        for (size_t j = 0; j < t->size; j++)
+            got += t->data[j];
+        CHECK_CLOSE(got, want, 1e-4, 1e-5, path);
+    }
+    size_t pixels = (size_t)n * channels * size * size;
+    float *x = malloc(pixels * sizeof(float));
+    int32_t y[64];
+    snprintf(path, sizeof path, "%s/x", model);
+    CHECK(read_floats(f, path, x, pixels) >= 0, "%s", path);
+    snprintf(path, sizeof path, "%s/y", model);
+    H5LTread_dataset_int(f, path, y);
+    /* identity theta = cross-entropy; lr 0 leaves the weights, the gradients stay */
+    double theta[24] = {0};
+    for (int j = 0; j < 6; j++)
+        theta[j] = theta[12 + j] = 1.0;
+    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, 6, theta, 0};
+    int64_t correct = 0, clamped = 0;
+    double loss = amlfs_model_train_step(m, x, y, n, &spec, 0.0, 0.0, 0.0, 0, 1, &correct,
+                                         &clamped);
+    double want_loss;
+    snprintf(path, sizeof path, "%s/loss", model);
+    H5LTread_dataset_double(f, path, &want_loss);
+    CHECK_CLOSE(loss, want_loss, 1e-5, 1e-5, "loss");
+    float *want = malloc(pixels * sizeof(float) + 400000 * sizeof(float));
+    snprintf(path, sizeof path, "%s/logits", model);
+    if (read_floats(f, path, want, (size_t)n * classes) >= 0)
+        compare(path, amlfs_model_last_logits(m), want, (size_t)n * classes);
+    for (int i = 0; i < amlfs_model_tensor_count(m); i++) {
+        amlfs_tensor *t = amlfs_model_tensor(m, i);
+        snprintf(path, sizeof path, "%s/%s/%s", model,
+                 t->kind == TENSOR_PARAM ? "grad" : "buffer", t->name);
+        int ok = read_floats(f, path, want, t->size) >= 0;
+        CHECK(ok, "%s: missing or of another size", path);
+        if (ok)
+            compare(path, t->kind == TENSOR_PARAM ? t->grad : t->data, want, t->size);
+    }
+    free(want);
+    free(x);
+    amlfs_model_destroy(m);
+}
+
+int main(void)
+{
+    hid_t f = H5Fopen("tests/fixtures/models.h5", H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        fprintf(stderr, "test_model: cannot open tests/fixtures/models.h5 (run from the repo root)\n");
+        return 1;
+    }
+    char err[256];
+    amlfs_device cpu = {AMLFS_DEVICE_CPU, 0};
+    amlfs_context *ctx = amlfs_context_create(cpu, 1, err, sizeof err);
+    CHECK(ctx != NULL, "context: %s", err);
+    if (ctx) {
+        run_case(ctx, f, "small-cnn", 1, 28);
+        run_case(ctx, f, "resnet20", 3, 32);
+        amlfs_context_destroy(ctx);
+    }
+    H5Fclose(f);
+    return check_done("test_model");
+}

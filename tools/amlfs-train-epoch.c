@@ -1,0 +1,181 @@
+/* amlfs-train-epoch: one epoch of one sample: the start checkpoint trained with the
+ * sample's loss theta_I, its data order and augmentation keyed by (seed, epoch, I)
+ * (DESIGN.md 1 step 2). A non-finite loss stops the epoch and marks the checkpoint
+ * diverged (exit 0: the search excludes it). */
+#include "amlfs_rng.h"
+#include "h5io.h"
+#include "policy.h"
+#include "tool.h"
+#include "train.h"
+
+#include <getopt.h>
+#include <omp.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char usage[] =
+    "usage: amlfs-train-epoch --checkpoint start.h5 --thetas thetas.h5 --index I\n"
+    "                         --data data.h5 --out checkpoint.h5 [--device cpu]\n"
+    "                         [--threads N]\n"
+    "\n"
+    "Trains the start checkpoint one epoch (the thetas' epoch) on the training split with\n"
+    "the loss theta_I, SGD and the checkpoint's schedule, and writes the new state with\n"
+    "the epoch's train loss, accuracy, clamp fraction, the theta used and its status.\n"
+    "The same inputs give the same bytes for the same thread count and CPU ISA.\n"
+    "Throughput goes to stderr, never into the checkpoint.\n"
+    "\n"
+    "  --checkpoint FILE   the state the epoch starts from (its epoch is E-1)\n"
+    "  --thetas FILE       the epoch's thetas (epoch E)\n"
+    "  --index I           the sample, 0 to B-1\n"
+    "  --data FILE         the dataset file\n"
+    "  --out FILE          the sample's checkpoint (written atomically)\n"
+    "  --device D          cpu (default) or cuda:N\n"
+    "  --threads N         CPU threads (default: OMP_NUM_THREADS, else all cores)\n"
+    "  --help, --version\n"
+    "\n"
+    "Exit status: 0 written (also when the loss diverged: status = diverged), 1 the work\n"
+    "or the write failed, 2 bad usage or input.\n";
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+    amlfs_tool_start("amlfs-train-epoch");
+    amlfs_help_version(argc, argv, usage);
+    static const struct option opts[] = {{"checkpoint", required_argument, 0, 'c'},
+                                         {"thetas", required_argument, 0, 't'},
+                                         {"index", required_argument, 0, 'i'},
+                                         {"data", required_argument, 0, 'd'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"device", required_argument, 0, 'D'},
+                                         {"threads", required_argument, 0, 'n'},
+                                         {0, 0, 0, 0}};
+    const char *ckpt_path = NULL, *thetas_path = NULL, *data_path = NULL, *out = NULL;
+    const char *device = "cpu";
+    long long index = -1, threads = 0;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': ckpt_path = optarg; break;
+        case 't': thetas_path = optarg; break;
+        case 'i': index = amlfs_arg_int("--index", optarg, 0, 1 << 30); break;
+        case 'd': data_path = optarg; break;
+        case 'o': out = optarg; break;
+        case 'D': device = optarg; break;
+        case 'n': threads = amlfs_arg_int("--threads", optarg, 1, 4096); break;
+        default:
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
+                       argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unexpected argument '%s'", argv[optind]);
+    if (!ckpt_path || !thetas_path || !data_path || !out || index < 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL,
+                   "--checkpoint, --thetas, --index, --data and --out are required");
+
+    amlfs_train_state st;
+    amlfs_state_read(&st, ckpt_path);
+    amlfs_thetas th;
+    amlfs_thetas_read(&th, thetas_path);
+    if (index >= th.samples)
+        amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "--index %lld, but B = %lld (0 to %lld)",
+                   index, (long long)th.samples, (long long)th.samples - 1);
+    if (th.epoch != st.epoch + 1)
+        amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "thetas of epoch %lld, but %s has trained "
+                   "%lld epochs (expected thetas of epoch %lld)", (long long)th.epoch,
+                   ckpt_path, (long long)st.epoch, (long long)st.epoch + 1);
+    if (strcmp(st.status, "ok"))
+        amlfs_fail(AMLFS_EXIT_USAGE, ckpt_path, "status %s: cannot train from it", st.status);
+    if (strcmp(th.space, "prob"))
+        amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "cosine-space losses need a cosine head; "
+                   "%s has a linear head (prob space)", st.shape.model);
+    amlfs_split train;
+    amlfs_split_read(&train, data_path, "train");
+    amlfs_check_fit(&st, ckpt_path, &train, data_path);
+
+    amlfs_context *ctx = amlfs_open_device(device, (int)threads);
+    char err[256];
+    amlfs_model *m = amlfs_model_create(ctx, &st.shape, (uint32_t)st.seed, err, sizeof err);
+    if (!m)
+        amlfs_fail(AMLFS_EXIT_FAILED, ckpt_path, "%s", err);
+    amlfs_checkpoint_load(m, ctx, ckpt_path);
+
+    const double *theta = th.theta + (size_t)index * 4 * th.intervals;
+    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, (int)th.intervals, theta, 0.0};
+    amlfs_schedule sched = {!strcmp(st.schedule, "step") ? AMLFS_SCHEDULE_STEP
+                                                          : AMLFS_SCHEDULE_COSINE,
+                            st.lr, (double)st.epochs, st.warmup, st.step, st.gamma};
+    amlfs_augment augment = strcmp(st.augment, "crop-flip") ? AUGMENT_NONE : AUGMENT_CROP_FLIP;
+    int n = train.n, batch = st.shape.batch;
+    int batches = (n + batch - 1) / batch;
+    int *order = amlfs_zalloc((size_t)n, sizeof(int));
+    float *x = amlfs_zalloc((size_t)batch * train.channels * train.height, train.width * sizeof(float));
+    int32_t *y = amlfs_zalloc((size_t)batch, sizeof(int32_t));
+    uint32_t seed = (uint32_t)st.seed, epoch = (uint32_t)th.epoch, sample = (uint32_t)index;
+    amlfs_epoch_order(order, n, seed, epoch, sample);
+
+    double t0 = now(), loss_sum = 0.0;
+    int64_t correct = 0, clamped = 0, seen = 0;
+    int diverged = 0;
+    for (int b = 0; b < batches; b++) {
+        int first = b * batch, count = n - first < batch ? n - first : batch;
+        amlfs_make_batch(&train, order, first, count, augment, seed, epoch, sample, x, y);
+        double lr = amlfs_lr_at(&sched, (double)(epoch - 1) + (double)b / batches);
+        double loss = amlfs_model_train_step(m, x, y, count, &spec, lr, st.momentum,
+                                             st.weight_decay, (int)st.nesterov,
+                                             st.optim_steps == 0, &correct, &clamped);
+        seen += count;
+        if (!isfinite(loss)) {
+            amlfs_note("epoch %u sample %u: loss %g at batch %d of %d: diverged", epoch, sample,
+                       loss, b + 1, batches);
+            diverged = 1;
+            loss_sum = NAN;
+            break;
+        }
+        loss_sum += loss * count;
+        st.optim_steps++;
+        if (amlfs_progress_on() && (b % 20 == 0 || b == batches - 1))
+            fprintf(stderr, "\ramlfs-train-epoch: epoch %u sample %u: batch %d/%d, loss %.4f",
+                    epoch, sample, b + 1, batches, loss_sum / (double)seen);
+    }
+    double seconds = now() - t0;
+    if (amlfs_progress_on())
+        fputc('\n', stderr);
+
+    st.epoch = th.epoch;
+    snprintf(st.status, sizeof st.status, "%s", diverged ? "diverged" : "ok");
+    st.train_loss = diverged ? NAN : loss_sum / (double)seen;
+    st.train_top1 = (double)correct / (double)seen;
+    st.clamp_fraction = (double)clamped / (double)seen;
+    st.intervals = th.intervals;
+    snprintf(st.space, sizeof st.space, "%s", th.space);
+    free(st.theta);
+    st.theta = amlfs_zalloc((size_t)(4 * th.intervals), sizeof(double));
+    memcpy(st.theta, theta, sizeof(double) * 4 * (size_t)th.intervals);
+    st.threads = threads ? threads : omp_get_max_threads();
+    snprintf(st.device, sizeof st.device, "%s", amlfs_context_describe(ctx));
+    amlfs_checkpoint_write(&st, m, ctx, out);
+    printf("%s\n", out);
+    amlfs_note("epoch %u sample %u: %s, train loss %.5f, top-1 %.4f, clamped %.4f; "
+               "%lld images in %.2f s (%.0f images/s), %s",
+               epoch, sample, st.status, st.train_loss, st.train_top1, st.clamp_fraction,
+               (long long)seen, seconds, (double)seen / seconds, amlfs_context_describe(ctx));
+    free(order);
+    free(x);
+    free(y);
+    amlfs_model_destroy(m);
+    amlfs_context_destroy(ctx);
+    amlfs_split_free(&train);
+    amlfs_thetas_free(&th);
+    amlfs_state_free(&st);
+    return AMLFS_EXIT_OK;
+}

@@ -1,0 +1,190 @@
+/* checkpoint.c: checkpoints in and out. */
+#include "checkpoint.h"
+#include "h5io.h"
+#include "tool.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void amlfs_state_read(amlfs_train_state *st, const char *path)
+{
+    memset(st, 0, sizeof *st);
+    hid_t f = amlfs_h5_open(path, "checkpoint");
+    amlfs_attr_str(f, "/", "model", st->shape.model, sizeof st->shape.model);
+    st->shape.classes = (int)amlfs_attr_i64(f, "/", "classes");
+    st->shape.channels = (int)amlfs_attr_i64(f, "/", "channels");
+    st->shape.height = (int)amlfs_attr_i64(f, "/", "height");
+    st->shape.width = (int)amlfs_attr_i64(f, "/", "width");
+    st->shape.batch = (int)amlfs_attr_i64(f, "/", "batch");
+    amlfs_attr_str(f, "/", "dataset", st->dataset, sizeof st->dataset);
+    amlfs_attr_str(f, "/", "schedule", st->schedule, sizeof st->schedule);
+    amlfs_attr_str(f, "/", "augment", st->augment, sizeof st->augment);
+    amlfs_attr_str(f, "/", "status", st->status, sizeof st->status);
+    amlfs_attr_str(f, "/", "space", st->space, sizeof st->space);
+    amlfs_attr_str(f, "/", "device", st->device, sizeof st->device);
+    st->epoch = amlfs_attr_i64(f, "/", "epoch");
+    st->epochs = amlfs_attr_i64(f, "/", "epochs");
+    st->seed = amlfs_attr_i64(f, "/", "seed");
+    st->optim_steps = amlfs_attr_i64(f, "/", "optim_steps");
+    st->nesterov = amlfs_attr_i64(f, "/", "nesterov");
+    st->intervals = amlfs_attr_i64(f, "/", "intervals");
+    st->threads = amlfs_attr_i64(f, "/", "threads");
+    st->lr = amlfs_attr_f64(f, "/", "lr");
+    st->momentum = amlfs_attr_f64(f, "/", "momentum");
+    st->weight_decay = amlfs_attr_f64(f, "/", "weight_decay");
+    st->warmup = amlfs_attr_f64(f, "/", "warmup");
+    st->step = amlfs_attr_f64(f, "/", "step");
+    st->gamma = amlfs_attr_f64(f, "/", "gamma");
+    st->train_loss = amlfs_attr_f64(f, "/", "train_loss");
+    st->train_top1 = amlfs_attr_f64(f, "/", "train_top1");
+    st->clamp_fraction = amlfs_attr_f64(f, "/", "clamp_fraction");
+    if (st->intervals < 1 || st->intervals > 4096)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@intervals: %lld, expected 1 to 4096",
+                   (long long)st->intervals);
+    st->theta = amlfs_zalloc((size_t)(4 * st->intervals), sizeof(double));
+    amlfs_h5_read(f, "/theta", H5T_NATIVE_DOUBLE, st->theta);
+    H5Fclose(f);
+    if (st->shape.batch < 1 || st->epoch < 0 || st->epochs < 1 || st->optim_steps < 0 ||
+        st->seed < 0 || st->seed > 0xffffffffLL || !(st->lr >= 0) || !(st->momentum >= 0) ||
+        !(st->weight_decay >= 0) || !(st->warmup >= 0) || !(st->step > 0) ||
+        !isfinite(st->gamma) || st->shape.classes < 2)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "training settings out of range (batch %d, epoch "
+                   "%lld of %lld, lr %g, momentum %g, weight decay %g, warm-up %g, step %g)",
+                   st->shape.batch, (long long)st->epoch, (long long)st->epochs, st->lr,
+                   st->momentum, st->weight_decay, st->warmup, st->step);
+}
+
+void amlfs_state_free(amlfs_train_state *st)
+{
+    free(st->theta);
+    st->theta = NULL;
+}
+
+static void tensor_path(const amlfs_tensor *t, const char *group, char *buf, size_t n)
+{
+    snprintf(buf, n, "/%s/%s", group, t->name);
+}
+
+struct count_walk {
+    int n;
+};
+
+static herr_t count_member(hid_t g, const char *name, const H5L_info_t *li, void *data)
+{
+    (void)g;
+    (void)name;
+    (void)li;
+    ((struct count_walk *)data)->n++;
+    return 0;
+}
+
+static int members(hid_t f, const char *group)
+{
+    struct count_walk w = {0};
+    H5Literate_by_name(f, group, H5_INDEX_NAME, H5_ITER_INC, NULL, count_member, &w,
+                       H5P_DEFAULT);
+    return w.n;
+}
+
+void amlfs_checkpoint_load(amlfs_model *m, amlfs_context *ctx, const char *path)
+{
+    hid_t f = amlfs_h5_open(path, "checkpoint");
+    int nparams = 0, nbuffers = 0;
+    for (int i = 0; i < amlfs_model_tensor_count(m); i++) {
+        amlfs_tensor *t = amlfs_model_tensor(m, i);
+        const char *groups[2] = {t->kind == TENSOR_PARAM ? "params" : "buffers", "optim"};
+        int parts = t->kind == TENSOR_PARAM ? 2 : 1;
+        nparams += t->kind == TENSOR_PARAM;
+        nbuffers += t->kind == TENSOR_BUFFER;
+        for (int part = 0; part < parts; part++) {
+            char p[160];
+            tensor_path(t, groups[part], p, sizeof p);
+            if (!amlfs_h5_exists(f, p))
+                amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: missing (the model has this tensor)", p);
+            hsize_t dims[8];
+            int rank = amlfs_h5_dims(f, p, dims);
+            int same = rank == t->rank;
+            for (int d = 0; same && d < rank; d++)
+                same = (int64_t)dims[d] == t->dims[d];
+            if (!same) {
+                char want[64] = "", got[64] = "";
+                for (int d = 0; d < t->rank; d++)
+                    snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld",
+                             d ? "," : "", (long long)t->dims[d]);
+                for (int d = 0; d < rank; d++)
+                    snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu",
+                             d ? "," : "", (unsigned long long)dims[d]);
+                amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: shape (%s), the model needs (%s)", p,
+                           got, want);
+            }
+            float *host = amlfs_zalloc(t->size, sizeof(float));
+            amlfs_h5_read(f, p, H5T_NATIVE_FLOAT, host);
+            amlfs_upload(ctx, part ? t->momentum : t->data, host, t->size * sizeof(float));
+            free(host);
+        }
+    }
+    if (members(f, "/params") != nparams || members(f, "/buffers") != nbuffers ||
+        members(f, "/optim") != nparams)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "holds tensors the model does not have (%d "
+                   "parameters, %d buffers, %d momenta; the model has %d, %d, %d)",
+                   members(f, "/params"), members(f, "/buffers"), members(f, "/optim"), nparams,
+                   nbuffers, nparams);
+    H5Fclose(f);
+}
+
+void amlfs_checkpoint_write(const amlfs_train_state *st, amlfs_model *m, amlfs_context *ctx,
+                            const char *path)
+{
+    amlfs_h5_out o = amlfs_h5_create(path, "checkpoint");
+    hid_t f = o.file;
+    amlfs_attr_set_str(f, "/", "model", st->shape.model);
+    amlfs_attr_set_str(f, "/", "dataset", st->dataset);
+    amlfs_attr_set_i64(f, "/", "classes", st->shape.classes);
+    amlfs_attr_set_i64(f, "/", "channels", st->shape.channels);
+    amlfs_attr_set_i64(f, "/", "height", st->shape.height);
+    amlfs_attr_set_i64(f, "/", "width", st->shape.width);
+    amlfs_attr_set_i64(f, "/", "batch", st->shape.batch);
+    amlfs_attr_set_f64(f, "/", "lr", st->lr);
+    amlfs_attr_set_f64(f, "/", "momentum", st->momentum);
+    amlfs_attr_set_i64(f, "/", "nesterov", st->nesterov);
+    amlfs_attr_set_f64(f, "/", "weight_decay", st->weight_decay);
+    amlfs_attr_set_str(f, "/", "schedule", st->schedule);
+    amlfs_attr_set_f64(f, "/", "warmup", st->warmup);
+    amlfs_attr_set_i64(f, "/", "epochs", st->epochs);
+    amlfs_attr_set_f64(f, "/", "step", st->step);
+    amlfs_attr_set_f64(f, "/", "gamma", st->gamma);
+    amlfs_attr_set_str(f, "/", "augment", st->augment);
+    amlfs_attr_set_i64(f, "/", "seed", st->seed);
+    amlfs_attr_set_i64(f, "/", "epoch", st->epoch);
+    amlfs_attr_set_i64(f, "/", "optim_steps", st->optim_steps);
+    amlfs_attr_set_str(f, "/", "status", st->status);
+    amlfs_attr_set_f64(f, "/", "train_loss", st->train_loss);
+    amlfs_attr_set_f64(f, "/", "train_top1", st->train_top1);
+    amlfs_attr_set_f64(f, "/", "clamp_fraction", st->clamp_fraction);
+    amlfs_attr_set_i64(f, "/", "intervals", st->intervals);
+    amlfs_attr_set_str(f, "/", "space", st->space);
+    amlfs_attr_set_i64(f, "/", "threads", st->threads);
+    amlfs_attr_set_str(f, "/", "device", st->device);
+    hsize_t dt[1] = {(hsize_t)(4 * st->intervals)};
+    amlfs_h5_write_f64(f, "/theta", 1, dt, st->theta);
+    H5Gclose(amlfs_h5_group(f, "/params"));
+    H5Gclose(amlfs_h5_group(f, "/buffers"));
+    H5Gclose(amlfs_h5_group(f, "/optim"));
+    for (int i = 0; i < amlfs_model_tensor_count(m); i++) {
+        amlfs_tensor *t = amlfs_model_tensor(m, i);
+        hsize_t dims[4];
+        for (int d = 0; d < t->rank; d++)
+            dims[d] = (hsize_t)t->dims[d];
+        float *host = amlfs_zalloc(t->size, sizeof(float));
+        const char *groups[2] = {t->kind == TENSOR_PARAM ? "params" : "buffers", "optim"};
+        for (int part = 0; part < (t->kind == TENSOR_PARAM ? 2 : 1); part++) {
+            char p[160];
+            tensor_path(t, groups[part], p, sizeof p);
+            amlfs_download(ctx, host, part ? t->momentum : t->data, t->size * sizeof(float));
+            amlfs_h5_write(f, p, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t->rank, dims, host);
+        }
+        free(host);
+    }
+    amlfs_h5_finish(&o);
+}

@@ -1,0 +1,660 @@
+/* model.c: small-cnn and resnet20 as a list of layers over the fast path. */
+#include "model.h"
+#include "amlfs_rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { L_CONV, L_BN, L_RELU, L_MAXPOOL, L_GAP, L_LINEAR, L_ADD, L_SHORTCUT } layer_kind;
+
+/* One layer: reads activation `in` (and `in2` for the add), writes activation `out`.
+ * Activation 0 is the model's input. Shapes are per sample (C,H,W); the batch size
+ * is the plan set's. */
+typedef struct {
+    layer_kind kind;
+    int in, in2, out;
+    int c, h, w;          /* input, per sample */
+    int k, oh, ow;        /* output, per sample */
+    int kernel, stride, pad;
+    int weight, bias;     /* tensor indices, -1 none (conv, linear) */
+    int gamma, beta, mean, var; /* batch norm */
+    float *save_mean, *save_var; /* batch norm: the batch's statistics */
+    void *workspace;      /* max pooling: where the maxima were */
+} layer;
+
+/* The plans of every layer for one batch size. */
+typedef struct {
+    int n;
+    void **plan; /* per layer: conv/bn/pool/linear plan, or NULL */
+} plan_set;
+
+#define MAX_TENSORS 128
+#define MAX_LAYERS 96
+#define MAX_PLAN_SETS 4
+
+struct amlfs_model {
+    amlfs_context *ctx;
+    amlfs_model_shape shape;
+    int ntensors, nlayers, nacts;
+    amlfs_tensor tensor[MAX_TENSORS];
+    layer layer[MAX_LAYERS];
+    size_t act_size[MAX_LAYERS + 1]; /* per sample */
+    float *act[MAX_LAYERS + 1], *dact[MAX_LAYERS + 1], *scratch;
+    int consumers[MAX_LAYERS + 1];
+    plan_set sets[MAX_PLAN_SETS];
+    int nsets;
+    int32_t *labels; /* host copy of the batch's targets */
+    float *logits_host, *grad_host;
+    double *loss_host;
+    char err[256];
+};
+
+/* ---- building --------------------------------------------------------------------- */
+
+static int add_tensor(amlfs_model *m, const char *name, amlfs_tensor_kind kind, int rank,
+                      const int64_t *dims, int he_fan_in, float fill)
+{
+    amlfs_tensor *t = &m->tensor[m->ntensors];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->kind = kind;
+    t->rank = rank;
+    t->size = 1;
+    for (int i = 0; i < rank; i++) {
+        t->dims[i] = dims[i];
+        t->size *= (size_t)dims[i];
+    }
+    t->he_fan_in = he_fan_in;
+    t->fill = fill;
+    return m->ntensors++;
+}
+
+/* Current activation shape while building: the last layer's output. */
+typedef struct {
+    amlfs_model *m;
+    int act, c, h, w;
+} builder;
+
+static layer *new_layer(builder *b, layer_kind kind)
+{
+    layer *l = &b->m->layer[b->m->nlayers++];
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    l->in = b->act;
+    l->in2 = -1;
+    l->c = b->c;
+    l->h = b->h;
+    l->w = b->w;
+    l->weight = l->bias = l->gamma = l->beta = l->mean = l->var = -1;
+    return l;
+}
+
+static void finish_layer(builder *b, layer *l, int k, int oh, int ow)
+{
+    l->k = k;
+    l->oh = oh;
+    l->ow = ow;
+    l->out = ++b->m->nacts;
+    b->m->act_size[l->out] = (size_t)k * oh * ow;
+    b->act = l->out;
+    b->c = k;
+    b->h = oh;
+    b->w = ow;
+}
+
+static void conv(builder *b, const char *name, int k, int kernel, int stride, int pad)
+{
+    layer *l = new_layer(b, L_CONV);
+    char tn[64];
+    snprintf(tn, sizeof tn, "%s.weight", name);
+    int64_t dims[4] = {k, b->c, kernel, kernel};
+    l->weight = add_tensor(b->m, tn, TENSOR_PARAM, 4, dims, b->c * kernel * kernel, 0);
+    l->kernel = kernel;
+    l->stride = stride;
+    l->pad = pad;
+    finish_layer(b, l, k, (b->h + 2 * pad - kernel) / stride + 1,
+                 (b->w + 2 * pad - kernel) / stride + 1);
+}
+
+static void batchnorm(builder *b, const char *name)
+{
+    layer *l = new_layer(b, L_BN);
+    char tn[64];
+    int64_t dims[1] = {b->c};
+    snprintf(tn, sizeof tn, "%s.weight", name);
+    l->gamma = add_tensor(b->m, tn, TENSOR_PARAM, 1, dims, 0, 1.0f);
+    snprintf(tn, sizeof tn, "%s.bias", name);
+    l->beta = add_tensor(b->m, tn, TENSOR_PARAM, 1, dims, 0, 0.0f);
+    snprintf(tn, sizeof tn, "%s.running_mean", name);
+    l->mean = add_tensor(b->m, tn, TENSOR_BUFFER, 1, dims, 0, 0.0f);
+    snprintf(tn, sizeof tn, "%s.running_var", name);
+    l->var = add_tensor(b->m, tn, TENSOR_BUFFER, 1, dims, 0, 1.0f);
+    finish_layer(b, l, b->c, b->h, b->w);
+}
+
+static void relu(builder *b)
+{
+    layer *l = new_layer(b, L_RELU);
+    finish_layer(b, l, b->c, b->h, b->w);
+}
+
+static void maxpool(builder *b, int kernel, int stride)
+{
+    layer *l = new_layer(b, L_MAXPOOL);
+    l->kernel = kernel;
+    l->stride = stride;
+    finish_layer(b, l, b->c, (b->h - kernel) / stride + 1, (b->w - kernel) / stride + 1);
+}
+
+static void gap(builder *b)
+{
+    layer *l = new_layer(b, L_GAP);
+    finish_layer(b, l, b->c, 1, 1);
+}
+
+static void linear(builder *b, const char *name, int out)
+{
+    layer *l = new_layer(b, L_LINEAR);
+    int in = b->c * b->h * b->w;
+    l->c = in; /* a linear layer sees (N, IN) */
+    l->h = l->w = 1;
+    char tn[64];
+    int64_t wd[2] = {out, in}, bd[1] = {out};
+    snprintf(tn, sizeof tn, "%s.weight", name);
+    l->weight = add_tensor(b->m, tn, TENSOR_PARAM, 2, wd, in, 0);
+    snprintf(tn, sizeof tn, "%s.bias", name);
+    l->bias = add_tensor(b->m, tn, TENSOR_PARAM, 1, bd, 0, 0.0f);
+    finish_layer(b, l, out, 1, 1);
+}
+
+/* He et al.'s basic block with an option-A shortcut. */
+static void basic_block(builder *b, const char *name, int k, int stride)
+{
+    int block_in = b->act, c = b->c, h = b->h, w = b->w;
+    char n[64];
+    snprintf(n, sizeof n, "%s.conv1", name);
+    conv(b, n, k, 3, stride, 1);
+    snprintf(n, sizeof n, "%s.bn1", name);
+    batchnorm(b, n);
+    relu(b);
+    snprintf(n, sizeof n, "%s.conv2", name);
+    conv(b, n, k, 3, 1, 1);
+    snprintf(n, sizeof n, "%s.bn2", name);
+    batchnorm(b, n);
+    int branch = b->act, oh = b->h, ow = b->w;
+    int shortcut = block_in;
+    if (stride != 1 || c != k) {
+        builder sb = {b->m, block_in, c, h, w};
+        layer *l = new_layer(&sb, L_SHORTCUT);
+        l->stride = stride;
+        finish_layer(&sb, l, k, (h - 1) / stride + 1, (w - 1) / stride + 1);
+        shortcut = sb.act;
+    }
+    b->act = branch;
+    layer *add = new_layer(b, L_ADD);
+    add->in2 = shortcut;
+    finish_layer(b, add, k, oh, ow);
+    relu(b);
+}
+
+static int build(amlfs_model *m)
+{
+    const amlfs_model_shape *s = &m->shape;
+    builder b = {m, 0, s->channels, s->height, s->width};
+    m->act_size[0] = (size_t)s->channels * s->height * s->width;
+    if (!strcmp(s->model, "small-cnn")) {
+        if (s->height < 4 || s->width < 4)
+            return snprintf(m->err, sizeof m->err, "small-cnn needs images of 4x4 or more"), -1;
+        conv(&b, "conv1", 16, 3, 1, 1);
+        batchnorm(&b, "bn1");
+        relu(&b);
+        maxpool(&b, 2, 2);
+        conv(&b, "conv2", 32, 3, 1, 1);
+        batchnorm(&b, "bn2");
+        relu(&b);
+        maxpool(&b, 2, 2);
+        linear(&b, "fc1", 64);
+        relu(&b);
+        linear(&b, "fc2", s->classes);
+        return 0;
+    }
+    if (!strcmp(s->model, "resnet20")) {
+        if (s->height < 4 || s->width < 4)
+            return snprintf(m->err, sizeof m->err, "resnet20 needs images of 4x4 or more"), -1;
+        conv(&b, "conv1", 16, 3, 1, 1);
+        batchnorm(&b, "bn1");
+        relu(&b);
+        static const int width[3] = {16, 32, 64};
+        for (int stage = 0; stage < 3; stage++)
+            for (int blk = 0; blk < 3; blk++) {
+                char n[32];
+                snprintf(n, sizeof n, "layer%d.%d", stage + 1, blk);
+                basic_block(&b, n, width[stage], stage > 0 && blk == 0 ? 2 : 1);
+            }
+        gap(&b);
+        linear(&b, "fc", s->classes);
+        return 0;
+    }
+    return snprintf(m->err, sizeof m->err, "unknown model '%s' (small-cnn, resnet20)",
+                    s->model), -1;
+}
+
+/* ---- plans ------------------------------------------------------------------------ */
+
+static void destroy_set(amlfs_model *m, plan_set *ps)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        if (!ps->plan[i])
+            continue;
+        switch (m->layer[i].kind) {
+        case L_CONV: amlfs_conv_plan_destroy(ps->plan[i]); break;
+        case L_BN: amlfs_bn_plan_destroy(ps->plan[i]); break;
+        case L_MAXPOOL: amlfs_pool_plan_destroy(ps->plan[i]); break;
+        case L_LINEAR: amlfs_linear_plan_destroy(ps->plan[i]); break;
+        default: break;
+        }
+    }
+    free(ps->plan);
+    ps->plan = NULL;
+}
+
+static amlfs_conv_shape conv_shape(const layer *l, int n)
+{
+    amlfs_conv_shape s = {n, l->c, l->h, l->w, l->k, l->kernel, l->kernel, l->stride, l->pad,
+                          0};
+    return s;
+}
+
+static amlfs_bn_shape bn_shape(const layer *l, int n)
+{
+    amlfs_bn_shape s = {n, l->c, l->h, l->w, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM};
+    return s;
+}
+
+static amlfs_pool_shape pool_shape(const layer *l, int n)
+{
+    amlfs_pool_shape s = {n, l->c, l->h, l->w, l->kernel, l->stride, 0, AMLFS_POOL_MAX, 1};
+    return s;
+}
+
+static amlfs_linear_shape linear_shape(const layer *l, int n)
+{
+    amlfs_linear_shape s = {n, l->c, l->k, l->bias >= 0};
+    return s;
+}
+
+static amlfs_shortcut_shape shortcut_shape(const layer *l, int n)
+{
+    amlfs_shortcut_shape s = {n, l->c, l->h, l->w, l->k, l->stride};
+    return s;
+}
+
+/* The plans for batch size n, made on first use (a final partial batch gets its own). */
+static plan_set *plans_for(amlfs_model *m, int n)
+{
+    for (int i = 0; i < m->nsets; i++)
+        if (m->sets[i].n == n)
+            return &m->sets[i];
+    if (m->nsets == MAX_PLAN_SETS) { /* the oldest goes */
+        destroy_set(m, &m->sets[0]);
+        memmove(&m->sets[0], &m->sets[1], sizeof m->sets[0] * (MAX_PLAN_SETS - 1));
+        m->nsets--;
+    }
+    plan_set *ps = &m->sets[m->nsets];
+    ps->n = n;
+    ps->plan = calloc((size_t)m->nlayers, sizeof(void *));
+    if (!ps->plan)
+        return NULL;
+    char err[256] = "";
+    for (int i = 0; i < m->nlayers; i++) {
+        const layer *l = &m->layer[i];
+        switch (l->kind) {
+        case L_CONV: {
+            amlfs_conv_shape s = conv_shape(l, n);
+            ps->plan[i] = amlfs_conv_plan_create(m->ctx, &s, err, sizeof err);
+            break;
+        }
+        case L_BN: {
+            amlfs_bn_shape s = bn_shape(l, n);
+            ps->plan[i] = amlfs_bn_plan_create(m->ctx, &s, err, sizeof err);
+            break;
+        }
+        case L_MAXPOOL: {
+            amlfs_pool_shape s = pool_shape(l, n);
+            ps->plan[i] = amlfs_pool_plan_create(m->ctx, &s, err, sizeof err);
+            break;
+        }
+        case L_LINEAR: {
+            amlfs_linear_shape s = linear_shape(l, n);
+            ps->plan[i] = amlfs_linear_plan_create(m->ctx, &s, err, sizeof err);
+            break;
+        }
+        default: continue;
+        }
+        if (!ps->plan[i]) {
+            snprintf(m->err, sizeof m->err, "layer %d: %s", i, err);
+            destroy_set(m, ps);
+            return NULL;
+        }
+    }
+    m->nsets++;
+    return ps;
+}
+
+/* ---- life ------------------------------------------------------------------------- */
+
+static void init_tensors(amlfs_model *m, uint32_t seed)
+{
+    amlfs_rng_name r = amlfs_rng(seed, 0, 0, AMLFS_STREAM_INIT);
+    uint64_t next = 0; /* normals drawn so far, tensor after tensor */
+    for (int i = 0; i < m->ntensors; i++) {
+        amlfs_tensor *t = &m->tensor[i];
+        float *host = malloc(t->size * sizeof(float));
+        if (!host)
+            continue;
+        if (t->he_fan_in > 0) {
+            double sd = sqrt(2.0 / t->he_fan_in);
+            for (size_t j = 0; j < t->size; j++)
+                host[j] = (float)(sd * amlfs_rng_normal(r, next++));
+        } else {
+            for (size_t j = 0; j < t->size; j++)
+                host[j] = t->fill;
+        }
+        amlfs_upload(m->ctx, t->data, host, t->size * sizeof(float));
+        free(host);
+    }
+}
+
+amlfs_model *amlfs_model_create(amlfs_context *ctx, const amlfs_model_shape *shape,
+                                uint32_t seed, char *err, size_t errlen)
+{
+    amlfs_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    m->ctx = ctx;
+    m->shape = *shape;
+    if (shape->classes < 2 || shape->batch < 1 || shape->channels < 1) {
+        snprintf(err, errlen, "bad model shape: %d classes, batch %d, %d channels",
+                 shape->classes, shape->batch, shape->channels);
+        free(m);
+        return NULL;
+    }
+    if (build(m) != 0) {
+        snprintf(err, errlen, "%s", m->err);
+        free(m);
+        return NULL;
+    }
+    size_t nb = (size_t)shape->batch, largest = 0;
+    int ok = 1;
+    for (int i = 0; i < m->ntensors; i++) {
+        amlfs_tensor *t = &m->tensor[i];
+        size_t bytes = t->size * sizeof(float);
+        ok &= (t->data = amlfs_alloc(ctx, bytes)) != NULL;
+        if (t->kind == TENSOR_PARAM) {
+            ok &= (t->grad = amlfs_alloc(ctx, bytes)) != NULL;
+            ok &= (t->momentum = amlfs_alloc(ctx, bytes)) != NULL;
+        }
+    }
+    for (int a = 0; a <= m->nacts; a++) {
+        size_t bytes = nb * m->act_size[a] * sizeof(float);
+        largest = m->act_size[a] > largest ? m->act_size[a] : largest;
+        ok &= (m->act[a] = amlfs_alloc(ctx, bytes)) != NULL;
+        ok &= (m->dact[a] = amlfs_alloc(ctx, bytes)) != NULL;
+    }
+    ok &= (m->scratch = amlfs_alloc(ctx, nb * largest * sizeof(float))) != NULL;
+    for (int i = 0; i < m->nlayers; i++) {
+        layer *l = &m->layer[i];
+        m->consumers[l->in]++;
+        if (l->in2 >= 0)
+            m->consumers[l->in2]++;
+        if (l->kind == L_BN) {
+            ok &= (l->save_mean = amlfs_alloc(ctx, (size_t)l->c * sizeof(float))) != NULL;
+            ok &= (l->save_var = amlfs_alloc(ctx, (size_t)l->c * sizeof(float))) != NULL;
+        }
+    }
+    m->labels = calloc(nb, sizeof(int32_t));
+    m->logits_host = calloc(nb * (size_t)shape->classes, sizeof(float));
+    m->grad_host = calloc(nb * (size_t)shape->classes, sizeof(float));
+    m->loss_host = calloc(nb, sizeof(double));
+    ok &= m->labels && m->logits_host && m->grad_host && m->loss_host;
+    plan_set *ps = ok ? plans_for(m, shape->batch) : NULL;
+    if (ps) { /* max pooling keeps its maxima per layer, sized for the full batch */
+        for (int i = 0; i < m->nlayers; i++)
+            if (m->layer[i].kind == L_MAXPOOL) {
+                size_t ws = amlfs_pool_workspace_bytes(ps->plan[i]);
+                if (ws)
+                    ok &= (m->layer[i].workspace = amlfs_alloc(ctx, ws)) != NULL;
+            }
+    }
+    if (!ok || !ps) {
+        snprintf(err, errlen, "%s", m->err[0] ? m->err : "out of memory");
+        amlfs_model_destroy(m);
+        return NULL;
+    }
+    init_tensors(m, seed);
+    return m;
+}
+
+void amlfs_model_destroy(amlfs_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->nsets; i++)
+        destroy_set(m, &m->sets[i]);
+    for (int i = 0; i < m->ntensors; i++) {
+        amlfs_free(m->ctx, m->tensor[i].data);
+        amlfs_free(m->ctx, m->tensor[i].grad);
+        amlfs_free(m->ctx, m->tensor[i].momentum);
+    }
+    for (int a = 0; a <= m->nacts; a++) {
+        amlfs_free(m->ctx, m->act[a]);
+        amlfs_free(m->ctx, m->dact[a]);
+    }
+    for (int i = 0; i < m->nlayers; i++) {
+        amlfs_free(m->ctx, m->layer[i].save_mean);
+        amlfs_free(m->ctx, m->layer[i].save_var);
+        amlfs_free(m->ctx, m->layer[i].workspace);
+    }
+    amlfs_free(m->ctx, m->scratch);
+    free(m->labels);
+    free(m->logits_host);
+    free(m->grad_host);
+    free(m->loss_host);
+    free(m);
+}
+
+int amlfs_model_tensor_count(const amlfs_model *m) { return m->ntensors; }
+amlfs_tensor *amlfs_model_tensor(amlfs_model *m, int i) { return &m->tensor[i]; }
+
+amlfs_tensor *amlfs_model_find(amlfs_model *m, const char *name)
+{
+    for (int i = 0; i < m->ntensors; i++)
+        if (!strcmp(m->tensor[i].name, name))
+            return &m->tensor[i];
+    return NULL;
+}
+
+size_t amlfs_model_parameters(const amlfs_model *m)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->ntensors; i++)
+        if (m->tensor[i].kind == TENSOR_PARAM)
+            n += m->tensor[i].size;
+    return n;
+}
+
+/* ---- forward and backward --------------------------------------------------------- */
+
+#define T(i) (m->tensor[(i)].data)
+#define G(i) ((i) >= 0 ? m->tensor[(i)].grad : NULL)
+
+static void forward(amlfs_model *m, plan_set *ps, int n, int training)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        layer *l = &m->layer[i];
+        float *out = m->act[l->out];
+        const float *in = m->act[l->in];
+        switch (l->kind) {
+        case L_CONV: amlfs_conv_forward(ps->plan[i], out, in, T(l->weight), NULL); break;
+        case L_BN:
+            if (training)
+                amlfs_bn_forward_train(ps->plan[i], out, l->save_mean, l->save_var, T(l->mean),
+                                       T(l->var), in, T(l->gamma), T(l->beta));
+            else
+                amlfs_bn_forward_infer(ps->plan[i], out, in, T(l->gamma), T(l->beta),
+                                       T(l->mean), T(l->var));
+            break;
+        case L_RELU:
+            amlfs_relu_forward(m->ctx, out, in, (size_t)n * m->act_size[l->in]);
+            break;
+        case L_MAXPOOL:
+            amlfs_pool_forward(ps->plan[i], out, in, training ? l->workspace : NULL);
+            break;
+        case L_GAP: amlfs_global_avgpool_forward(m->ctx, out, in, n, l->c, l->h * l->w); break;
+        case L_LINEAR:
+            amlfs_linear_forward(ps->plan[i], out, in, T(l->weight), T(l->bias));
+            break;
+        case L_ADD:
+            amlfs_add_forward(m->ctx, out, in, m->act[l->in2], (size_t)n * m->act_size[l->out]);
+            break;
+        case L_SHORTCUT: {
+            amlfs_shortcut_shape s = shortcut_shape(l, n);
+            amlfs_shortcut_forward(m->ctx, out, in, &s);
+            break;
+        }
+        }
+    }
+}
+
+/* Where a layer writes the gradient of its input activation a: straight into dact[a]
+ * when it is a's only consumer or the first to reach it, else into scratch, which is
+ * then added (returned by gradient_target, folded in by gradient_done). */
+static float *gradient_target(amlfs_model *m, int a, int *seen)
+{
+    return seen[a]++ == 0 ? m->dact[a] : m->scratch;
+}
+
+static void gradient_done(amlfs_model *m, int a, const float *target, int n)
+{
+    if (target == m->scratch)
+        amlfs_add_forward(m->ctx, m->dact[a], m->dact[a], m->scratch,
+                          (size_t)n * m->act_size[a]);
+}
+
+static void backward(amlfs_model *m, plan_set *ps, int n)
+{
+    int seen[MAX_LAYERS + 1] = {0};
+    for (int i = m->nlayers - 1; i >= 0; i--) {
+        layer *l = &m->layer[i];
+        const float *dout = m->dact[l->out];
+        const float *in = m->act[l->in];
+        /* the input image needs no gradient */
+        float *din = l->in == 0 ? NULL : gradient_target(m, l->in, seen);
+        switch (l->kind) {
+        case L_CONV:
+            amlfs_conv_backward(ps->plan[i], din, G(l->weight), NULL, dout, in, T(l->weight));
+            break;
+        case L_BN:
+            amlfs_bn_backward_train(ps->plan[i], din, G(l->gamma), G(l->beta), dout, in,
+                                    T(l->gamma), l->save_mean, l->save_var);
+            break;
+        case L_RELU:
+            if (din)
+                amlfs_relu_backward(m->ctx, din, dout, m->act[l->out],
+                                    (size_t)n * m->act_size[l->out]);
+            break;
+        case L_MAXPOOL:
+            if (din)
+                amlfs_pool_backward(ps->plan[i], din, dout, in, m->act[l->out], l->workspace);
+            break;
+        case L_GAP:
+            if (din)
+                amlfs_global_avgpool_backward(m->ctx, din, dout, n, l->c, l->h * l->w);
+            break;
+        case L_LINEAR:
+            amlfs_linear_backward(ps->plan[i], din, G(l->weight), G(l->bias), dout, in,
+                                  T(l->weight));
+            break;
+        case L_ADD: {
+            /* both inputs receive dout, one after the other: the two may share the
+             * scratch buffer (add_backward with da = db copies dout once) */
+            size_t count = (size_t)n * m->act_size[l->out];
+            amlfs_add_backward(m->ctx, din, din, dout, count);
+            gradient_done(m, l->in, din, n);
+            float *d2 = gradient_target(m, l->in2, seen);
+            amlfs_add_backward(m->ctx, d2, d2, dout, count);
+            gradient_done(m, l->in2, d2, n);
+            continue;
+        }
+        case L_SHORTCUT:
+            if (din) {
+                amlfs_shortcut_shape s = shortcut_shape(l, n);
+                amlfs_shortcut_backward(m->ctx, din, dout, &s);
+            }
+            break;
+        }
+        if (din)
+            gradient_done(m, l->in, din, n);
+    }
+}
+
+double amlfs_model_train_step(amlfs_model *m, const float *x, const int32_t *y, int n,
+                              const amlfs_loss_spec *spec, double lr, double momentum,
+                              double weight_decay, int nesterov, int first_step,
+                              int64_t *correct, int64_t *clamped)
+{
+    plan_set *ps = plans_for(m, n);
+    if (!ps)
+        return NAN;
+    int classes = m->shape.classes;
+    amlfs_upload(m->ctx, m->act[0], x, (size_t)n * m->act_size[0] * sizeof(float));
+    forward(m, ps, n, 1);
+    int last = m->layer[m->nlayers - 1].out;
+    amlfs_download(m->ctx, m->logits_host, m->act[last], (size_t)n * classes * sizeof(float));
+    int hit_clamp = 0;
+    double loss = amlfs_searchable_loss(spec, m->logits_host, y, n, classes, m->loss_host,
+                                        m->grad_host, NULL, &hit_clamp);
+    for (int i = 0; i < n; i++) {
+        const float *row = m->logits_host + (size_t)i * classes;
+        int best = 0;
+        for (int j = 1; j < classes; j++)
+            if (row[j] > row[best])
+                best = j;
+        *correct += best == y[i];
+    }
+    *clamped += hit_clamp;
+    if (!isfinite(loss))
+        return loss;
+    amlfs_upload(m->ctx, m->dact[last], m->grad_host, (size_t)n * classes * sizeof(float));
+    for (int i = 0; i < m->ntensors; i++)
+        if (m->tensor[i].kind == TENSOR_PARAM)
+            amlfs_memzero(m->ctx, m->tensor[i].grad, m->tensor[i].size * sizeof(float));
+    backward(m, ps, n);
+    for (int i = 0; i < m->ntensors; i++) {
+        amlfs_tensor *t = &m->tensor[i];
+        if (t->kind == TENSOR_PARAM)
+            amlfs_sgd_step(m->ctx, t->data, t->momentum, t->grad, t->size, lr, momentum,
+                           weight_decay, nesterov, first_step);
+    }
+    return loss;
+}
+
+const float *amlfs_model_last_logits(const amlfs_model *m) { return m->logits_host; }
+
+void amlfs_model_infer(amlfs_model *m, const float *x, int n, float *logits)
+{
+    plan_set *ps = plans_for(m, n);
+    if (!ps) {
+        for (size_t i = 0; i < (size_t)n * m->shape.classes; i++)
+            logits[i] = NAN;
+        return;
+    }
+    amlfs_upload(m->ctx, m->act[0], x, (size_t)n * m->act_size[0] * sizeof(float));
+    forward(m, ps, n, 0);
+    int last = m->layer[m->nlayers - 1].out;
+    amlfs_download(m->ctx, logits, m->act[last], (size_t)n * m->shape.classes * sizeof(float));
+}

@@ -1,0 +1,65 @@
+/* train.c: model defaults, devices, checkpoint-dataset agreement. */
+#include "train.h"
+#include "tool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int amlfs_model_defaults(amlfs_train_state *st, const char *model)
+{
+    snprintf(st->shape.model, sizeof st->shape.model, "%s", model);
+    snprintf(st->schedule, sizeof st->schedule, "cosine");
+    st->momentum = 0.9;
+    st->weight_decay = 5e-4;
+    st->nesterov = 0;
+    st->warmup = 0;
+    st->step = 30;
+    st->gamma = 0.1;
+    if (!strcmp(model, "small-cnn")) {
+        st->shape.batch = 100;
+        st->lr = 0.05;
+        st->epochs = 12;
+        snprintf(st->augment, sizeof st->augment, "none");
+        return 0;
+    }
+    if (!strcmp(model, "resnet20")) {
+        st->shape.batch = 128;
+        st->lr = 0.1;
+        st->epochs = 200;
+        snprintf(st->augment, sizeof st->augment, "crop-flip");
+        return 0;
+    }
+    return -1;
+}
+
+amlfs_context *amlfs_open_device(const char *device, int threads)
+{
+    amlfs_device dev = {AMLFS_DEVICE_CPU, 0};
+    if (!strncmp(device, "cuda:", 5)) {
+        char *end;
+        long idx = strtol(device + 5, &end, 10);
+        if (end == device + 5 || *end || idx < 0 || idx > 64)
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--device: '%s', expected cpu or cuda:N", device);
+        dev.kind = AMLFS_DEVICE_CUDA;
+        dev.index = (int)idx;
+    } else if (strcmp(device, "cpu")) {
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--device: '%s', expected cpu or cuda:N", device);
+    }
+    char err[256] = "";
+    amlfs_context *ctx = amlfs_context_create(dev, threads, err, sizeof err);
+    if (!ctx)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--device %s: %s", device, err);
+    return ctx;
+}
+
+void amlfs_check_fit(const amlfs_train_state *st, const char *ckpt_path, const amlfs_split *s,
+                     const char *data_path)
+{
+    if (s->channels != st->shape.channels || s->height != st->shape.height ||
+        s->width != st->shape.width || s->classes != st->shape.classes)
+        amlfs_fail(AMLFS_EXIT_USAGE, data_path,
+                   "holds %d-channel %dx%d images of %d classes, but %s is a %s for "
+                   "%d-channel %dx%d images of %d classes",
+                   s->channels, s->height, s->width, s->classes, ckpt_path, st->shape.model,
+                   st->shape.channels, st->shape.height, st->shape.width, st->shape.classes);
+}
