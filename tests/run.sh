@@ -39,9 +39,12 @@ for t in tests/tools/test_*.sh tests/tools/test_*.py; do
     esac
 done
 if [ "$slow" = --slow ]; then
-    for t in tests/slow/test_*.sh; do
+    for t in tests/slow/test_*.sh tests/slow/test_*.py; do
         [ -f "$t" ] || continue
-        run_one "slow/$(basename "$t" .sh)" bash "$t"
+        case $t in
+            *.py) run_one "slow/$(basename "$t" .py)" /usr/bin/python3 "$t" ;;
+            *) run_one "slow/$(basename "$t" .sh)" bash "$t" ;;
+        esac
     done
 fi
 echo
