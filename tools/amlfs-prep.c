@@ -74,7 +74,10 @@ static uint8_t *read_gz(const char *path, size_t *size)
         int got = gzread(gz, buf + len, (unsigned)(cap - len));
         if (got < 0) {
             int err;
-            const char *msg = gzerror(gz, &err);
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", gzerror(gz, &err));
+            free(buf);
+            gzclose(gz);
             amlfs_fail(AMLFS_EXIT_USAGE, path, "not a valid gzip file: %s", msg);
         }
         if (got == 0)
@@ -96,17 +99,21 @@ static uint8_t *read_idx(const char *path, int rank, uint32_t *dims)
 {
     size_t size;
     uint8_t *buf = read_gz(path, &size);
-    if (size < 4 + 4 * (size_t)rank || buf[0] || buf[1] || buf[2] != 0x08 || buf[3] != rank)
+    if (size < 4 + 4 * (size_t)rank || buf[0] || buf[1] || buf[2] != 0x08 || buf[3] != rank) {
+        free(buf);
         amlfs_fail(AMLFS_EXIT_USAGE, path, "not an idx file of %d-dimensional unsigned bytes",
                    rank);
+    }
     size_t count = 1;
     for (int i = 0; i < rank; i++) {
         dims[i] = be32(buf + 4 + 4 * i);
         count *= dims[i];
     }
-    if (size != 4 + 4 * (size_t)rank + count)
+    if (size != 4 + 4 * (size_t)rank + count) {
+        free(buf);
         amlfs_fail(AMLFS_EXIT_USAGE, path, "holds %zu bytes of data, its header says %zu",
                    size - 4 - 4 * (size_t)rank, count);
+    }
     memmove(buf, buf + 4 + 4 * rank, count);
     return buf;
 }
@@ -149,7 +156,7 @@ static void load_cifar(const char *dir, const char *const *files, int nfiles, im
     s->n = 0;
     s->images = amlfs_zalloc((size_t)nfiles * PER_FILE, 3 * 32 * 32);
     s->labels = amlfs_zalloc((size_t)nfiles * PER_FILE, sizeof(int32_t));
-    uint8_t *rec = amlfs_zalloc(1, RECORD);
+    uint8_t rec[RECORD];
     for (int f = 0; f < nfiles; f++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, files[f]);
@@ -176,7 +183,6 @@ static void load_cifar(const char *dir, const char *const *files, int nfiles, im
                        "of %d bytes, then %s)", records, RECORD,
                        trailing ? "a partial or extra record" : "nothing");
     }
-    free(rec);
 }
 
 /* ---- splits and noise ------------------------------------------------------------- */
