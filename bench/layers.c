@@ -8,6 +8,7 @@
  * bench/results/layers.json (run from the repository root, as `make bench` does).
  * Exit 0 unless it cannot run or write its result.
  */
+#include "amlfs_rng.h"
 #include "amlfs_layers.h"
 
 #include <errno.h>
@@ -24,16 +25,8 @@
 #define REF_REPEATS 3
 #define RESULT_PATH "bench/results/layers.json"
 
-static uint64_t rng_state = 0xbe7c1a7e5u;
-
-static double uniform01(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) * 0x1.0p-53;
-}
+/* Bench data from the project's own Philox streams (the test stream). */
+static amlfs_rng_cursor bench_rng = {{0xbe7c1a7eu, 0, 0, AMLFS_STREAM_TEST}, 0};
 
 static float *randn(size_t n)
 {
@@ -43,7 +36,7 @@ static float *randn(size_t n)
         exit(1);
     }
     for (size_t i = 0; i < n; i++)
-        p[i] = (float)(sqrt(-2.0 * log(uniform01())) * cos(6.283185307179586 * uniform01()));
+        p[i] = (float)amlfs_next_normal(&bench_rng);
     return p;
 }
 

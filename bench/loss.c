@@ -13,6 +13,7 @@
  * root, as `make bench` does). Exit 0 unless it cannot run or write its result; a missed
  * target is reported, not an error, since timings depend on the machine's load.
  */
+#include "amlfs_rng.h"
 #include "amlfs_kernels.h"
 
 #include <errno.h>
@@ -35,21 +36,10 @@
 enum { CASE_CE, CASE_IDENTITY, CASE_RANDOM, CASE_COSINE, NCASES };
 static const char *case_names[NCASES] = {"ce", "identity", "random", "cosine"};
 
-static uint64_t rng_state = 0xbe7c4u;
-
-static double uniform01(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) * 0x1.0p-53;
-}
-
-static double normal01(void)
-{
-    return sqrt(-2.0 * log(uniform01())) * cos(6.283185307179586 * uniform01());
-}
+/* Test data from the project's own Philox streams (the test stream, never the tools'). */
+static amlfs_rng_cursor test_rng = {{0xbe7c4u, 0, 0, AMLFS_STREAM_TEST}, 0};
+static double uniform01(void) { return amlfs_next_uniform(&test_rng); }
+static double normal01(void) { return amlfs_next_normal(&test_rng); }
 
 static double now_seconds(void)
 {

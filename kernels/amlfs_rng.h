@@ -34,7 +34,8 @@ enum amlfs_stream {
     AMLFS_STREAM_AUGMENT = 3,    /* crops and flips */
     AMLFS_STREAM_INIT = 4,       /* weight initialisation */
     AMLFS_STREAM_NOISE = 5,      /* label noise in amlfs-prep */
-    AMLFS_STREAM_SPLIT = 6       /* the stratified validation split */
+    AMLFS_STREAM_SPLIT = 6,      /* the stratified validation split */
+    AMLFS_STREAM_TEST = 100      /* test data and benchmarks, never the tools */
 };
 
 typedef struct {
@@ -97,6 +98,22 @@ static inline AMLFS_HD uint32_t amlfs_rng_below(amlfs_rng_name r, uint64_t i, ui
 {
     uint32_t k = (uint32_t)(amlfs_rng_uniform(r, i) * (double)n);
     return k < n ? k : n - 1;
+}
+
+/* Successive draws from one stream, for test data and benchmarks. */
+typedef struct {
+    amlfs_rng_name name;
+    uint64_t next;
+} amlfs_rng_cursor;
+
+static inline AMLFS_HD double amlfs_next_uniform(amlfs_rng_cursor *c)
+{
+    return amlfs_rng_uniform(c->name, c->next++);
+}
+
+static inline AMLFS_HD double amlfs_next_normal(amlfs_rng_cursor *c)
+{
+    return amlfs_rng_normal(c->name, c->next++);
 }
 
 #endif

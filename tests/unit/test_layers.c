@@ -13,6 +13,7 @@
  *   5. refusals: invalid shapes, a CUDA device in a build without CUDA.
  * Run from the repository root (or with AMLFS_ROOT). Prints the worst error per tensor.
  */
+#include "amlfs_rng.h"
 #include "amlfs_layers.h"
 #include "check.h"
 
@@ -31,21 +32,10 @@ static amlfs_context *ctx;
 
 /* ---- Test data, tensors, comparisons ----------------------------------------------- */
 
-static uint64_t rng_state = 0x1a7e55u;
-
-static double uniform01(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) * 0x1.0p-53;
-}
-
-static double normal01(void)
-{
-    return sqrt(-2.0 * log(uniform01())) * cos(6.283185307179586 * uniform01());
-}
+/* Test data from the project's own Philox streams (the test stream, never the tools'). */
+static amlfs_rng_cursor test_rng = {{0x1a7e55u, 0, 0, AMLFS_STREAM_TEST}, 0};
+static double uniform01(void) { return amlfs_next_uniform(&test_rng); }
+static double normal01(void) { return amlfs_next_normal(&test_rng); }
 
 static float *zeros(size_t n)
 {

@@ -13,6 +13,7 @@
 #error "test_layers_fd.c is built with -DAMLFS_REAL_DOUBLE (see the Makefile)"
 #endif
 
+#include "amlfs_rng.h"
 #include "amlfs_layers.h"
 #include "check.h"
 
@@ -26,21 +27,10 @@
 
 /* ---- Test data -------------------------------------------------------------------- */
 
-static uint64_t rng_state = 0xfd5eedu;
-
-static double uniform01(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) * 0x1.0p-53;
-}
-
-static double normal01(void)
-{
-    return sqrt(-2.0 * log(uniform01())) * cos(6.283185307179586 * uniform01());
-}
+/* Test data from the project's own Philox streams (the test stream, never the tools'). */
+static amlfs_rng_cursor test_rng = {{0xfd5eedu, 0, 0, AMLFS_STREAM_TEST}, 0};
+static double uniform01(void) { return amlfs_next_uniform(&test_rng); }
+static double normal01(void) { return amlfs_next_normal(&test_rng); }
 
 static double *zeros(size_t n)
 {

@@ -7,6 +7,7 @@
  * and amlfs_pwl's edge cases, the clamps, NULL outputs, non-finite inputs, and bit
  * identity across OpenMP thread counts. Run from the repository root (or AMLFS_ROOT).
  */
+#include "amlfs_rng.h"
 #include "amlfs_kernels.h"
 #include "check.h"
 
@@ -19,22 +20,10 @@
 
 #define M 6
 
-/* Test data from splitmix64: reproducible, independent of the project's streams. */
-static uint64_t rng_state = 0x5eed2019u;
-
-static double uniform01(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) * 0x1.0p-53;
-}
-
-static double normal01(void)
-{
-    return sqrt(-2.0 * log(uniform01())) * cos(6.283185307179586 * uniform01());
-}
+/* Test data from the project's own Philox streams (the test stream, never the tools'). */
+static amlfs_rng_cursor test_rng = {{0x5eed2019u, 0, 0, AMLFS_STREAM_TEST}, 0};
+static double uniform01(void) { return amlfs_next_uniform(&test_rng); }
+static double normal01(void) { return amlfs_next_normal(&test_rng); }
 
 static void identity_theta(double *theta, int m)
 {
@@ -501,13 +490,13 @@ static int sample_pieces(const amlfs_loss_spec *spec, const float *row, int32_t 
 
 static void test_finite_differences(amlfs_space space)
 {
-    const int n = 16, c = 12;
+    const int n = 32, c = 12;
     double s = space == AMLFS_SPACE_COSINE ? 16.0 : 0.0;
     float h0 = space == AMLFS_SPACE_COSINE ? 0x1.0p-9f : 0x1.0p-6f;
     double theta[4 * M];
     identity_theta(theta, M);
     for (int k = 0; k < 4 * M; k++) /* a sampled theta: clamps, steep and flat pieces */
-        theta[k] += 0.15 * normal01();
+        theta[k] += 0.1 * normal01();
     amlfs_loss_spec spec = {space, M, theta, s};
 
     float *x = alloc_f((size_t)n * c), *grad = alloc_f((size_t)n * c);
