@@ -4,7 +4,7 @@
  * cross-entropy that the searchable loss is benchmarked against (bench/loss.c).
  *
  * Precision, as DESIGN.md 1 asks of the searchable loss: the softmax over C runs in
- * float32 (exp_nonpos_f32 below, within 1 ulp of exp) with its sum accumulated in float64;
+ * float32 (amlfs_softmax_exp of softmax_exp.h, within 1 ulp of exp) with its sum accumulated in float64;
  * from log p_y on, the per-sample part (p_y, the focal factor, the gradient weight) is
  * float64. log p_y = z_y - log(sum), z = f - max, with the sum split into e^{z_y} and the
  * rest ("tail"); when z_y > -1 it is -log1p(tail e^{-z_y}), which keeps losses far below
@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "amlfs_kernels.h"
+#include "softmax_exp.h"
 
 #define PI 3.14159265358979323846
 
@@ -48,51 +49,6 @@
 #define MAX_INT_MARGIN 64
 
 /* ---- float32 softmax pieces -------------------------------------------------------- */
-
-static inline int32_t f32_bits(float v)
-{
-    int32_t i;
-    memcpy(&i, &v, sizeof i);
-    return i;
-}
-
-static inline float f32_from_bits(int32_t i)
-{
-    float v;
-    memcpy(&v, &i, sizeof v);
-    return v;
-}
-
-/* exp(x) for x <= 0 in float32, within 1 ulp of the exact value on [-87, 0] (checked
- * exhaustively over every float32 in that range), 0 below -87 (where exp(x) < FLT_MIN:
- * a softmax term that small is below the sum's precision), NaN for NaN. Written without
- * branches or calls so that the softmax loops vectorise at -O2 (libm's expf does not):
- * x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, Cody and Waite), exp(r) by its
- * degree-7 minimax polynomial (Cephes' expf), 2^n built in the exponent bits. */
-static inline float exp_nonpos_f32(float x)
-{
-    /* n = round(x log2 e): adding 1.5 2^23 leaves the rounded integer in the low bits
-     * (for |x log2 e| < 2^22; unsigned, so any other x wraps rather than overflows). */
-    float shifted = x * 1.44269504088896341f + 12582912.0f;
-    int32_t n = (int32_t)((uint32_t)f32_bits(shifted) - 0x4B400000u);
-    n = n < -126 ? -126 : n; /* clamps: x below -87, -inf or NaN stay defined (masked) */
-    n = n > 0 ? 0 : n;
-    float nf = (float)n;
-    float r = x - nf * 0.693359375f;
-    r = r - nf * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    float v = p * f32_from_bits((n + 127) << 23);
-    /* Zero below -87 by a bit mask rather than a select, which the compiler would turn
-     * into a branch around the polynomial and so keep the loop from vectorising. */
-    int32_t keep = -(int32_t)!isless(x, -87.0f);
-    return f32_from_bits(f32_bits(v) & keep);
-}
 
 /* Max of f (C) float32. */
 static float row_max_f32(const float *f, int c)
@@ -119,13 +75,13 @@ static double exp_sum_f32(const float *f, int lo, int hi, float mx, float *e)
     if (e) {
 #pragma omp simd reduction(+ : sum)
         for (int j = lo; j < hi; j++) {
-            float v = exp_nonpos_f32(f[j] - mx);
+            float v = amlfs_softmax_exp(f[j] - mx, 0.0f);
             e[j] = v;
             sum += v;
         }
     } else {
 #pragma omp simd reduction(+ : sum)
-        for (int j = lo; j < hi; j++) sum += exp_nonpos_f32(f[j] - mx);
+        for (int j = lo; j < hi; j++) sum += amlfs_softmax_exp(f[j] - mx, 0.0f);
     }
     return sum;
 }
@@ -137,13 +93,13 @@ static double exp_sum_f64(const double *f, int lo, int hi, double mx, float *e)
     if (e) {
 #pragma omp simd reduction(+ : sum)
         for (int j = lo; j < hi; j++) {
-            float v = exp_nonpos_f32((float)(f[j] - mx));
+            float v = amlfs_softmax_exp((float)(f[j] - mx), 0.0f);
             e[j] = v;
             sum += v;
         }
     } else {
 #pragma omp simd reduction(+ : sum)
-        for (int j = lo; j < hi; j++) sum += exp_nonpos_f32((float)(f[j] - mx));
+        for (int j = lo; j < hi; j++) sum += amlfs_softmax_exp((float)(f[j] - mx), 0.0f);
     }
     return sum;
 }
@@ -200,7 +156,7 @@ static double focal_row(const float *f, int c, int32_t y, double gamma, double i
     float mx = row_max_f32(f, c);
     /* The exps go into g (when asked for) and are scaled in place below. */
     double tail = exp_sum_f32(f, 0, y, mx, g) + exp_sum_f32(f, y + 1, c, mx, g);
-    float ey = exp_nonpos_f32(f[y] - mx);
+    float ey = amlfs_softmax_exp(f[y] - mx, 0.0f);
     double lp = log_py_from_parts((double)f[y] - (double)mx, ey, tail);
     double wgt;
     double loss = focal_from_log_py(lp, gamma, &wgt);
@@ -447,7 +403,7 @@ static double margin_row(const margin_problem *pb, int i, margin_rows *r, float 
     double mx = row_max_f64(r->logit, c);
     double tail = exp_sum_f64(r->logit, 0, y, mx, e) + exp_sum_f64(r->logit, y + 1, c, mx, e);
     double zy = hy.f - mx;
-    float ey = exp_nonpos_f32((float)zy);
+    float ey = amlfs_softmax_exp((float)zy, 0.0f);
     double lp = log_py_from_parts(zy, ey, tail);
     double loss = -lp;
     if (!want_grad) return loss;

@@ -42,6 +42,7 @@
  * OpenMP threads.
  */
 #include "amlfs_kernels.h"
+#include "softmax_exp.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -51,50 +52,6 @@
 #define LOSS_PARALLEL_MIN_WORK 32768
 
 /* ---- float32 softmax terms -------------------------------------------------------- */
-
-static inline int32_t float_bits(float v)
-{
-    int32_t i;
-    memcpy(&i, &v, sizeof i);
-    return i;
-}
-
-static inline float float_from_bits(int32_t i)
-{
-    float v;
-    memcpy(&v, &i, sizeof v);
-    return v;
-}
-
-/* exp(hi + lo) of a softmax term, hi <= 0, |lo| <= ulp(hi)/2 its rounding remainder, in
- * float32: within 1 ulp of exp on [-87, 0] (checked over every float32 there, lo = 0),
- * 0 below -87 (a term under FLT_MIN next to the maximum's 1 is below the float64 sum's
- * precision), NaN for NaN. libm's expf is a call the loops over C cannot vectorise; this
- * is straight-line code they can (the scheme of the classic losses' softmax, plus lo):
- * hi = n ln2 + r with |r| <= ln2/2, ln2 in two parts (Cody and Waite) so that hi - n ln2
- * is exact, and lo joins r there; exp(r) by the degree-7 minimax polynomial of Cephes'
- * expf; 2^n built in the exponent bits, n clamped to [-126, 0] with integer selects so
- * that -inf and NaN stay defined. */
-static inline float softmax_exp(float hi, float lo)
-{
-    float shifted = hi * 1.44269504088896341f + 12582912.0f; /* 1.5 2^23: rounds to n */
-    int32_t n = float_bits(shifted) - 0x4B400000;
-    n = n < -126 ? -126 : n;
-    n = n > 0 ? 0 : n;
-    float nf = (float)n;
-    float r = hi - nf * 0.693359375f;
-    r = (r - nf * -2.12194440e-4f) + lo;
-    float poly = 1.9875691500e-4f;
-    poly = poly * r + 1.3981999507e-3f;
-    poly = poly * r + 8.3334519073e-3f;
-    poly = poly * r + 4.1665795894e-2f;
-    poly = poly * r + 1.6666665459e-1f;
-    poly = poly * r + 5.0000001201e-1f;
-    poly = poly * r * r + r + 1.0f;
-    float v = poly * float_from_bits((n + 127) << 23);
-    int32_t keep = -(int32_t)!isless(hi, -87.0f); /* a mask, not a branch: vectorises */
-    return float_from_bits(float_bits(v) & keep);
-}
 
 /* a - b of two float32 as hi + lo, hi = fl(a - b) and lo its exact remainder (Knuth's
  * TwoSum; exact in round-to-nearest without contraction, which -std=c11 implies). */
@@ -117,7 +74,7 @@ static double prob_exp_sum(const float *row, int from, int to, float fmax, float
 #pragma omp simd reduction(+ : acc)
         for (int j = from; j < to; j++) {
             float lo, hi = diff_split(row[j], fmax, &lo);
-            float term = softmax_exp(hi, lo);
+            float term = amlfs_softmax_exp(hi, lo);
             e[j] = term;
             acc += (double)term;
         }
@@ -125,7 +82,7 @@ static double prob_exp_sum(const float *row, int from, int to, float fmax, float
 #pragma omp simd reduction(+ : acc)
         for (int j = from; j < to; j++) {
             float lo, hi = diff_split(row[j], fmax, &lo);
-            acc += (double)softmax_exp(hi, lo);
+            acc += (double)amlfs_softmax_exp(hi, lo);
         }
     }
     return acc;
@@ -142,7 +99,7 @@ static double cosine_exp_sum(const float *row, int from, int to, double s, doubl
         for (int j = from; j < to; j++) {
             double arg = s * ((double)row[j] - cmax);
             float hi = (float)arg;
-            float term = softmax_exp(hi, (float)(arg - (double)hi));
+            float term = amlfs_softmax_exp(hi, (float)(arg - (double)hi));
             e[j] = term;
             acc += (double)term;
         }
@@ -151,7 +108,7 @@ static double cosine_exp_sum(const float *row, int from, int to, double s, doubl
         for (int j = from; j < to; j++) {
             double arg = s * ((double)row[j] - cmax);
             float hi = (float)arg;
-            acc += (double)softmax_exp(hi, (float)(arg - (double)hi));
+            acc += (double)amlfs_softmax_exp(hi, (float)(arg - (double)hi));
         }
     }
     return acc;
