@@ -20,6 +20,9 @@ static const char usage[] =
     "  --epoch E        must equal the policy's epoch\n"
     "  --samples B      number of samples, B >= 2 (B >= 1 in replay; even for antithetic)\n"
     "  --out FILE       the thetas file to write (atomically)\n"
+    "  --replay-thetas FILE, --replay-index I\n"
+    "                   replay mode: copies of row I of a finished run's thetas (its\n"
+    "                   best of the epoch) instead of mu, to replay a schedule\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 written, 1 the write failed, 2 bad usage or input.\n";
@@ -32,7 +35,11 @@ int main(int argc, char **argv)
                                          {"epoch", required_argument, 0, 'e'},
                                          {"samples", required_argument, 0, 'b'},
                                          {"out", required_argument, 0, 'o'},
+                                         {"replay-thetas", required_argument, 0, 'r'},
+                                         {"replay-index", required_argument, 0, 'x'},
                                          {0, 0, 0, 0}};
+    const char *replay_path = NULL;
+    long long replay_index = -1;
     const char *policy_path = NULL, *out = NULL;
     long long epoch = -1, samples = -1;
     int c;
@@ -43,6 +50,8 @@ int main(int argc, char **argv)
         case 'e': epoch = amlfs_arg_int("--epoch", optarg, 1, 1000000); break;
         case 'b': samples = amlfs_arg_int("--samples", optarg, 0, 65536); break;
         case 'o': out = optarg; break;
+        case 'r': replay_path = optarg; break;
+        case 'x': replay_index = amlfs_arg_int("--replay-index", optarg, 0, 65535); break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -78,6 +87,25 @@ int main(int argc, char **argv)
     amlfs_thetas_alloc(&t, samples, p.intervals);
     int d = (int)(4 * p.intervals);
     memcpy(t.mu, p.mu, sizeof(double) * (size_t)d);
+    if ((replay_path != NULL) != (replay_index >= 0))
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--replay-thetas and --replay-index go together");
+    if (replay_path) {
+        if (mode != MODE_REPLAY)
+            amlfs_fail(AMLFS_EXIT_USAGE, policy_path, "--replay-thetas needs a replay-mode "
+                       "policy, this one is in %s mode", p.mode);
+        amlfs_thetas src;
+        amlfs_thetas_read(&src, replay_path);
+        if (replay_index >= src.samples)
+            amlfs_fail(AMLFS_EXIT_USAGE, replay_path, "--replay-index %lld, but B = %lld",
+                       replay_index, (long long)src.samples);
+        if (src.intervals != p.intervals || strcmp(src.space, p.space))
+            amlfs_fail(AMLFS_EXIT_USAGE, replay_path, "M = %lld in space %s, the policy has "
+                       "M = %lld in space %s", (long long)src.intervals, src.space,
+                       (long long)p.intervals, p.space);
+        memcpy(p.mu, src.theta + (size_t)replay_index * d, sizeof(double) * (size_t)d);
+        memcpy(t.mu, p.mu, sizeof(double) * (size_t)d);
+        amlfs_thetas_free(&src);
+    }
     amlfs_draw_thetas(p.mu, d, (int)samples, p.sigma, (uint32_t)p.seed, (uint32_t)p.epoch,
                       (amlfs_mode)mode, (amlfs_sampling)sampling, t.theta);
     t.epoch = p.epoch;
