@@ -72,12 +72,19 @@ BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 KERNEL_LIB := $(B)/libamlfs_kernels.a
 TOOL_LIB   := $(B)/libamlfs_tools.a
 
-.PHONY: all help deps bench-deps test test-fast sanitize cuda demo install uninstall \
+.PHONY: workflow-links all help deps bench-deps test test-fast sanitize cuda demo install uninstall \
         bench clean check-deps
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: check-deps $(TOOLS) $(UNITS) $(BENCHES)
+WORKFLOW := workflow/amlfs-run workflow/amlfs-step
+
+all: check-deps $(TOOLS) $(UNITS) $(BENCHES) workflow-links
+
+# the driver and the step script beside the tools in bin/ (links to the sources)
+workflow-links:
+	@mkdir -p bin $(BIN) && for w in $(WORKFLOW); do \
+	  ln -sf ../$$w bin/$$(basename $$w); ln -sf $(CURDIR)/$$w $(BIN)/$$(basename $$w); done
 
 help:
 	@echo "make            build the tools into $(BIN)/ (and bin/ links to them)"
@@ -145,7 +152,7 @@ $(TOOL_LIB): $(LIB_OBJ)
 $(BIN)/amlfs-%: $(B)/tools/amlfs-%.o $(TOOL_LIB) $(KERNEL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(TOOL_LIB) $(KERNEL_LIB) $(LDLIBS) -o $@
-	@mkdir -p bin && ln -sf ../$@ bin/$(notdir $@)
+	@if [ "$(SAN)" != 1 ]; then mkdir -p bin && ln -sf ../$@ bin/$(notdir $@); fi
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(TOOL_LIB) $(KERNEL_LIB)
 	@mkdir -p $(dir $@)
@@ -229,11 +236,11 @@ demo: deps all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/amlfs/schemas
-	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(TOOLS) $(WORKFLOW) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 schemas/*.schema $(DESTDIR)$(PREFIX)/share/amlfs/schemas/
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(TOOLS)))
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(TOOLS) $(WORKFLOW)))
 	rm -rf $(DESTDIR)$(PREFIX)/share/amlfs
 
 clean:
