@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char usage[] =
     "usage: amlfs-eval --checkpoint checkpoint.h5 --data data.h5 --split val|test\n"
@@ -68,6 +69,8 @@ int main(int argc, char **argv)
     amlfs_check_fit(&st, ckpt_path, &s, data_path);
     int diverged = strcmp(st.status, "ok") != 0;
     double top1 = NAN, top5 = NAN, loss = NAN;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!diverged) {
         amlfs_context *ctx = amlfs_open_device(device, (int)threads);
         char err[256];
@@ -111,6 +114,8 @@ int main(int argc, char **argv)
         amlfs_model_destroy(m);
         amlfs_context_destroy(ctx);
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     amlfs_h5_out o = amlfs_h5_create(out, "eval");
     amlfs_attr_set_str(o.file, "/", "split", splits[split]);
     amlfs_attr_set_str(o.file, "/", "status", diverged ? "diverged" : "ok");
@@ -121,8 +126,8 @@ int main(int argc, char **argv)
     amlfs_attr_set_f64(o.file, "/", "loss", loss);
     amlfs_h5_finish(&o);
     printf("%s\n", out);
-    amlfs_note("%s epoch %lld on %s (%d images): top-1 %.4f, top-5 %.4f, loss %.4f", ckpt_path,
-               (long long)st.epoch, splits[split], s.n, top1, top5, loss);
+    amlfs_note("%s epoch %lld on %s: top-1 %.4f, top-5 %.4f, loss %.4f; %d images in %.2f s",
+               ckpt_path, (long long)st.epoch, splits[split], top1, top5, loss, s.n, seconds);
     amlfs_split_free(&s);
     amlfs_state_free(&st);
     return AMLFS_EXIT_OK;
