@@ -21,7 +21,7 @@ struct pending {
 
 static struct pending outputs[MAX_OUTPUTS];
 
-static void remove_pending(void)
+void amlfs_out_remove_pending(void)
 {
     for (int i = 0; i < MAX_OUTPUTS; i++)
         if (outputs[i].live) {
@@ -32,7 +32,7 @@ static void remove_pending(void)
 
 static void on_signal(int sig)
 {
-    remove_pending(); /* unlink is async-signal-safe */
+    amlfs_out_remove_pending(); /* unlink is async-signal-safe */
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -43,7 +43,7 @@ void amlfs_out_install_cleanup(void)
     if (installed)
         return;
     installed = 1;
-    atexit(remove_pending);
+    atexit(amlfs_out_remove_pending);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);

@@ -16,6 +16,9 @@ const char *amlfs_out_begin(const char *target);
  * reason on failure (the temporary is removed, the old target is untouched). */
 void amlfs_out_commit(const char *tmp);
 
+/* Remove every temporary not yet committed (what exit and the signals do). */
+void amlfs_out_remove_pending(void);
+
 /* Remove a temporary that will not be committed. */
 void amlfs_out_abandon(const char *tmp);
 

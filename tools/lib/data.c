@@ -4,6 +4,7 @@
 #include "h5io.h"
 #include "tool.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,9 +29,14 @@ void amlfs_split_read(amlfs_split *s, const char *path, const char *split)
     a = H5Aopen_by_name(f, "/", "std", H5P_DEFAULT, H5P_DEFAULT);
     H5Aread(a, H5T_NATIVE_DOUBLE, s->std);
     H5Aclose(a);
-    for (int c = 0; c < s->channels; c++)
-        if (!(s->std[c] > 0))
-            amlfs_fail(AMLFS_EXIT_USAGE, path, "/@std[%d] = %g, expected > 0", c, s->std[c]);
+    for (int c = 0; c < s->channels; c++) {
+        if (!isfinite(s->mean[c]))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/@mean[%d] = %g, expected a finite number", c,
+                       s->mean[c]);
+        if (!(s->std[c] > 0) || !isfinite(s->std[c]))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/@std[%d] = %g, expected a finite number > 0",
+                       c, s->std[c]);
+    }
     hsize_t dims[8];
     amlfs_h5_dims(f, labels, dims);
     s->n = (int)dims[0];

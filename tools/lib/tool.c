@@ -32,7 +32,11 @@ void amlfs_fail(int code, const char *where, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    exit(code); /* atexit removes temporary outputs */
+    fflush(stderr);
+    /* Remove the temporaries, then leave without the exit handlers: HDF5's would close
+     * an output whose write just failed, which it may not survive. */
+    amlfs_out_remove_pending();
+    _exit(code);
 }
 
 void amlfs_note(const char *fmt, ...)
