@@ -33,6 +33,8 @@ static const char usage[] =
     "  --out FILE          the sample's checkpoint (written atomically)\n"
     "  --device D          cpu (default) or cuda:N\n"
     "  --threads N         CPU threads (default: OMP_NUM_THREADS, else all cores)\n"
+    "  --describe-device   print what --device and --threads would run on (the CPU ISA\n"
+    "                      oneDNN uses, the threads; or the GPU) and exit\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 written (also when the loss diverged: status = diverged), 1 the work\n"
@@ -56,7 +58,9 @@ int main(int argc, char **argv)
                                          {"out", required_argument, 0, 'o'},
                                          {"device", required_argument, 0, 'D'},
                                          {"threads", required_argument, 0, 'n'},
+                                         {"describe-device", no_argument, 0, 'P'},
                                          {0, 0, 0, 0}};
+    int describe = 0;
     const char *ckpt_path = NULL, *thetas_path = NULL, *data_path = NULL, *out = NULL;
     const char *device = "cpu";
     long long index = -1, threads = 0;
@@ -71,6 +75,7 @@ int main(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'D': device = optarg; break;
         case 'n': threads = amlfs_arg_int("--threads", optarg, 1, 4096); break;
+        case 'P': describe = 1; break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -78,6 +83,12 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unexpected argument '%s'", argv[optind]);
+    if (describe) {
+        amlfs_context *ctx = amlfs_open_device(device, (int)threads);
+        printf("%s\n", amlfs_context_describe(ctx));
+        amlfs_context_destroy(ctx);
+        return AMLFS_EXIT_OK;
+    }
     if (!ckpt_path || !thetas_path || !data_path || !out || index < 0)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL,
                    "--checkpoint, --thetas, --index, --data and --out are required");
