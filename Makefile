@@ -77,7 +77,7 @@ TOOL_LIB   := $(B)/libamlfs_tools.a
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-WORKFLOW := workflow/amlfs-run workflow/amlfs-step
+WORKFLOW := workflow/amlfs-run workflow/amlfs-step slurm/amlfs-submit
 
 all: check-deps $(TOOLS) $(UNITS) $(BENCHES) workflow-links
 
@@ -238,6 +238,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/amlfs/schemas
 	install -m 755 $(TOOLS) $(WORKFLOW) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 schemas/*.schema $(DESTDIR)$(PREFIX)/share/amlfs/schemas/
+	install -d $(DESTDIR)$(PREFIX)/share/amlfs/slurm
+	install -m 644 slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/amlfs/slurm/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(TOOLS) $(WORKFLOW)))

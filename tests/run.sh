@@ -39,11 +39,11 @@ for t in tests/tools/test_*.sh tests/tools/test_*.py; do
     esac
 done
 if [ "$slow" = --slow ]; then
-    for t in tests/slow/test_*.sh tests/slow/test_*.py; do
+    for t in tests/slow/test_*.sh tests/slow/test_*.py tests/slurm/test_*.py; do
         [ -f "$t" ] || continue
         case $t in
-            *.py) run_one "slow/$(basename "$t" .py)" /usr/bin/python3 "$t" ;;
-            *) run_one "slow/$(basename "$t" .sh)" bash "$t" ;;
+            *.py) run_one "$(basename "$(dirname "$t")")/$(basename "$t" .py)" /usr/bin/python3 "$t" ;;
+            *) run_one "$(basename "$(dirname "$t")")/$(basename "$t" .sh)" bash "$t" ;;
         esac
     done
 fi
