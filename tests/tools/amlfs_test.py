@@ -322,3 +322,24 @@ def h5_files(run):
             if n.endswith(".h5"):
                 found.append(os.path.relpath(os.path.join(dirpath, n), run))
     return sorted(found)
+
+
+def must(tool, *args):
+    """Runs a tool that must succeed; its stderr in the failure."""
+    p = run(tool, *args)
+    if p.returncode != 0:
+        raise AssertionError(f"{tool} {args}: exit {p.returncode}: {p.stderr}")
+    return p
+
+
+def edited(src, dst, edit):
+    """A copy of src at dst, edited with h5py."""
+    shutil.copyfile(src, dst)
+    with h5py.File(dst, "r+") as f:
+        edit(f)
+    return dst
+
+
+def replace_dataset(f, name, data):
+    del f[name]
+    f[name] = data

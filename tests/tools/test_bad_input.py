@@ -17,30 +17,11 @@ import h5py
 import numpy as np
 
 import amlfs_test as T
+from amlfs_test import must, edited, replace_dataset
 
 PRECIOUS = b"an output from an earlier, successful call\n"
 TEMPORARY = re.compile(r"^\..*\.tmp\..*")
 OUT = object()  # stands for the --out path in BadInputTest.bad's argument lists
-
-
-def must(tool, *args):
-    p = T.run(tool, *args)
-    if p.returncode != 0:
-        raise AssertionError(f"{tool} {args}: exit {p.returncode}: {p.stderr}")
-    return p
-
-
-def edited(src, dst, edit):
-    """A copy of src at dst, edited with h5py."""
-    shutil.copyfile(src, dst)
-    with h5py.File(dst, "r+") as f:
-        edit(f)
-    return dst
-
-
-def replace_dataset(f, name, data):
-    del f[name]
-    f[name] = data
 
 
 class Fixtures:

@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 import amlfs_test as T
+from amlfs_test import edited, replace_dataset
 
 H5DUMP = shutil.which("h5dump")
 
@@ -470,19 +471,6 @@ def make_inputs(d):
     T.write_checkpoint(p, intervals=3)
     files["checkpoint"] = ("checkpoint", p)
     return files
-
-
-def edited(src, dst, edit):
-    """A copy of src at dst, edited with h5py."""
-    shutil.copyfile(src, dst)
-    with h5py.File(dst, "r+") as f:
-        edit(f)
-    return dst
-
-
-def replace_dataset(f, name, data):
-    del f[name]
-    f[name] = data
 
 
 @unittest.skipUnless(H5DUMP, "h5dump not found (make deps installs hdf5-tools)")

@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 import amlfs_test as T
+from amlfs_test import must, edited
 from amlfs_test import ToolTest, attr, read
 
 PRECIOUS = b"an output from an earlier, successful call\n"
@@ -28,21 +29,6 @@ TEMPORARY = re.compile(r"^\..*\.tmp\..*")
 M = 6  # intervals of the default policy
 IDENTITY = np.concatenate([np.ones(M), np.zeros(M), np.ones(M), np.zeros(M)])
 FX = None  # the module's shared inputs (Fixtures), made once
-
-
-def must(tool, *args):
-    p = T.run(tool, *args)
-    if p.returncode != 0:
-        raise AssertionError(f"{tool} {args}: exit {p.returncode}: {p.stderr}")
-    return p
-
-
-def edited(src, dst, edit):
-    """A copy of src at dst, edited with h5py."""
-    shutil.copyfile(src, dst)
-    with h5py.File(dst, "r+") as f:
-        edit(f)
-    return dst
 
 
 def next_policy(policy, thetas, evals, rewards, out):
