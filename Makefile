@@ -72,7 +72,7 @@ BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 KERNEL_LIB := $(B)/libamlfs_kernels.a
 TOOL_LIB   := $(B)/libamlfs_tools.a
 
-.PHONY: workflow-links all help deps bench-deps test test-fast sanitize cuda demo install uninstall \
+.PHONY: bench-train workflow-links all help deps bench-deps test test-fast sanitize cuda demo install uninstall \
         bench clean check-deps
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -94,7 +94,8 @@ help:
 	@echo "make sanitize   ASan+UBSan build and its test run"
 	@echo "make cuda       compile and link the CUDA sources with nvcc"
 	@echo "make demo       a short real search on Fashion-MNIST and its report"
-	@echo "make bench      run bench/ programs, JSON into bench/results/"
+	@echo "make bench      loss, layer and overhead benchmarks, JSON into bench/results/"
+	@echo "make bench-train  training speed and accuracy next to PyTorch"
 	@echo "make install PREFIX=DIR   tools into DIR/bin, schemas into DIR/share/amlfs"
 
 # ---- Debian packages --------------------------------------------------------------
@@ -228,8 +229,14 @@ $(CUDA_B)/%: tests/cuda/%.cu $(CUDA_OBJ) $(KERNEL_LIB)
 	  -Xcompiler -fopenmp $(HDF5_LIBS) -lm
 
 # ---- bench, demo, install ---------------------------------------------------------
+# bench: the loss and layer programs and the search's overhead; bench-train: training
+# speed and accuracy next to PyTorch (python3-torch from bench-deps)
 bench: all
-	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+	@for b in $(filter-out %/train,$(BENCHES)); do echo "== $$b"; $$b || exit 1; done
+	@echo "== bench/overhead"; bench/overhead
+
+bench-train: bench-deps all
+	@bench/train
 
 demo: deps all
 	@workflow/demo.sh
