@@ -2,11 +2,12 @@
  * and convolution, batch norm, pooling and linear with oneDNN 2.x's C API (Debian's
  * libdnnl 2.6; the 3.x API differs). The element-wise entries are in layers_omp.c.
  *
- * Each plan creates its primitives once, for plain layouts (activations NCHW, weights
- * OIHW / OI, vectors X), with memory objects whose data pointers are bound per call, so
- * no reorders happen and the caller's tensors are used in place. Blocked layouts
- * (nChw8c/nChw16c with reorders at the model's ends) would let oneDNN pick its fastest
- * kernels: a later optimisation, behind the same interface.
+ * Each plan creates its primitives once, with memory objects for the caller's plain
+ * tensors (activations NCHW, weights OIHW / OI, vectors X) whose data pointers are bound
+ * per call. Batch norm, pooling and linear take plain layouts, so their tensors are used
+ * in place. Convolution lets oneDNN choose its layouts (format_tag_any: blocked ones,
+ * nChw16c / OIhw16i16o, for its direct kernels, several times faster than im2col + gemm
+ * on plain NCHW) and reorders the caller's tensors into and out of buffers of its plan.
  *
  * oneDNN's backward-weights primitives assign their gradients; the interface
  * accumulates (+=), so each plan computes into its own scratch and adds, serially (the
@@ -124,7 +125,7 @@ static dnnl_status_t md_plain(dnnl_memory_desc_t *md, int ndims, dnnl_dim_t d0, 
 }
 
 /* A primitive and, when pd_out is not NULL, its descriptor (kept as a hint for the
- * backward ones). The layouts are given, never format_tag_any, so oneDNN uses them. */
+ * backward ones). */
 static dnnl_status_t make_primitive(dnnl_primitive_t *prim, dnnl_primitive_desc_t *pd_out,
                                     const void *op_desc, cpu_dev *d,
                                     const_dnnl_primitive_desc_t hint)
@@ -189,14 +190,50 @@ static float *scratch_floats(size_t n) { return cpu_alloc(NULL, n * sizeof(float
 
 /* ---- Convolution ------------------------------------------------------------------ */
 
-/* memory objects, one per argument role */
+/* The primitives are created with format_tag_any for src, weights and dst (diff_src,
+ * diff_weights, diff_dst), so oneDNN picks its direct kernels and their blocked layouts
+ * (nChw16c, OIhw16i16o, ...) instead of im2col + gemm on plain NCHW. The caller's
+ * tensors stay plain: each argument whose chosen layout differs from plain is reordered
+ * into (or out of) a buffer the plan owns, with reorders made once, in the plan. Where
+ * the chosen layout is plain the caller's tensor is used in place, as before. Nothing is
+ * kept between calls: the backward reorders its inputs again. */
+
+/* memory objects for the caller's plain tensors, one per argument role */
 enum { CV_SRC, CV_WEI, CV_BIAS, CV_DST, CV_DSRC, CV_DWEI, CV_DBIAS, CV_DDST, CV_NMEM };
+enum { CV_FWD, CV_BWD_DATA, CV_BWD_WEIGHTS, CV_NPRIM };
+/* the arguments that may want a layout of their own: (primitive, role) */
+enum { SL_F_SRC, SL_F_WEI, SL_F_DST, SL_D_DDST, SL_D_WEI, SL_D_DSRC, SL_W_DDST, SL_W_SRC,
+       SL_W_DWEI, SL_N };
+
+static const struct {
+    int prim;          /* CV_FWD, ... */
+    int mem;           /* the plain memory, CV_SRC, ... */
+    dnnl_query_t query; /* its md in the primitive's descriptor */
+    int out;           /* 1: the primitive writes it (reorder after), 0: reads (before) */
+} conv_slots[SL_N] = {
+    [SL_F_SRC] = {CV_FWD, CV_SRC, dnnl_query_src_md, 0},
+    [SL_F_WEI] = {CV_FWD, CV_WEI, dnnl_query_weights_md, 0},
+    [SL_F_DST] = {CV_FWD, CV_DST, dnnl_query_dst_md, 1},
+    [SL_D_DDST] = {CV_BWD_DATA, CV_DDST, dnnl_query_diff_dst_md, 0},
+    [SL_D_WEI] = {CV_BWD_DATA, CV_WEI, dnnl_query_weights_md, 0},
+    [SL_D_DSRC] = {CV_BWD_DATA, CV_DSRC, dnnl_query_diff_src_md, 1},
+    /* diff_dst before src, so that it finds the backward-data one to share */
+    [SL_W_DDST] = {CV_BWD_WEIGHTS, CV_DDST, dnnl_query_diff_dst_md, 0},
+    [SL_W_SRC] = {CV_BWD_WEIGHTS, CV_SRC, dnnl_query_src_md, 0},
+    [SL_W_DWEI] = {CV_BWD_WEIGHTS, CV_DWEI, dnnl_query_diff_weights_md, 1},
+};
 
 typedef struct {
     cpu_dev *dev;
     amlfs_conv_shape s;
-    dnnl_primitive_t prim[3]; /* forward, backward data, backward weights */
-    dnnl_memory_t mem[CV_NMEM];
+    dnnl_primitive_t prim[CV_NPRIM];
+    dnnl_memory_t mem[CV_NMEM];      /* plain, bound to the caller's tensors per call */
+    dnnl_primitive_t reorder[SL_N];  /* NULL where the primitive takes the plain layout */
+    dnnl_memory_t inner[SL_N];       /* the blocked buffer of a slot (one of buf[]) */
+    dnnl_memory_t buf[SL_N];         /* the buffers, owned; slots of different
+                                        primitives with the same layout share one */
+    unsigned buf_prims[SL_N];        /* which primitives use each buffer */
+    int nbuf;
     float *dw_scratch, *dbias_scratch; /* (K,C,R,S), (K) */
 } conv_plan;
 
@@ -204,17 +241,59 @@ static void cpu_conv_destroy(void *impl)
 {
     conv_plan *p = impl;
     if (!p) return;
-    destroy_primitives(p->prim, 3);
+    destroy_primitives(p->prim, CV_NPRIM);
+    destroy_primitives(p->reorder, SL_N);
+    destroy_memories(p->buf, SL_N);
     destroy_memories(p->mem, CV_NMEM);
     free(p->dw_scratch);
     free(p->dbias_scratch);
     free(p);
 }
 
+static dnnl_status_t make_reorder(dnnl_primitive_t *prim, const dnnl_memory_desc_t *from,
+                                  const dnnl_memory_desc_t *to, cpu_dev *d)
+{
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, from, d->engine, to, d->engine, NULL);
+    if (st != dnnl_success) return st;
+    st = dnnl_primitive_create(prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+/* The slot's layout as its primitive chose it; when not plain, a buffer (shared with a
+ * slot of another primitive that has the same layout, else new) and the reorder. */
+static dnnl_status_t conv_slot_init(conv_plan *p, int slot, const_dnnl_primitive_desc_t pd,
+                                    const dnnl_memory_desc_t *plain)
+{
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, conv_slots[slot].query, 0);
+    if (!md) return dnnl_runtime_error;
+    if (dnnl_memory_desc_equal(md, plain)) return dnnl_success;
+    const unsigned prim_bit = 1u << conv_slots[slot].prim;
+    for (int b = 0; b < p->nbuf && !p->inner[slot]; b++) {
+        const dnnl_memory_desc_t *bmd = NULL;
+        if (p->buf_prims[b] & prim_bit) continue;
+        if (dnnl_memory_get_memory_desc(p->buf[b], &bmd) != dnnl_success) continue;
+        if (dnnl_memory_desc_equal(md, bmd)) {
+            p->inner[slot] = p->buf[b];
+            p->buf_prims[b] |= prim_bit;
+        }
+    }
+    dnnl_status_t st;
+    if (!p->inner[slot]) {
+        st = dnnl_memory_create(&p->buf[p->nbuf], md, p->dev->engine, DNNL_MEMORY_ALLOCATE);
+        if (st != dnnl_success) return st;
+        p->inner[slot] = p->buf[p->nbuf];
+        p->buf_prims[p->nbuf++] = prim_bit;
+    }
+    if (conv_slots[slot].out) return make_reorder(&p->reorder[slot], md, plain, p->dev);
+    return make_reorder(&p->reorder[slot], plain, md, p->dev);
+}
+
 static void *cpu_conv_create(void *dev, const amlfs_conv_shape *s, char *err, size_t errlen)
 {
     cpu_dev *d = dev;
-    dnnl_primitive_desc_t fwd_pd = NULL;
+    dnnl_primitive_desc_t pds[CV_NPRIM] = {NULL, NULL, NULL};
     conv_plan *p = calloc(1, sizeof *p);
     if (!p) {
         snprintf(err, errlen, "out of memory");
@@ -223,11 +302,21 @@ static void *cpu_conv_create(void *dev, const amlfs_conv_shape *s, char *err, si
     p->dev = d;
     p->s = *s;
     const int oh = amlfs_conv_out_h(s), ow = amlfs_conv_out_w(s);
-    dnnl_memory_desc_t src, wei, bias, dst;
+    dnnl_memory_desc_t src, wei, bias, dst, src_any, wei_any, dst_any;
     TRY(md_plain(&src, 4, s->n, s->c, s->h, s->w), "convolution input layout");
     TRY(md_plain(&wei, 4, s->k, s->c, s->r, s->s), "convolution weight layout");
     TRY(md_plain(&bias, 1, s->k, 0, 0, 0), "convolution bias layout");
     TRY(md_plain(&dst, 4, s->n, s->k, oh, ow), "convolution output layout");
+    {
+        dnnl_dims_t sd = {s->n, s->c, s->h, s->w}, wd = {s->k, s->c, s->r, s->s},
+                    dd = {s->n, s->k, oh, ow};
+        TRY(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any),
+            "convolution input layout");
+        TRY(dnnl_memory_desc_init_by_tag(&wei_any, 4, wd, dnnl_f32, dnnl_format_tag_any),
+            "convolution weight layout");
+        TRY(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any),
+            "convolution output layout");
+    }
     /* Symmetric padding: oneDNN's output size (H + 2 pad - R) / stride + 1, rounded
      * down, is PyTorch's. */
     dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->pad, s->pad};
@@ -235,32 +324,69 @@ static void *cpu_conv_create(void *dev, const amlfs_conv_shape *s, char *err, si
 
     dnnl_convolution_desc_t fwd, bwd_data, bwd_weights;
     TRY(dnnl_convolution_forward_desc_init(&fwd, dnnl_forward_training, dnnl_convolution_direct,
-                                           &src, &wei, bias_md, &dst, strides, pad, pad),
+                                           &src_any, &wei_any, bias_md, &dst_any, strides, pad,
+                                           pad),
         "convolution forward");
-    TRY(make_primitive(&p->prim[0], &fwd_pd, &fwd, d, NULL), "convolution forward");
-    TRY(dnnl_convolution_backward_data_desc_init(&bwd_data, dnnl_convolution_direct, &src, &wei,
-                                                 &dst, strides, pad, pad),
+    TRY(make_primitive(&p->prim[CV_FWD], &pds[CV_FWD], &fwd, d, NULL), "convolution forward");
+    TRY(dnnl_convolution_backward_data_desc_init(&bwd_data, dnnl_convolution_direct, &src_any,
+                                                 &wei_any, &dst_any, strides, pad, pad),
         "convolution backward data");
-    TRY(make_primitive(&p->prim[1], NULL, &bwd_data, d, fwd_pd), "convolution backward data");
-    TRY(dnnl_convolution_backward_weights_desc_init(&bwd_weights, dnnl_convolution_direct, &src,
-                                                    &wei, bias_md, &dst, strides, pad, pad),
+    TRY(make_primitive(&p->prim[CV_BWD_DATA], &pds[CV_BWD_DATA], &bwd_data, d, pds[CV_FWD]),
+        "convolution backward data");
+    TRY(dnnl_convolution_backward_weights_desc_init(&bwd_weights, dnnl_convolution_direct,
+                                                    &src_any, &wei_any, bias_md, &dst_any,
+                                                    strides, pad, pad),
         "convolution backward weights");
-    TRY(make_primitive(&p->prim[2], NULL, &bwd_weights, d, fwd_pd), "convolution backward weights");
+    TRY(make_primitive(&p->prim[CV_BWD_WEIGHTS], &pds[CV_BWD_WEIGHTS], &bwd_weights, d,
+                       pds[CV_FWD]),
+        "convolution backward weights");
 
     const dnnl_memory_desc_t *mds[CV_NMEM] = {&src, &wei, &bias, &dst, &src, &wei, &bias, &dst};
     for (int i = 0; i < CV_NMEM; i++) TRY(make_memory(&p->mem[i], mds[i], d), "convolution memory");
+    for (int i = 0; i < SL_N; i++)
+        TRY(conv_slot_init(p, i, pds[conv_slots[i].prim], mds[conv_slots[i].mem]),
+            "convolution layout conversion");
     p->dw_scratch = scratch_floats((size_t)s->k * s->c * s->r * s->s);
     p->dbias_scratch = scratch_floats((size_t)s->k);
     if (!p->dw_scratch || !p->dbias_scratch) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    dnnl_primitive_desc_destroy(fwd_pd);
+    for (int i = 0; i < CV_NPRIM; i++) dnnl_primitive_desc_destroy(pds[i]);
     return p;
 fail:
-    if (fwd_pd) dnnl_primitive_desc_destroy(fwd_pd);
+    for (int i = 0; i < CV_NPRIM; i++)
+        if (pds[i]) dnnl_primitive_desc_destroy(pds[i]);
     cpu_conv_destroy(p);
     return NULL;
+}
+
+static void conv_reorder(conv_plan *p, int slot)
+{
+    dnnl_memory_t plain = p->mem[conv_slots[slot].mem], inner = p->inner[slot];
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, conv_slots[slot].out ? inner : plain},
+                               {DNNL_ARG_TO, conv_slots[slot].out ? plain : inner}};
+    execute(p->dev, p->reorder[slot], 2, args, "convolution layout conversion");
+}
+
+/* The memory a primitive reads: the caller's tensor (bound already), converted first
+ * where the primitive wants another layout. */
+static dnnl_memory_t conv_input(conv_plan *p, int slot)
+{
+    if (!p->reorder[slot]) return p->mem[conv_slots[slot].mem];
+    conv_reorder(p, slot);
+    return p->inner[slot];
+}
+
+/* The memory a primitive writes; conv_output_done converts it to the caller's tensor. */
+static dnnl_memory_t conv_output(conv_plan *p, int slot)
+{
+    return p->reorder[slot] ? p->inner[slot] : p->mem[conv_slots[slot].mem];
+}
+
+static void conv_output_done(conv_plan *p, int slot)
+{
+    if (p->reorder[slot]) conv_reorder(p, slot);
 }
 
 static void cpu_conv_forward(void *impl, float *out, const float *in, const float *w,
@@ -270,16 +396,17 @@ static void cpu_conv_forward(void *impl, float *out, const float *in, const floa
     bind(p->mem[CV_SRC], in);
     bind(p->mem[CV_WEI], w);
     bind(p->mem[CV_DST], out);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[CV_SRC]},
-                               {DNNL_ARG_WEIGHTS, p->mem[CV_WEI]},
-                               {DNNL_ARG_DST, p->mem[CV_DST]},
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, conv_input(p, SL_F_SRC)},
+                               {DNNL_ARG_WEIGHTS, conv_input(p, SL_F_WEI)},
+                               {DNNL_ARG_DST, conv_output(p, SL_F_DST)},
                                {DNNL_ARG_BIAS, p->mem[CV_BIAS]}};
     int nargs = 3;
     if (p->s.has_bias) {
         bind(p->mem[CV_BIAS], bias);
         nargs = 4;
     }
-    execute(p->dev, p->prim[0], nargs, args, "convolution forward");
+    execute(p->dev, p->prim[CV_FWD], nargs, args, "convolution forward");
+    conv_output_done(p, SL_F_DST);
 }
 
 static void cpu_conv_backward(void *impl, float *din, float *dw, float *dbias, const float *dout,
@@ -291,21 +418,31 @@ static void cpu_conv_backward(void *impl, float *din, float *dw, float *dbias, c
     if (din) {
         bind(p->mem[CV_DSRC], din);
         bind(p->mem[CV_WEI], w);
-        dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_SRC, p->mem[CV_DSRC]},
-                                   {DNNL_ARG_WEIGHTS, p->mem[CV_WEI]},
-                                   {DNNL_ARG_DIFF_DST, p->mem[CV_DDST]}};
-        execute(p->dev, p->prim[1], 3, args, "convolution backward data");
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_SRC, conv_output(p, SL_D_DSRC)},
+                                   {DNNL_ARG_WEIGHTS, conv_input(p, SL_D_WEI)},
+                                   {DNNL_ARG_DIFF_DST, conv_input(p, SL_D_DDST)}};
+        execute(p->dev, p->prim[CV_BWD_DATA], 3, args, "convolution backward data");
+        conv_output_done(p, SL_D_DSRC);
     }
     if (dw || (dbias && s->has_bias)) {
         bind(p->mem[CV_SRC], in);
         bind(p->mem[CV_DWEI], p->dw_scratch);
         bind(p->mem[CV_DBIAS], p->dbias_scratch);
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[CV_SRC]},
-                                   {DNNL_ARG_DIFF_DST, p->mem[CV_DDST]},
-                                   {DNNL_ARG_DIFF_WEIGHTS, p->mem[CV_DWEI]},
+        /* diff_dst in the backward-data layout is in its buffer already when the two
+         * share it (backward data has only written diff_src's buffer since). */
+        dnnl_memory_t ddst = din && p->reorder[SL_W_DDST] && p->inner[SL_W_DDST] == p->inner[SL_D_DDST]
+                                 ? p->inner[SL_W_DDST]
+                                 : conv_input(p, SL_W_DDST);
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, conv_input(p, SL_W_SRC)},
+                                   {DNNL_ARG_DIFF_DST, ddst},
+                                   {DNNL_ARG_DIFF_WEIGHTS, conv_output(p, SL_W_DWEI)},
                                    {DNNL_ARG_DIFF_BIAS, p->mem[CV_DBIAS]}};
-        execute(p->dev, p->prim[2], s->has_bias ? 4 : 3, args, "convolution backward weights");
-        if (dw) accumulate(dw, p->dw_scratch, (size_t)s->k * s->c * s->r * s->s);
+        execute(p->dev, p->prim[CV_BWD_WEIGHTS], s->has_bias ? 4 : 3, args,
+                "convolution backward weights");
+        if (dw) {
+            conv_output_done(p, SL_W_DWEI);
+            accumulate(dw, p->dw_scratch, (size_t)s->k * s->c * s->r * s->s);
+        }
         if (dbias && s->has_bias) accumulate(dbias, p->dbias_scratch, (size_t)s->k);
     }
 }
