@@ -583,8 +583,16 @@ static void backward(amlfs_model *m, plan_set *ps, int n)
             /* both inputs receive dout, one after the other: the two may share the
              * scratch buffer (add_backward with da = db copies dout once) */
             size_t count = (size_t)n * m->act_size[l->out];
-            amlfs_add_backward(m->ctx, din, din, dout, count);
-            gradient_done(m, l->in, din, n);
+            if (din == m->dact[l->in]) {
+                /* the first gradient of the input is dout itself: take its buffer (the
+                 * output's gradient has no other reader) instead of copying it */
+                float *taken = m->dact[l->in];
+                m->dact[l->in] = m->dact[l->out];
+                m->dact[l->out] = taken;
+            } else {
+                amlfs_add_backward(m->ctx, din, din, dout, count);
+                gradient_done(m, l->in, din, n);
+            }
             float *d2 = gradient_target(m, l->in2, seen);
             amlfs_add_backward(m->ctx, d2, d2, dout, count);
             gradient_done(m, l->in2, d2, n);
