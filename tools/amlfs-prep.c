@@ -2,6 +2,7 @@
  * batches: train / val (carved from the training images, stratified) / test, label
  * noise on the training split only, per-channel mean and std (DESIGN.md 2, 6). */
 #include "amlfs_rng.h"
+#include "data.h"
 #include "h5io.h"
 #include "tool.h"
 
@@ -187,18 +188,6 @@ static void load_cifar(const char *dir, const char *const *files, int nfiles, im
 
 /* ---- splits and noise ------------------------------------------------------------- */
 
-/* Shuffles idx[0..n) (Fisher-Yates) with the split stream of (seed, sample). */
-static void shuffle(int *idx, int n, uint32_t seed, uint32_t sample)
-{
-    amlfs_rng_name r = amlfs_rng(seed, 0, sample, AMLFS_STREAM_SPLIT);
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)amlfs_rng_below(r, (uint64_t)(n - 1 - i), (uint32_t)(i + 1));
-        int t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
-}
-
 static int cmp_int(const void *a, const void *b)
 {
     return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
@@ -239,7 +228,8 @@ static void stratified(const int *pool, int n, const int32_t *labels, int classe
         for (int i = 0; i < n; i++)
             if (labels[pool[i]] == c)
                 members[m++] = pool[i];
-        shuffle(members, m, seed, draw * 1000u + (uint32_t)c);
+        amlfs_shuffle(members, m,
+                      amlfs_rng(seed, 0, draw * 1000u + (uint32_t)c, AMLFS_STREAM_SPLIT));
         for (int i = 0; i < m; i++) {
             if (i < quota[c])
                 chosen[nc++] = members[i];

@@ -60,17 +60,21 @@ void amlfs_split_free(amlfs_split *s)
     memset(s, 0, sizeof *s);
 }
 
+void amlfs_shuffle(int *idx, int n, amlfs_rng_name r)
+{
+    for (int i = n - 1; i > 0; i--) { /* Fisher-Yates, draw k for position n-1-k */
+        int j = (int)amlfs_rng_below(r, (uint64_t)(n - 1 - i), (uint32_t)(i + 1));
+        int t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}
+
 void amlfs_epoch_order(int *order, int n, uint32_t seed, uint32_t epoch, uint32_t sample)
 {
-    amlfs_rng_name r = amlfs_rng(seed, epoch, sample, AMLFS_STREAM_DATA_ORDER);
     for (int i = 0; i < n; i++)
         order[i] = i;
-    for (int i = n - 1; i > 0; i--) { /* Fisher-Yates */
-        int j = (int)amlfs_rng_below(r, (uint64_t)(n - 1 - i), (uint32_t)(i + 1));
-        int t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
+    amlfs_shuffle(order, n, amlfs_rng(seed, epoch, sample, AMLFS_STREAM_DATA_ORDER));
 }
 
 void amlfs_make_batch(const amlfs_split *s, const int *order, int first, int count,

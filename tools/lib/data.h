@@ -4,6 +4,8 @@
 #ifndef AMLFS_DATA_H
 #define AMLFS_DATA_H
 
+#include "amlfs_rng.h"
+
 #include <stdint.h>
 
 typedef struct {
@@ -17,6 +19,9 @@ typedef struct {
 /* Reads /SPLIT of a dataset file (validated; exit 2 naming the file on any problem). */
 void amlfs_split_read(amlfs_split *s, const char *path, const char *split);
 void amlfs_split_free(amlfs_split *s);
+
+/* Shuffles idx[0..n) in place with uniform draws 0..n-2 of stream r (Fisher-Yates). */
+void amlfs_shuffle(int *idx, int n, amlfs_rng_name r);
 
 /* The epoch's order: a permutation of 0..n-1 from stream (seed, epoch, sample,
  * AMLFS_STREAM_DATA_ORDER). */
