@@ -31,6 +31,18 @@
 extern "C" {
 #endif
 
+/* Activation layouts of the fast path (part 2). The reference (part 1) is plain only.
+ *   PLAIN:  dense NCHW, as above.
+ *   NATIVE: the backend's own layout for activations, the one its fastest kernels take:
+ *           on the CPU oneDNN's blocked nChw16c (AVX-512) or nChw8c (otherwise):
+ *           channels in blocks of B, element (n, c, h, w) at
+ *           ((n ceil(C/B) + c/B) H W + h W + w) B + c%B, the last block padded with
+ *           zeros; on CUDA the same as PLAIN.
+ * A model keeps its activations native from layer to layer and converts only at its
+ * edges (amlfs_act_convert); parameters and their gradients are always plain, and so
+ * are (N,C) features. */
+typedef enum { AMLFS_LAYOUT_PLAIN = 0, AMLFS_LAYOUT_NATIVE = 1 } amlfs_layout;
+
 #ifdef AMLFS_REAL_DOUBLE
 typedef double amlfs_real;
 #else
@@ -47,6 +59,7 @@ typedef struct {
     int r, s;       /* kernel height, width */
     int stride, pad;
     int has_bias;
+    amlfs_layout in_layout, out_layout; /* the fast path's; weights are plain */
 } amlfs_conv_shape;
 
 int amlfs_conv_out_h(const amlfs_conv_shape *s);
@@ -58,6 +71,7 @@ typedef struct {
     int n, c, h, w;
     double eps;      /* AMLFS_BN_EPS */
     double momentum; /* AMLFS_BN_MOMENTUM: running = (1 - m) running + m batch */
+    amlfs_layout layout; /* of in, out and their gradients, on the fast path */
 } amlfs_bn_shape;
 
 #define AMLFS_BN_EPS 1e-5
@@ -74,6 +88,7 @@ typedef struct {
     int kernel, stride, pad;
     amlfs_pool_kind kind;
     int count_include_pad; /* average pooling only */
+    amlfs_layout layout;   /* of in, out and their gradients, on the fast path */
 } amlfs_pool_shape;
 
 int amlfs_pool_out_h(const amlfs_pool_shape *s);
@@ -93,6 +108,7 @@ typedef struct {
 typedef struct {
     int n, c, h, w;
     int k, stride;
+    amlfs_layout layout; /* of in and out, on the fast path */
 } amlfs_shortcut_shape;
 
 int amlfs_shortcut_out_h(const amlfs_shortcut_shape *s);
@@ -224,12 +240,23 @@ void amlfs_download(amlfs_context *ctx, void *dst_host, const void *src_device, 
 void amlfs_memzero(amlfs_context *ctx, void *ptr, size_t bytes);
 void amlfs_wait(amlfs_context *ctx);
 
+/* Activations: the number of floats an (N,C,H,W) activation takes in a layout (more
+ * than N C H W where a native layout pads channels), and the conversion between layouts
+ * (dst and src distinct, both in the context's memory; to == from copies). Padding a
+ * native layout adds is zero after a conversion and after every layer that writes the
+ * activation; element-wise layers over amlfs_act_floats elements keep it zero. */
+size_t amlfs_act_floats(amlfs_context *ctx, amlfs_layout layout, int n, int c, int h, int w);
+void amlfs_act_convert(amlfs_context *ctx, float *dst, amlfs_layout to, const float *src,
+                       amlfs_layout from, int n, int c, int h, int w);
+
 /* Plans: one per layer and shape (the batch size included), created once. Creation
  * returns NULL with a message in err on an invalid shape or a backend failure. Calls on
  * a plan are not thread-safe (a plan owns scratch space); separate plans may run on
  * separate threads. All calls have the reference's semantics above (float32 instead of
- * amlfs_real), parameter gradients accumulated the same way; only ReLU (out = in,
- * din = dout), add (out = a or b; da, db = dout) and add_backward may run in place.
+ * amlfs_real), parameter gradients accumulated the same way, on activations in the
+ * layouts their shape names (plain when 0); only ReLU (out = in, din = dout), add
+ * (out = a or b; da, db = dout), add_backward and batch norm's training backward
+ * (din = dout) may run in place.
  * A CPU call that fails after its plan was made (not expected) prints why and aborts. */
 typedef struct amlfs_conv_plan amlfs_conv_plan;
 typedef struct amlfs_bn_plan amlfs_bn_plan;
@@ -285,7 +312,9 @@ void amlfs_linear_forward(amlfs_linear_plan *plan, float *out, const float *in, 
 void amlfs_linear_backward(amlfs_linear_plan *plan, float *din, float *dw, float *dbias,
                            const float *dout, const float *in, const float *w);
 
-/* Element-wise layers and global pooling need no plan. */
+/* Element-wise layers and global pooling need no plan. The element-wise ones take n
+ * floats in any one layout (amlfs_act_floats). Global average pooling reads (N,C,H,W)
+ * in `layout` and writes or reads plain (N,C) features. */
 void amlfs_relu_forward(amlfs_context *ctx, float *out, const float *in, size_t n);
 void amlfs_relu_backward(amlfs_context *ctx, float *din, const float *dout, const float *out,
                          size_t n);
@@ -293,9 +322,9 @@ void amlfs_add_forward(amlfs_context *ctx, float *out, const float *a, const flo
                        size_t n);
 void amlfs_add_backward(amlfs_context *ctx, float *da, float *db, const float *dout, size_t n);
 void amlfs_global_avgpool_forward(amlfs_context *ctx, float *out, const float *in, int n,
-                                  int c, int hw);
+                                  int c, int h, int w, amlfs_layout layout);
 void amlfs_global_avgpool_backward(amlfs_context *ctx, float *din, const float *dout, int n,
-                                   int c, int hw);
+                                   int c, int h, int w, amlfs_layout layout);
 void amlfs_shortcut_forward(amlfs_context *ctx, float *out, const float *in,
                             const amlfs_shortcut_shape *s);
 void amlfs_shortcut_backward(amlfs_context *ctx, float *din, const float *dout,
@@ -346,6 +375,9 @@ typedef struct {
     void (*download)(void *dev, void *dst, const void *src, size_t bytes);
     void (*memzero)(void *dev, void *ptr, size_t bytes);
     void (*wait)(void *dev);
+    size_t (*act_floats)(void *dev, amlfs_layout layout, int n, int c, int h, int w);
+    void (*act_convert)(void *dev, float *dst, amlfs_layout to, const float *src,
+                        amlfs_layout from, int n, int c, int h, int w);
 
     void *(*conv_create)(void *dev, const amlfs_conv_shape *s, char *err, size_t errlen);
     void (*conv_destroy)(void *impl);
@@ -389,9 +421,9 @@ typedef struct {
     void (*add_forward)(void *dev, float *out, const float *a, const float *b, size_t n);
     void (*add_backward)(void *dev, float *da, float *db, const float *dout, size_t n);
     void (*global_avgpool_forward)(void *dev, float *out, const float *in, int n, int c,
-                                   int hw);
+                                   int h, int w, amlfs_layout layout);
     void (*global_avgpool_backward)(void *dev, float *din, const float *dout, int n, int c,
-                                    int hw);
+                                    int h, int w, amlfs_layout layout);
     void (*shortcut_forward)(void *dev, float *out, const float *in,
                              const amlfs_shortcut_shape *s);
     void (*shortcut_backward)(void *dev, float *din, const float *dout,
@@ -414,9 +446,15 @@ void amlfs_cpu_relu_backward(void *dev, float *din, const float *dout, const flo
 void amlfs_cpu_add_forward(void *dev, float *out, const float *a, const float *b, size_t n);
 void amlfs_cpu_add_backward(void *dev, float *da, float *db, const float *dout, size_t n);
 void amlfs_cpu_global_avgpool_forward(void *dev, float *out, const float *in, int n, int c,
-                                      int hw);
+                                      int h, int w, amlfs_layout layout);
 void amlfs_cpu_global_avgpool_backward(void *dev, float *din, const float *dout, int n, int c,
-                                       int hw);
+                                       int h, int w, amlfs_layout layout);
+/* The CPU's native layout: its channel block (16 or 8), the floats of an activation, and
+ * the conversion (layers_omp.c). */
+int amlfs_cpu_block(void);
+size_t amlfs_cpu_act_floats(void *dev, amlfs_layout layout, int n, int c, int h, int w);
+void amlfs_cpu_act_convert(void *dev, float *dst, amlfs_layout to, const float *src,
+                           amlfs_layout from, int n, int c, int h, int w);
 void amlfs_cpu_shortcut_forward(void *dev, float *out, const float *in,
                                 const amlfs_shortcut_shape *s);
 void amlfs_cpu_shortcut_backward(void *dev, float *din, const float *dout,

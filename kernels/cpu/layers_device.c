@@ -103,6 +103,16 @@ void amlfs_memzero(amlfs_context *ctx, void *ptr, size_t bytes)
 }
 void amlfs_wait(amlfs_context *ctx) { ctx->backend->wait(ctx->dev); }
 
+size_t amlfs_act_floats(amlfs_context *ctx, amlfs_layout layout, int n, int c, int h, int w)
+{
+    return ctx->backend->act_floats(ctx->dev, layout, n, c, h, w);
+}
+void amlfs_act_convert(amlfs_context *ctx, float *dst, amlfs_layout to, const float *src,
+                       amlfs_layout from, int n, int c, int h, int w)
+{
+    ctx->backend->act_convert(ctx->dev, dst, to, src, from, n, c, h, w);
+}
+
 /* ---- Plans ------------------------------------------------------------------------ */
 
 /* Plan creation is the same for every layer: check the shape, let the backend build. */
@@ -239,14 +249,14 @@ void amlfs_add_backward(amlfs_context *ctx, float *da, float *db, const float *d
     ctx->backend->add_backward(ctx->dev, da, db, dout, n);
 }
 void amlfs_global_avgpool_forward(amlfs_context *ctx, float *out, const float *in, int n, int c,
-                                  int hw)
+                                  int h, int w, amlfs_layout layout)
 {
-    ctx->backend->global_avgpool_forward(ctx->dev, out, in, n, c, hw);
+    ctx->backend->global_avgpool_forward(ctx->dev, out, in, n, c, h, w, layout);
 }
 void amlfs_global_avgpool_backward(amlfs_context *ctx, float *din, const float *dout, int n,
-                                   int c, int hw)
+                                   int c, int h, int w, amlfs_layout layout)
 {
-    ctx->backend->global_avgpool_backward(ctx->dev, din, dout, n, c, hw);
+    ctx->backend->global_avgpool_backward(ctx->dev, din, dout, n, c, h, w, layout);
 }
 void amlfs_shortcut_forward(amlfs_context *ctx, float *out, const float *in,
                             const amlfs_shortcut_shape *s)

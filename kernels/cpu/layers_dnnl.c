@@ -2,12 +2,15 @@
  * and convolution, batch norm, pooling and linear with oneDNN 2.x's C API (Debian's
  * libdnnl 2.6; the 3.x API differs). The element-wise entries are in layers_omp.c.
  *
- * Each plan creates its primitives once, with memory objects for the caller's plain
- * tensors (activations NCHW, weights OIHW / OI, vectors X) whose data pointers are bound
- * per call. Batch norm, pooling and linear take plain layouts, so their tensors are used
- * in place. Convolution lets oneDNN choose its layouts (format_tag_any: blocked ones,
- * nChw16c / OIhw16i16o, for its direct kernels, several times faster than im2col + gemm
- * on plain NCHW) and reorders the caller's tensors into and out of buffers of its plan.
+ * Each plan creates its primitives once, with memory objects for the caller's tensors
+ * (activations in the shape's layout: plain NCHW or native nChw16c / nChw8c; weights
+ * OIHW / OI and vectors X, plain) whose data pointers are bound per call. Batch norm,
+ * pooling and linear take the caller's layouts, so their tensors are used in place.
+ * Convolution takes native activations in place too; for plain ones and for its weights
+ * it lets oneDNN choose (format_tag_any: blocked layouts, nChw16c / OIhw16i16o, for its
+ * direct kernels, several times faster than im2col + gemm on plain NCHW) and reorders
+ * the caller's tensors into and out of buffers of its plan. A model that keeps its
+ * activations native therefore converts only its small weights.
  *
  * oneDNN's backward-weights primitives assign their gradients; the interface
  * accumulates (+=), so each plan computes into its own scratch and adds, serially (the
@@ -122,6 +125,30 @@ static dnnl_status_t md_plain(dnnl_memory_desc_t *md, int ndims, dnnl_dim_t d0, 
     static const dnnl_format_tag_t tags[5] = {dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc,
                                               dnnl_abcd};
     return dnnl_memory_desc_init_by_tag(md, ndims, dims, dnnl_f32, tags[ndims]);
+}
+
+/* The native layout's channel block: 16 where oneDNN runs AVX-512 kernels, else 8
+ * (its AVX2 and SSE4.1 kernels' block). Fixed at the first call: oneDNN's effective ISA
+ * is (ONEDNN_MAX_CPU_ISA can lower it, before the first primitive). */
+int amlfs_cpu_block(void)
+{
+    static int block;
+    if (!block) {
+        unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+        block = (isa & 0x7u) == 0x7u && (isa & 0x28u) ? 16 : 8; /* avx2 + an avx512 bit */
+    }
+    return block;
+}
+
+/* An (N,C,H,W) activation's descriptor in a layout (amlfs_layers.h): plain abcd, or
+ * aBcd16b / aBcd8b (nChw16c / nChw8c). */
+static dnnl_status_t md_act(dnnl_memory_desc_t *md, amlfs_layout layout, dnnl_dim_t n,
+                            dnnl_dim_t c, dnnl_dim_t h, dnnl_dim_t w)
+{
+    if (layout == AMLFS_LAYOUT_PLAIN) return md_plain(md, 4, n, c, h, w);
+    dnnl_dims_t dims = {n, c, h, w};
+    return dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32,
+                                        amlfs_cpu_block() == 16 ? dnnl_aBcd16b : dnnl_aBcd8b);
 }
 
 /* A primitive and, when pd_out is not NULL, its descriptor (kept as a hint for the
@@ -303,10 +330,10 @@ static void *cpu_conv_create(void *dev, const amlfs_conv_shape *s, char *err, si
     p->s = *s;
     const int oh = amlfs_conv_out_h(s), ow = amlfs_conv_out_w(s);
     dnnl_memory_desc_t src, wei, bias, dst, src_any, wei_any, dst_any;
-    TRY(md_plain(&src, 4, s->n, s->c, s->h, s->w), "convolution input layout");
+    TRY(md_act(&src, s->in_layout, s->n, s->c, s->h, s->w), "convolution input layout");
     TRY(md_plain(&wei, 4, s->k, s->c, s->r, s->s), "convolution weight layout");
     TRY(md_plain(&bias, 1, s->k, 0, 0, 0), "convolution bias layout");
-    TRY(md_plain(&dst, 4, s->n, s->k, oh, ow), "convolution output layout");
+    TRY(md_act(&dst, s->out_layout, s->n, s->k, oh, ow), "convolution output layout");
     {
         dnnl_dims_t sd = {s->n, s->c, s->h, s->w}, wd = {s->k, s->c, s->r, s->s},
                     dd = {s->n, s->k, oh, ow};
@@ -316,6 +343,9 @@ static void *cpu_conv_create(void *dev, const amlfs_conv_shape *s, char *err, si
             "convolution weight layout");
         TRY(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any),
             "convolution output layout");
+        /* a native activation is taken as it is: the primitives work on it in place */
+        if (s->in_layout == AMLFS_LAYOUT_NATIVE) src_any = src;
+        if (s->out_layout == AMLFS_LAYOUT_NATIVE) dst_any = dst;
     }
     /* Symmetric padding: oneDNN's output size (H + 2 pad - R) / stride + 1, rounded
      * down, is PyTorch's. */
@@ -463,6 +493,7 @@ typedef struct {
     float *dscale_scratch, *dshift_scratch; /* (C) */
     float *unused_shift; /* (C) zeros: the backward wants a shift argument it never reads */
     float *din_scratch; /* (N,C,H,W), made on the first backward that needs no din */
+    size_t data_floats; /* of an activation in the plan's layout */
 } bn_plan;
 
 static void cpu_bn_destroy(void *impl)
@@ -490,7 +521,8 @@ static void *cpu_bn_create(void *dev, const amlfs_bn_shape *s, char *err, size_t
     p->dev = d;
     p->s = *s;
     dnnl_memory_desc_t data, vec;
-    TRY(md_plain(&data, 4, s->n, s->c, s->h, s->w), "batch norm layout");
+    TRY(md_act(&data, s->layout, s->n, s->c, s->h, s->w), "batch norm layout");
+    p->data_floats = dnnl_memory_desc_get_size(&data) / sizeof(float);
     TRY(md_plain(&vec, 1, s->c, 0, 0, 0), "batch norm statistics layout");
     const unsigned affine = dnnl_use_scale | dnnl_use_shift;
     const unsigned global = affine | dnnl_use_global_stats;
@@ -588,7 +620,7 @@ static void bn_backward(bn_plan *p, int prim, float *din, float *dgamma, float *
     const amlfs_bn_shape *s = &p->s;
     if (!din) {
         /* oneDNN always writes the input gradient */
-        if (!p->din_scratch) p->din_scratch = scratch_floats((size_t)s->n * s->c * s->h * s->w);
+        if (!p->din_scratch) p->din_scratch = scratch_floats(p->data_floats);
         if (!p->din_scratch) {
             fprintf(stderr, "amlfs: batch norm backward: out of memory\n");
             abort();
@@ -665,8 +697,8 @@ static void *cpu_pool_create(void *dev, const amlfs_pool_shape *s, char *err, si
     p->s = *s;
     dnnl_memory_desc_t src, dst, ws;
     memset(&ws, 0, sizeof ws);
-    TRY(md_plain(&src, 4, s->n, s->c, s->h, s->w), "pooling input layout");
-    TRY(md_plain(&dst, 4, s->n, s->c, amlfs_pool_out_h(s), amlfs_pool_out_w(s)),
+    TRY(md_act(&src, s->layout, s->n, s->c, s->h, s->w), "pooling input layout");
+    TRY(md_act(&dst, s->layout, s->n, s->c, amlfs_pool_out_h(s), amlfs_pool_out_w(s)),
         "pooling output layout");
     dnnl_alg_kind_t alg = s->kind == AMLFS_POOL_MAX ? dnnl_pooling_max
                           : s->count_include_pad    ? dnnl_pooling_avg_include_padding
@@ -875,6 +907,8 @@ static const amlfs_backend cpu_backend = {
     .download = cpu_copy,
     .memzero = cpu_memzero,
     .wait = cpu_wait,
+    .act_floats = amlfs_cpu_act_floats,
+    .act_convert = amlfs_cpu_act_convert,
     .conv_create = cpu_conv_create,
     .conv_destroy = cpu_conv_destroy,
     .conv_forward = cpu_conv_forward,

@@ -1,5 +1,6 @@
-/* layers_omp.c: the CPU backend's element-wise layers, global average pooling, the
- * option-A shortcut and SGD, with OpenMP (amlfs_layers.h; semantics in layers_ref.c).
+/* layers_omp.c: the CPU backend's element-wise layers, the native layout's arithmetic and
+ * conversions, global average pooling, the option-A shortcut and SGD, with OpenMP
+ * (amlfs_layers.h; semantics in layers_ref.c).
  *
  * Each output element is computed by one thread in the reference's order of operations
  * (sums in double, serially), so the results equal the reference's to the bit, for any
@@ -47,27 +48,96 @@ void amlfs_cpu_add_backward(void *dev, float *da, float *db, const float *dout, 
     if (db != dout) memmove(db, dout, n * sizeof *db);
 }
 
-void amlfs_cpu_global_avgpool_forward(void *dev, float *out, const float *in, int n, int c, int hw)
+/* ---- The native layout: channels in blocks of B = amlfs_cpu_block() -------------- */
+
+/* The offset of element (n, c, h, w) of an (N,C,H,W) activation in a layout; cb is the
+ * number of channel blocks, ceil(C/B). */
+typedef struct {
+    int native, b, c, cb;
+    size_t hw, w;
+} act_index;
+
+static act_index act_index_of(amlfs_layout layout, int c, int h, int w)
+{
+    act_index x = {layout == AMLFS_LAYOUT_NATIVE, 1, c, c, (size_t)h * w, (size_t)w};
+    if (x.native) {
+        x.b = amlfs_cpu_block();
+        x.cb = (c + x.b - 1) / x.b;
+    }
+    return x;
+}
+
+static inline size_t act_at(const act_index *x, int n, int c, size_t hw)
+{
+    if (!x->native) return ((size_t)n * x->c + c) * x->hw + hw;
+    return (((size_t)n * x->cb + c / x->b) * x->hw + hw) * x->b + c % x->b;
+}
+
+size_t amlfs_cpu_act_floats(void *dev, amlfs_layout layout, int n, int c, int h, int w)
 {
     (void)dev;
+    act_index x = act_index_of(layout, c, h, w);
+    return (size_t)n * x.cb * x.b * x.hw;
+}
+
+void amlfs_cpu_act_convert(void *dev, float *dst, amlfs_layout to, const float *src,
+                           amlfs_layout from, int n, int c, int h, int w)
+{
+    (void)dev;
+    if (to == from) {
+        memcpy(dst, src, amlfs_cpu_act_floats(dev, to, n, c, h, w) * sizeof *dst);
+        return;
+    }
+    act_index xt = act_index_of(to, c, h, w), xf = act_index_of(from, c, h, w);
+    /* one thread per (sample, channel block) of the native side */
+    const act_index *nat = xt.native ? &xt : &xf;
+    const int blocks = n * nat->cb, b = nat->b;
+    const size_t hw_n = nat->hw;
+#pragma omp parallel for schedule(static) if ((size_t)blocks * b * hw_n >= PARALLEL_MIN)
+    for (int blk = 0; blk < blocks; blk++) {
+        int s = blk / nat->cb, c0 = (blk % nat->cb) * b;
+        for (size_t hw = 0; hw < hw_n; hw++)
+            for (int cc = 0; cc < b; cc++) {
+                int ch = c0 + cc;
+                if (ch >= c) {
+                    if (xt.native) dst[act_at(&xt, s, ch, hw)] = 0.0f;
+                    continue;
+                }
+                dst[act_at(&xt, s, ch, hw)] = src[act_at(&xf, s, ch, hw)];
+            }
+    }
+}
+
+/* ---- Global average pooling and the option-A shortcut, in either layout ------------ */
+
+void amlfs_cpu_global_avgpool_forward(void *dev, float *out, const float *in, int n, int c,
+                                      int h, int w, amlfs_layout layout)
+{
+    (void)dev;
+    act_index x = act_index_of(layout, c, h, w);
     const int planes = n * c;
-#pragma omp parallel for schedule(static) if ((size_t)planes * hw >= PARALLEL_MIN)
+    const size_t hw_n = x.hw;
+#pragma omp parallel for schedule(static) if ((size_t)planes * hw_n >= PARALLEL_MIN)
     for (int i = 0; i < planes; i++) {
         double acc = 0.0;
-        for (int j = 0; j < hw; j++) acc += (double)in[(size_t)i * hw + j];
-        out[i] = (float)(acc / hw);
+        for (size_t j = 0; j < hw_n; j++) acc += (double)in[act_at(&x, i / c, i % c, j)];
+        out[i] = (float)(acc / (double)hw_n);
     }
 }
 
 void amlfs_cpu_global_avgpool_backward(void *dev, float *din, const float *dout, int n, int c,
-                                       int hw)
+                                       int h, int w, amlfs_layout layout)
 {
     (void)dev;
+    act_index x = act_index_of(layout, c, h, w);
+    const size_t hw_n = x.hw;
+    if (x.native) /* the padding channels */
+        memset(din, 0, amlfs_cpu_act_floats(dev, layout, n, c, h, w) * sizeof *din);
     const int planes = n * c;
-#pragma omp parallel for schedule(static) if ((size_t)planes * hw >= PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)planes * hw_n >= PARALLEL_MIN)
     for (int i = 0; i < planes; i++) {
-        float g = (float)((double)dout[i] / hw);
-        for (int j = 0; j < hw; j++) din[(size_t)i * hw + j] = g;
+        float g = (float)((double)dout[i] / (double)hw_n);
+        for (size_t j = 0; j < hw_n; j++) din[act_at(&x, i / c, i % c, j)] = g;
     }
 }
 
@@ -77,19 +147,23 @@ void amlfs_cpu_shortcut_forward(void *dev, float *out, const float *in,
     (void)dev;
     const int oh_n = amlfs_shortcut_out_h(s), ow_n = amlfs_shortcut_out_w(s);
     const int lo = (s->k - s->c) / 2;
-    const int planes = s->n * s->k;
-#pragma omp parallel for schedule(static) if ((size_t)planes * oh_n * ow_n >= PARALLEL_MIN)
-    for (int p = 0; p < planes; p++) {
-        int n = p / s->k, c = p % s->k - lo;
-        float *y = out + (size_t)p * oh_n * ow_n;
-        if (c < 0 || c >= s->c) {
-            memset(y, 0, (size_t)oh_n * ow_n * sizeof *y);
-            continue;
-        }
-        const float *x = in + ((size_t)n * s->c + c) * s->h * s->w;
+    act_index xi = act_index_of(s->layout, s->c, s->h, s->w),
+              xo = act_index_of(s->layout, s->k, oh_n, ow_n);
+    /* one thread per (sample, output channel block); a channel block of 1 when plain */
+    const int blocks = s->n * xo.cb, b = xo.b;
+#pragma omp parallel for schedule(static) if ((size_t)blocks * b * oh_n * ow_n >= PARALLEL_MIN)
+    for (int blk = 0; blk < blocks; blk++) {
+        int n = blk / xo.cb, k0 = (blk % xo.cb) * b;
         for (int oh = 0; oh < oh_n; oh++)
-            for (int ow = 0; ow < ow_n; ow++)
-                y[oh * ow_n + ow] = x[(size_t)oh * s->stride * s->w + (size_t)ow * s->stride];
+            for (int ow = 0; ow < ow_n; ow++) {
+                size_t ohw = (size_t)oh * ow_n + ow;
+                size_t ihw = (size_t)oh * s->stride * s->w + (size_t)ow * s->stride;
+                for (int kk = 0; kk < b; kk++) {
+                    int k = k0 + kk, c = k - lo;
+                    out[act_at(&xo, n, k, ohw)] =
+                        k < s->k && c >= 0 && c < s->c ? in[act_at(&xi, n, c, ihw)] : 0.0f;
+                }
+            }
     }
 }
 
@@ -99,16 +173,23 @@ void amlfs_cpu_shortcut_backward(void *dev, float *din, const float *dout,
     (void)dev;
     const int oh_n = amlfs_shortcut_out_h(s), ow_n = amlfs_shortcut_out_w(s);
     const int lo = (s->k - s->c) / 2;
-    const int planes = s->n * s->c;
-#pragma omp parallel for schedule(static) if ((size_t)planes * s->h * s->w >= PARALLEL_MIN)
-    for (int p = 0; p < planes; p++) {
-        int n = p / s->c, c = p % s->c;
-        float *dx = din + (size_t)p * s->h * s->w;
-        const float *dy = dout + ((size_t)n * s->k + c + lo) * oh_n * ow_n;
-        memset(dx, 0, (size_t)s->h * s->w * sizeof *dx);
-        for (int oh = 0; oh < oh_n; oh++)
-            for (int ow = 0; ow < ow_n; ow++)
-                dx[(size_t)oh * s->stride * s->w + (size_t)ow * s->stride] = dy[oh * ow_n + ow];
+    act_index xi = act_index_of(s->layout, s->c, s->h, s->w),
+              xo = act_index_of(s->layout, s->k, oh_n, ow_n);
+    const int blocks = s->n * xi.cb, b = xi.b;
+#pragma omp parallel for schedule(static) if ((size_t)blocks * b * s->h * s->w >= PARALLEL_MIN)
+    for (int blk = 0; blk < blocks; blk++) {
+        int n = blk / xi.cb, c0 = (blk % xi.cb) * b;
+        for (int h = 0; h < s->h; h++)
+            for (int w = 0; w < s->w; w++) {
+                size_t ihw = (size_t)h * s->w + w;
+                int on_grid = h % s->stride == 0 && w % s->stride == 0;
+                size_t ohw = on_grid ? (size_t)(h / s->stride) * ow_n + w / s->stride : 0;
+                for (int cc = 0; cc < b; cc++) {
+                    int c = c0 + cc;
+                    din[act_at(&xi, n, c, ihw)] =
+                        c < s->c && on_grid ? dout[act_at(&xo, n, c + lo, ohw)] : 0.0f;
+                }
+            }
     }
 }
 

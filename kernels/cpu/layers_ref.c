@@ -32,6 +32,8 @@ int amlfs_shortcut_out_w(const amlfs_shortcut_shape *s) { return (s->w - 1) / s-
 /* Tensors are indexed with int offsets in places; keep every tensor below 2^31 elements. */
 static int too_big(double elements) { return elements >= 2147483647.0; }
 
+static int bad_layout(amlfs_layout l) { return l != AMLFS_LAYOUT_PLAIN && l != AMLFS_LAYOUT_NATIVE; }
+
 int amlfs_conv_shape_check(const amlfs_conv_shape *s, char *err, size_t errlen)
 {
     if (s->n < 1 || s->c < 1 || s->h < 1 || s->w < 1 || s->k < 1 || s->r < 1 || s->s < 1 ||
@@ -39,6 +41,11 @@ int amlfs_conv_shape_check(const amlfs_conv_shape *s, char *err, size_t errlen)
         snprintf(err, errlen, "convolution: sizes must be positive and padding >= 0 (n %d c %d "
                  "h %d w %d k %d r %d s %d stride %d pad %d)", s->n, s->c, s->h, s->w, s->k,
                  s->r, s->s, s->stride, s->pad);
+        return -1;
+    }
+    if (bad_layout(s->in_layout) || bad_layout(s->out_layout)) {
+        snprintf(err, errlen, "convolution: unknown layout %d or %d", (int)s->in_layout,
+                 (int)s->out_layout);
         return -1;
     }
     if (s->h + 2 * s->pad < s->r || s->w + 2 * s->pad < s->s) {
@@ -67,6 +74,10 @@ int amlfs_bn_shape_check(const amlfs_bn_shape *s, char *err, size_t errlen)
                  s->momentum);
         return -1;
     }
+    if (bad_layout(s->layout)) {
+        snprintf(err, errlen, "batch norm: unknown layout %d", (int)s->layout);
+        return -1;
+    }
     if (too_big((double)s->n * s->c * s->h * s->w)) {
         snprintf(err, errlen, "batch norm: the tensor has 2^31 elements or more");
         return -1;
@@ -85,6 +96,10 @@ int amlfs_pool_shape_check(const amlfs_pool_shape *s, char *err, size_t errlen)
     }
     if (s->kind != AMLFS_POOL_MAX && s->kind != AMLFS_POOL_AVG) {
         snprintf(err, errlen, "pooling: unknown kind %d", (int)s->kind);
+        return -1;
+    }
+    if (bad_layout(s->layout)) {
+        snprintf(err, errlen, "pooling: unknown layout %d", (int)s->layout);
         return -1;
     }
     /* PyTorch's rule: every window then holds an input element. */
@@ -130,6 +145,10 @@ int amlfs_shortcut_shape_check(const amlfs_shortcut_shape *s, char *err, size_t 
     if (s->k < s->c || (s->k - s->c) % 2 != 0) {
         snprintf(err, errlen, "shortcut: output channels %d must be >= input channels %d, the "
                  "difference even", s->k, s->c);
+        return -1;
+    }
+    if (bad_layout(s->layout)) {
+        snprintf(err, errlen, "shortcut: unknown layout %d", (int)s->layout);
         return -1;
     }
     if (too_big((double)s->n * s->k * s->h * s->w)) {

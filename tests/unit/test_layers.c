@@ -280,7 +280,7 @@ static void fixture_conv(const char *g)
 {
     amlfs_conv_shape s = {attr_i(g, "n"), attr_i(g, "c"), attr_i(g, "h"), attr_i(g, "w"),
                           attr_i(g, "k"), attr_i(g, "r"), attr_i(g, "s"), attr_i(g, "stride"),
-                          attr_i(g, "pad"), attr_i(g, "has_bias")};
+                          attr_i(g, "pad"), attr_i(g, "has_bias"), AMLFS_LAYOUT_PLAIN, AMLFS_LAYOUT_PLAIN};
     const size_t n_in = (size_t)s.n * s.c * s.h * s.w,
                  n_out = (size_t)s.n * s.k * amlfs_conv_out_h(&s) * amlfs_conv_out_w(&s),
                  n_w = (size_t)s.k * s.c * s.r * s.s;
@@ -414,7 +414,7 @@ static void run_bn(const char *name, const amlfs_bn_shape *s, const bn_inputs *x
 static void fixture_bn(const char *g, int train)
 {
     amlfs_bn_shape s = {attr_i(g, "n"), attr_i(g, "c"), attr_i(g, "h"), attr_i(g, "w"),
-                        attr_d(g, "eps"), attr_d(g, "momentum")};
+                        attr_d(g, "eps"), attr_d(g, "momentum"), AMLFS_LAYOUT_PLAIN};
     CHECK(s.eps == AMLFS_BN_EPS && fabs(s.momentum - AMLFS_BN_MOMENTUM) < 1e-12,
           "%s: PyTorch's eps %g and momentum %g are not amlfs's defaults", g, s.eps, s.momentum);
     const size_t n = (size_t)s.n * s.c * s.h * s.w, c = (size_t)s.c;
@@ -508,7 +508,7 @@ static void fixture_pool(const char *g)
     amlfs_pool_shape s = {attr_i(g, "n"),      attr_i(g, "c"),   attr_i(g, "h"),
                           attr_i(g, "w"),      attr_i(g, "kernel"), attr_i(g, "stride"),
                           attr_i(g, "pad"),    (amlfs_pool_kind)attr_i(g, "kind"),
-                          attr_i(g, "count_include_pad")};
+                          attr_i(g, "count_include_pad"), AMLFS_LAYOUT_PLAIN};
     const size_t n_in = (size_t)s.n * s.c * s.h * s.w,
                  n_out = (size_t)s.n * s.c * amlfs_pool_out_h(&s) * amlfs_pool_out_w(&s);
     float *in = read_f(g, "in", n_in), *dout = read_f(g, "dout", n_out),
@@ -655,7 +655,8 @@ static void fixture_elementwise(void)
     free(a), free(b), free(ad), free(sum_w), free(da_w), free(db_w);
 
     const char *g = "gap";
-    int gn = attr_i(g, "n"), gc = attr_i(g, "c"), ghw = attr_i(g, "h") * attr_i(g, "w");
+    int gn = attr_i(g, "n"), gc = attr_i(g, "c"), gh = attr_i(g, "h"), gw = attr_i(g, "w"),
+        ghw = gh * gw;
     size_t n_in = (size_t)gn * gc * ghw, n_out = (size_t)gn * gc;
     float *gin = read_f(g, "in", n_in), *gdout = read_f(g, "dout", n_out),
           *gout_w = read_f(g, "out", n_out), *gdin_w = read_f(g, "din", n_in);
@@ -665,8 +666,8 @@ static void fixture_elementwise(void)
         ref_global_avgpool_backward(din, gdout, gn, gc, ghw);
         compare("gap ref out", out, gout_w, n_out, TORCH_ATOL, TORCH_RTOL);
         compare("gap ref din", din, gdin_w, n_in, TORCH_ATOL, TORCH_RTOL);
-        amlfs_global_avgpool_forward(ctx, f, gin, gn, gc, ghw);
-        amlfs_global_avgpool_backward(ctx, fd, gdout, gn, gc, ghw);
+        amlfs_global_avgpool_forward(ctx, f, gin, gn, gc, gh, gw, AMLFS_LAYOUT_PLAIN);
+        amlfs_global_avgpool_backward(ctx, fd, gdout, gn, gc, gh, gw, AMLFS_LAYOUT_PLAIN);
         compare_bits("gap fast out", f, out, n_out);
         compare_bits("gap fast din", fd, din, n_in);
         free(out), free(din), free(f), free(fd);
@@ -675,7 +676,7 @@ static void fixture_elementwise(void)
 
     g = "shortcut";
     amlfs_shortcut_shape s = {attr_i(g, "n"), attr_i(g, "c"), attr_i(g, "h"), attr_i(g, "w"),
-                              attr_i(g, "k"), attr_i(g, "stride")};
+                              attr_i(g, "k"), attr_i(g, "stride"), AMLFS_LAYOUT_PLAIN};
     char err[256] = "";
     CHECK(amlfs_shortcut_shape_check(&s, err, sizeof err) == 0, "shortcut shape: %s", err);
     n_in = (size_t)s.n * s.c * s.h * s.w;
@@ -718,12 +719,12 @@ static void random_elementwise(void)
     amlfs_add_forward(ctx, f1, a, b, total);
     compare_bits("add fast out (16x32x28x28)", f1, r1, total);
     ref_global_avgpool_forward(r1, a, n, c, hw);
-    amlfs_global_avgpool_forward(ctx, f1, a, n, c, hw);
+    amlfs_global_avgpool_forward(ctx, f1, a, n, c, 28, 28, AMLFS_LAYOUT_PLAIN);
     compare_bits("gap fast out (16x32x28x28)", f1, r1, (size_t)n * c);
     ref_global_avgpool_backward(r2, b, n, c, hw);
-    amlfs_global_avgpool_backward(ctx, f2, b, n, c, hw);
+    amlfs_global_avgpool_backward(ctx, f2, b, n, c, 28, 28, AMLFS_LAYOUT_PLAIN);
     compare_bits("gap fast din (16x32x28x28)", f2, r2, total);
-    amlfs_shortcut_shape s = {n, 16, 32, 32, 32, 2};
+    amlfs_shortcut_shape s = {n, 16, 32, 32, 32, 2, AMLFS_LAYOUT_PLAIN};
     size_t s_in = (size_t)n * 16 * 32 * 32, s_out = (size_t)n * 32 * 16 * 16;
     ref_shortcut_forward(r1, a, &s);
     amlfs_shortcut_forward(ctx, f1, a, &s);
@@ -824,20 +825,20 @@ static void test_schedule_edges(void)
 static void test_refusals(void)
 {
     char err[256] = "";
-    amlfs_conv_shape bad_conv = {2, 3, 8, 8, 4, 3, 3, 0, 1, 1}; /* stride 0 */
+    amlfs_conv_shape bad_conv = {2, 3, 8, 8, 4, 3, 3, 0, 1, 1, AMLFS_LAYOUT_PLAIN, AMLFS_LAYOUT_PLAIN}; /* stride 0 */
     CHECK(amlfs_conv_plan_create(ctx, &bad_conv, err, sizeof err) == NULL && err[0],
           "a stride-0 convolution was accepted");
     printf("  refused: %s\n", err);
-    amlfs_conv_shape big_kernel = {2, 3, 2, 2, 4, 5, 5, 1, 0, 0};
+    amlfs_conv_shape big_kernel = {2, 3, 2, 2, 4, 5, 5, 1, 0, 0, AMLFS_LAYOUT_PLAIN, AMLFS_LAYOUT_PLAIN};
     err[0] = 0;
     CHECK(amlfs_conv_plan_create(ctx, &big_kernel, err, sizeof err) == NULL && err[0],
           "a kernel larger than the input was accepted");
-    amlfs_pool_shape bad_pool = {2, 3, 8, 8, 2, 2, 2, AMLFS_POOL_MAX, 1}; /* pad > kernel/2 */
+    amlfs_pool_shape bad_pool = {2, 3, 8, 8, 2, 2, 2, AMLFS_POOL_MAX, 1, AMLFS_LAYOUT_PLAIN}; /* pad > kernel/2 */
     err[0] = 0;
     CHECK(amlfs_pool_plan_create(ctx, &bad_pool, err, sizeof err) == NULL && err[0],
           "pooling with padding over half the kernel was accepted");
     printf("  refused: %s\n", err);
-    amlfs_bn_shape bad_bn = {2, 0, 4, 4, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM};
+    amlfs_bn_shape bad_bn = {2, 0, 4, 4, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM, AMLFS_LAYOUT_PLAIN};
     err[0] = 0;
     CHECK(amlfs_bn_plan_create(ctx, &bad_bn, err, sizeof err) == NULL && err[0],
           "batch norm with 0 channels was accepted");
@@ -845,7 +846,7 @@ static void test_refusals(void)
     err[0] = 0;
     CHECK(amlfs_linear_plan_create(ctx, &bad_lin, err, sizeof err) == NULL && err[0],
           "a linear layer with -1 inputs was accepted");
-    amlfs_shortcut_shape bad_sc = {2, 16, 8, 8, 17, 2};
+    amlfs_shortcut_shape bad_sc = {2, 16, 8, 8, 17, 2, AMLFS_LAYOUT_PLAIN};
     err[0] = 0;
     CHECK(amlfs_shortcut_shape_check(&bad_sc, err, sizeof err) != 0 && err[0],
           "a shortcut with an odd channel difference was accepted");
@@ -910,16 +911,16 @@ int main(void)
     }
 
     printf("larger shapes, fast path against the reference:\n");
-    random_conv("conv 16x16x28x28 k16 3x3 s1 p1 bias", (amlfs_conv_shape){16, 16, 28, 28, 16, 3, 3, 1, 1, 1});
-    random_conv("conv 16x16x28x28 k32 3x3 s2 p1", (amlfs_conv_shape){16, 16, 28, 28, 32, 3, 3, 2, 1, 0});
-    random_conv("conv small-cnn 1: 16x1x28x28 k16", (amlfs_conv_shape){16, 1, 28, 28, 16, 3, 3, 1, 1, 1});
-    random_conv("conv small-cnn 2: 16x16x14x14 k32", (amlfs_conv_shape){16, 16, 14, 14, 32, 3, 3, 1, 1, 1});
-    random_bn("bn 16x16x28x28", (amlfs_bn_shape){16, 16, 28, 28, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM});
-    random_bn("bn1d 32x64", (amlfs_bn_shape){32, 64, 1, 1, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM});
-    random_pool("maxpool 16x16x28x28 2x2 s2", (amlfs_pool_shape){16, 16, 28, 28, 2, 2, 0, AMLFS_POOL_MAX, 1});
-    random_pool("maxpool 16x16x28x28 3x3 s2 p1", (amlfs_pool_shape){16, 16, 28, 28, 3, 2, 1, AMLFS_POOL_MAX, 1});
-    random_pool("avgpool 16x16x28x28 3x3 s2 p1", (amlfs_pool_shape){16, 16, 28, 28, 3, 2, 1, AMLFS_POOL_AVG, 1});
-    random_pool("avgpool excl 16x16x28x28 3x3 s2 p1", (amlfs_pool_shape){16, 16, 28, 28, 3, 2, 1, AMLFS_POOL_AVG, 0});
+    random_conv("conv 16x16x28x28 k16 3x3 s1 p1 bias", (amlfs_conv_shape){16, 16, 28, 28, 16, 3, 3, 1, 1, 1, AMLFS_LAYOUT_PLAIN, AMLFS_LAYOUT_PLAIN});
+    random_conv("conv 16x16x28x28 k32 3x3 s2 p1", (amlfs_conv_shape){16, 16, 28, 28, 32, 3, 3, 2, 1, 0, AMLFS_LAYOUT_PLAIN, AMLFS_LAYOUT_PLAIN});
+    random_conv("conv small-cnn 1: 16x1x28x28 k16", (amlfs_conv_shape){16, 1, 28, 28, 16, 3, 3, 1, 1, 1, AMLFS_LAYOUT_PLAIN, AMLFS_LAYOUT_PLAIN});
+    random_conv("conv small-cnn 2: 16x16x14x14 k32", (amlfs_conv_shape){16, 16, 14, 14, 32, 3, 3, 1, 1, 1, AMLFS_LAYOUT_PLAIN, AMLFS_LAYOUT_PLAIN});
+    random_bn("bn 16x16x28x28", (amlfs_bn_shape){16, 16, 28, 28, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM, AMLFS_LAYOUT_PLAIN});
+    random_bn("bn1d 32x64", (amlfs_bn_shape){32, 64, 1, 1, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM, AMLFS_LAYOUT_PLAIN});
+    random_pool("maxpool 16x16x28x28 2x2 s2", (amlfs_pool_shape){16, 16, 28, 28, 2, 2, 0, AMLFS_POOL_MAX, 1, AMLFS_LAYOUT_PLAIN});
+    random_pool("maxpool 16x16x28x28 3x3 s2 p1", (amlfs_pool_shape){16, 16, 28, 28, 3, 2, 1, AMLFS_POOL_MAX, 1, AMLFS_LAYOUT_PLAIN});
+    random_pool("avgpool 16x16x28x28 3x3 s2 p1", (amlfs_pool_shape){16, 16, 28, 28, 3, 2, 1, AMLFS_POOL_AVG, 1, AMLFS_LAYOUT_PLAIN});
+    random_pool("avgpool excl 16x16x28x28 3x3 s2 p1", (amlfs_pool_shape){16, 16, 28, 28, 3, 2, 1, AMLFS_POOL_AVG, 0, AMLFS_LAYOUT_PLAIN});
     random_linear("linear small-cnn 1: 100x1568 -> 64", (amlfs_linear_shape){100, 1568, 64, 1});
     random_linear("linear small-cnn 2: 100x64 -> 10", (amlfs_linear_shape){100, 64, 10, 1});
     random_linear("linear 7x33 -> 5, no bias", (amlfs_linear_shape){7, 33, 5, 0});

@@ -347,19 +347,19 @@ int main(void)
 {
     printf("central differences, h %g: |fd - g| <= %g max|g| + %g |g|\n", FD_STEP, FD_ATOL,
            FD_RTOL);
-    test_conv("conv 2x3x6x6 k4 3x3 s1 p1 bias", (amlfs_conv_shape){2, 3, 6, 6, 4, 3, 3, 1, 1, 1});
-    test_conv("conv 2x3x7x7 k4 3x3 s2 p1", (amlfs_conv_shape){2, 3, 7, 7, 4, 3, 3, 2, 1, 0});
-    test_conv("conv 2x3x8x8 k5 3x3 s2 p1", (amlfs_conv_shape){2, 3, 8, 8, 5, 3, 3, 2, 1, 0});
-    test_conv("conv 2x4x5x5 k3 1x1 s2 p0 bias", (amlfs_conv_shape){2, 4, 5, 5, 3, 1, 1, 2, 0, 1});
-    test_bn("bn train 4x3x5x5", (amlfs_bn_shape){4, 3, 5, 5, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM}, 1);
-    test_bn("bn infer 4x3x5x5", (amlfs_bn_shape){4, 3, 5, 5, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM}, 0);
-    test_bn("bn1d train 8x6", (amlfs_bn_shape){8, 6, 1, 1, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM}, 1);
-    test_pool("maxpool 2x3x8x8 2x2 s2", (amlfs_pool_shape){2, 3, 8, 8, 2, 2, 0, AMLFS_POOL_MAX, 1});
-    test_pool("maxpool 2x3x9x9 3x3 s2 p1", (amlfs_pool_shape){2, 3, 9, 9, 3, 2, 1, AMLFS_POOL_MAX, 1});
-    test_pool("avgpool 2x3x8x8 2x2 s2", (amlfs_pool_shape){2, 3, 8, 8, 2, 2, 0, AMLFS_POOL_AVG, 1});
-    test_pool("avgpool 2x3x9x9 3x3 s2 p1", (amlfs_pool_shape){2, 3, 9, 9, 3, 2, 1, AMLFS_POOL_AVG, 1});
+    test_conv("conv 2x3x6x6 k4 3x3 s1 p1 bias", (amlfs_conv_shape){2, 3, 6, 6, 4, 3, 3, 1, 1, 1, AMLFS_LAYOUT_PLAIN, AMLFS_LAYOUT_PLAIN});
+    test_conv("conv 2x3x7x7 k4 3x3 s2 p1", (amlfs_conv_shape){2, 3, 7, 7, 4, 3, 3, 2, 1, 0, AMLFS_LAYOUT_PLAIN, AMLFS_LAYOUT_PLAIN});
+    test_conv("conv 2x3x8x8 k5 3x3 s2 p1", (amlfs_conv_shape){2, 3, 8, 8, 5, 3, 3, 2, 1, 0, AMLFS_LAYOUT_PLAIN, AMLFS_LAYOUT_PLAIN});
+    test_conv("conv 2x4x5x5 k3 1x1 s2 p0 bias", (amlfs_conv_shape){2, 4, 5, 5, 3, 1, 1, 2, 0, 1, AMLFS_LAYOUT_PLAIN, AMLFS_LAYOUT_PLAIN});
+    test_bn("bn train 4x3x5x5", (amlfs_bn_shape){4, 3, 5, 5, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM, AMLFS_LAYOUT_PLAIN}, 1);
+    test_bn("bn infer 4x3x5x5", (amlfs_bn_shape){4, 3, 5, 5, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM, AMLFS_LAYOUT_PLAIN}, 0);
+    test_bn("bn1d train 8x6", (amlfs_bn_shape){8, 6, 1, 1, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM, AMLFS_LAYOUT_PLAIN}, 1);
+    test_pool("maxpool 2x3x8x8 2x2 s2", (amlfs_pool_shape){2, 3, 8, 8, 2, 2, 0, AMLFS_POOL_MAX, 1, AMLFS_LAYOUT_PLAIN});
+    test_pool("maxpool 2x3x9x9 3x3 s2 p1", (amlfs_pool_shape){2, 3, 9, 9, 3, 2, 1, AMLFS_POOL_MAX, 1, AMLFS_LAYOUT_PLAIN});
+    test_pool("avgpool 2x3x8x8 2x2 s2", (amlfs_pool_shape){2, 3, 8, 8, 2, 2, 0, AMLFS_POOL_AVG, 1, AMLFS_LAYOUT_PLAIN});
+    test_pool("avgpool 2x3x9x9 3x3 s2 p1", (amlfs_pool_shape){2, 3, 9, 9, 3, 2, 1, AMLFS_POOL_AVG, 1, AMLFS_LAYOUT_PLAIN});
     test_pool("avgpool excl 2x3x9x9 3x3 s2 p1",
-              (amlfs_pool_shape){2, 3, 9, 9, 3, 2, 1, AMLFS_POOL_AVG, 0});
+              (amlfs_pool_shape){2, 3, 9, 9, 3, 2, 1, AMLFS_POOL_AVG, 0, AMLFS_LAYOUT_PLAIN});
     test_gap();
     test_linear("linear 5x12 -> 7 bias", (amlfs_linear_shape){5, 12, 7, 1});
     test_linear("linear 3x9 -> 4", (amlfs_linear_shape){3, 9, 4, 0});

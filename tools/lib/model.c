@@ -1,4 +1,18 @@
-/* model.c: small-cnn and resnet20 as a list of layers over the fast path. */
+/* model.c: small-cnn and resnet20 as a list of layers over the fast path.
+ *
+ * Activations: the input and (N,C) features are plain; every (N,C,H,W) activation a
+ * layer computes is in the device's native layout (amlfs_layers.h), so on the CPU the
+ * convolutions, batch norms and pooling of oneDNN run on their blocked layout from layer
+ * to layer with no conversion; a linear layer over an image-shaped input gets an
+ * explicit conversion to plain (L_TOPLAIN) first, which is PyTorch's flatten order.
+ *
+ * Memory, as a training step needs it:
+ *   - a ReLU or residual add whose input has no other reader writes over it (in place),
+ *     so a basic block keeps 4 activations instead of 7;
+ *   - activation gradients live only from the first consumer's backward to the
+ *     producer's: they take buffers from a small pool, assigned once per model by
+ *     walking the backward (gradient_slots); a ReLU's or an add's input gradient takes
+ *     over its output gradient's buffer (their backward runs in place). */
 #include "model.h"
 #include "amlfs_rng.h"
 
@@ -7,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { L_CONV, L_BN, L_RELU, L_MAXPOOL, L_GAP, L_LINEAR, L_ADD, L_SHORTCUT } layer_kind;
+typedef enum {
+    L_CONV, L_BN, L_RELU, L_MAXPOOL, L_GAP, L_LINEAR, L_ADD, L_SHORTCUT, L_TOPLAIN
+} layer_kind;
 
 /* One layer: reads activation `in` (and `in2` for the add), writes activation `out`.
  * Activation 0 is the model's input. Shapes are per sample (C,H,W); the batch size
@@ -40,8 +56,15 @@ struct amlfs_model {
     int ntensors, nlayers, nacts;
     amlfs_tensor tensor[MAX_TENSORS];
     layer layer[MAX_LAYERS];
-    size_t act_size[MAX_LAYERS + 1]; /* per sample */
-    float *act[MAX_LAYERS + 1], *dact[MAX_LAYERS + 1], *scratch;
+    size_t act_size[MAX_LAYERS + 1];   /* per sample, floats in its layout */
+    amlfs_layout layout[MAX_LAYERS + 1];
+    int act_c[MAX_LAYERS + 1], act_h[MAX_LAYERS + 1], act_w[MAX_LAYERS + 1];
+    float *act[MAX_LAYERS + 1];        /* in-place layers share their input's buffer */
+    int act_owner[MAX_LAYERS + 1];     /* 1: act[a] was allocated for a */
+    float *dact[MAX_LAYERS + 1];       /* from the gradient pool (gradient_slots) */
+    float *grad_pool[MAX_LAYERS + 1];
+    int ngrad;
+    float *scratch;
     int consumers[MAX_LAYERS + 1];
     plan_set sets[MAX_PLAN_SETS];
     int nsets;
@@ -75,6 +98,7 @@ static int add_tensor(amlfs_model *m, const char *name, amlfs_tensor_kind kind, 
 typedef struct {
     amlfs_model *m;
     int act, c, h, w;
+    amlfs_layout layout;
 } builder;
 
 static layer *new_layer(builder *b, layer_kind kind)
@@ -91,17 +115,30 @@ static layer *new_layer(builder *b, layer_kind kind)
     return l;
 }
 
-static void finish_layer(builder *b, layer *l, int k, int oh, int ow)
+/* The layer's output: a new activation of shape (k, oh, ow) in `layout`. */
+static void finish_layer_as(builder *b, layer *l, int k, int oh, int ow, amlfs_layout layout)
 {
+    amlfs_model *m = b->m;
     l->k = k;
     l->oh = oh;
     l->ow = ow;
-    l->out = ++b->m->nacts;
-    b->m->act_size[l->out] = (size_t)k * oh * ow;
+    l->out = ++m->nacts;
+    m->layout[l->out] = layout;
+    m->act_c[l->out] = k;
+    m->act_h[l->out] = oh;
+    m->act_w[l->out] = ow;
+    m->act_size[l->out] = amlfs_act_floats(m->ctx, layout, 1, k, oh, ow);
     b->act = l->out;
     b->c = k;
     b->h = oh;
     b->w = ow;
+    b->layout = layout;
+}
+
+/* Image-shaped outputs are native, features (N,C) plain. */
+static void finish_layer(builder *b, layer *l, int k, int oh, int ow)
+{
+    finish_layer_as(b, l, k, oh, ow, AMLFS_LAYOUT_NATIVE);
 }
 
 static void conv(builder *b, const char *name, int k, int kernel, int stride, int pad)
@@ -137,7 +174,7 @@ static void batchnorm(builder *b, const char *name)
 static void relu(builder *b)
 {
     layer *l = new_layer(b, L_RELU);
-    finish_layer(b, l, b->c, b->h, b->w);
+    finish_layer_as(b, l, b->c, b->h, b->w, b->layout); /* after a linear layer: plain */
 }
 
 static void maxpool(builder *b, int kernel, int stride)
@@ -151,11 +188,15 @@ static void maxpool(builder *b, int kernel, int stride)
 static void gap(builder *b)
 {
     layer *l = new_layer(b, L_GAP);
-    finish_layer(b, l, b->c, 1, 1);
+    finish_layer_as(b, l, b->c, 1, 1, AMLFS_LAYOUT_PLAIN);
 }
 
 static void linear(builder *b, const char *name, int out)
 {
+    if (b->layout != AMLFS_LAYOUT_PLAIN) { /* flatten: (N,C,H,W) plain is (N, C H W) */
+        layer *t = new_layer(b, L_TOPLAIN);
+        finish_layer_as(b, t, b->c, b->h, b->w, AMLFS_LAYOUT_PLAIN);
+    }
     layer *l = new_layer(b, L_LINEAR);
     int in = b->c * b->h * b->w;
     l->c = in; /* a linear layer sees (N, IN) */
@@ -166,7 +207,7 @@ static void linear(builder *b, const char *name, int out)
     l->weight = add_tensor(b->m, tn, TENSOR_PARAM, 2, wd, in, 0);
     snprintf(tn, sizeof tn, "%s.bias", name);
     l->bias = add_tensor(b->m, tn, TENSOR_PARAM, 1, bd, 0, 0.0f);
-    finish_layer(b, l, out, 1, 1);
+    finish_layer_as(b, l, out, 1, 1, AMLFS_LAYOUT_PLAIN);
 }
 
 /* He et al.'s basic block with an option-A shortcut. */
@@ -186,7 +227,7 @@ static void basic_block(builder *b, const char *name, int k, int stride)
     int branch = b->act, oh = b->h, ow = b->w;
     int shortcut = block_in;
     if (stride != 1 || c != k) {
-        builder sb = {b->m, block_in, c, h, w};
+        builder sb = {b->m, block_in, c, h, w, b->layout};
         layer *l = new_layer(&sb, L_SHORTCUT);
         l->stride = stride;
         finish_layer(&sb, l, k, (h - 1) / stride + 1, (w - 1) / stride + 1);
@@ -202,8 +243,12 @@ static void basic_block(builder *b, const char *name, int k, int stride)
 static int build(amlfs_model *m)
 {
     const amlfs_model_shape *s = &m->shape;
-    builder b = {m, 0, s->channels, s->height, s->width};
+    builder b = {m, 0, s->channels, s->height, s->width, AMLFS_LAYOUT_PLAIN};
     m->act_size[0] = (size_t)s->channels * s->height * s->width;
+    m->layout[0] = AMLFS_LAYOUT_PLAIN;
+    m->act_c[0] = s->channels;
+    m->act_h[0] = s->height;
+    m->act_w[0] = s->width;
     if (!strcmp(s->model, "small-cnn")) {
         if (s->height < 4 || s->width < 4)
             return snprintf(m->err, sizeof m->err, "small-cnn needs images of 4x4 or more"), -1;
@@ -260,22 +305,23 @@ static void destroy_set(amlfs_model *m, plan_set *ps)
     ps->plan = NULL;
 }
 
-static amlfs_conv_shape conv_shape(const layer *l, int n)
+static amlfs_conv_shape conv_shape(const amlfs_model *m, const layer *l, int n)
 {
     amlfs_conv_shape s = {n, l->c, l->h, l->w, l->k, l->kernel, l->kernel, l->stride, l->pad,
-                          0};
+                          0, m->layout[l->in], m->layout[l->out]};
     return s;
 }
 
-static amlfs_bn_shape bn_shape(const layer *l, int n)
+static amlfs_bn_shape bn_shape(const amlfs_model *m, const layer *l, int n)
 {
-    amlfs_bn_shape s = {n, l->c, l->h, l->w, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM};
+    amlfs_bn_shape s = {n, l->c, l->h, l->w, AMLFS_BN_EPS, AMLFS_BN_MOMENTUM, m->layout[l->in]};
     return s;
 }
 
-static amlfs_pool_shape pool_shape(const layer *l, int n)
+static amlfs_pool_shape pool_shape(const amlfs_model *m, const layer *l, int n)
 {
-    amlfs_pool_shape s = {n, l->c, l->h, l->w, l->kernel, l->stride, 0, AMLFS_POOL_MAX, 1};
+    amlfs_pool_shape s = {n, l->c, l->h, l->w, l->kernel, l->stride, 0, AMLFS_POOL_MAX, 1,
+                          m->layout[l->in]};
     return s;
 }
 
@@ -285,9 +331,9 @@ static amlfs_linear_shape linear_shape(const layer *l, int n)
     return s;
 }
 
-static amlfs_shortcut_shape shortcut_shape(const layer *l, int n)
+static amlfs_shortcut_shape shortcut_shape(const amlfs_model *m, const layer *l, int n)
 {
-    amlfs_shortcut_shape s = {n, l->c, l->h, l->w, l->k, l->stride};
+    amlfs_shortcut_shape s = {n, l->c, l->h, l->w, l->k, l->stride, m->layout[l->in]};
     return s;
 }
 
@@ -312,17 +358,17 @@ static plan_set *plans_for(amlfs_model *m, int n)
         const layer *l = &m->layer[i];
         switch (l->kind) {
         case L_CONV: {
-            amlfs_conv_shape s = conv_shape(l, n);
+            amlfs_conv_shape s = conv_shape(m, l, n);
             ps->plan[i] = amlfs_conv_plan_create(m->ctx, &s, err, sizeof err);
             break;
         }
         case L_BN: {
-            amlfs_bn_shape s = bn_shape(l, n);
+            amlfs_bn_shape s = bn_shape(m, l, n);
             ps->plan[i] = amlfs_bn_plan_create(m->ctx, &s, err, sizeof err);
             break;
         }
         case L_MAXPOOL: {
-            amlfs_pool_shape s = pool_shape(l, n);
+            amlfs_pool_shape s = pool_shape(m, l, n);
             ps->plan[i] = amlfs_pool_plan_create(m->ctx, &s, err, sizeof err);
             break;
         }
@@ -341,6 +387,54 @@ static plan_set *plans_for(amlfs_model *m, int n)
     }
     m->nsets++;
     return ps;
+}
+
+/* ---- buffers ---------------------------------------------------------------------- */
+
+/* Whether layer l writes its output over its input: a ReLU or an add whose input has no
+ * other reader, is not the image, and whose producer's backward does not read its own
+ * output (a ReLU's does; pooling's may). Their backward needs neither input. */
+static int in_place(const amlfs_model *m, const layer *l, const int *producer)
+{
+    if (l->kind != L_RELU && l->kind != L_ADD)
+        return 0;
+    if (l->in == 0 || m->consumers[l->in] != 1 || m->layout[l->in] != m->layout[l->out])
+        return 0;
+    layer_kind pk = m->layer[producer[l->in]].kind;
+    return pk != L_RELU && pk != L_MAXPOOL;
+}
+
+/* The gradient buffers: walks the backward as backward() runs it and gives each
+ * activation's gradient a slot of the pool from the first consumer that writes it to its
+ * producer, after which the slot is free again. A ReLU's or an add's first input
+ * gradient takes over its output gradient's slot (the two run in place, and the output
+ * gradient has no other reader). slot[a] for every activation but the image (-1);
+ * returns the number of slots. */
+static int gradient_slots(const amlfs_model *m, int *slot)
+{
+    int free_slots[MAX_LAYERS + 1], nfree = 0, nslots = 0, seen[MAX_LAYERS + 1] = {0};
+    for (int a = 0; a <= m->nacts; a++)
+        slot[a] = -1;
+    slot[m->layer[m->nlayers - 1].out] = nslots++;
+    for (int i = m->nlayers - 1; i >= 0; i--) {
+        const layer *l = &m->layer[i];
+        int taken_over = 0;
+        const int inputs[2] = {l->in, l->in2};
+        for (int j = 0; j < 2; j++) {
+            int a = inputs[j];
+            if (a <= 0 || seen[a]++ > 0) /* the image, none, or summed in via scratch */
+                continue;
+            if (j == 0 && (l->kind == L_RELU || l->kind == L_ADD)) {
+                slot[a] = slot[l->out];
+                taken_over = 1;
+            } else {
+                slot[a] = nfree > 0 ? free_slots[--nfree] : nslots++;
+            }
+        }
+        if (!taken_over)
+            free_slots[nfree++] = slot[l->out];
+    }
+    return nslots;
 }
 
 /* ---- life ------------------------------------------------------------------------- */
@@ -399,18 +493,34 @@ amlfs_model *amlfs_model_create(amlfs_context *ctx, const amlfs_model_shape *sha
             ok &= (t->momentum = amlfs_alloc(ctx, bytes)) != NULL;
         }
     }
-    for (int a = 0; a <= m->nacts; a++) {
-        size_t bytes = nb * m->act_size[a] * sizeof(float);
-        largest = m->act_size[a] > largest ? m->act_size[a] : largest;
-        ok &= (m->act[a] = amlfs_alloc(ctx, bytes)) != NULL;
-        ok &= (m->dact[a] = amlfs_alloc(ctx, bytes)) != NULL;
-    }
-    ok &= (m->scratch = amlfs_alloc(ctx, nb * largest * sizeof(float))) != NULL;
+    int producer[MAX_LAYERS + 1];
     for (int i = 0; i < m->nlayers; i++) {
-        layer *l = &m->layer[i];
+        const layer *l = &m->layer[i];
+        producer[l->out] = i;
         m->consumers[l->in]++;
         if (l->in2 >= 0)
             m->consumers[l->in2]++;
+    }
+    for (int a = 0; a <= m->nacts; a++)
+        largest = m->act_size[a] > largest ? m->act_size[a] : largest;
+    for (int a = 0; a <= m->nacts; a++) {
+        const layer *l = a > 0 ? &m->layer[producer[a]] : NULL;
+        if (l && in_place(m, l, producer)) {
+            m->act[a] = m->act[l->in];
+            continue;
+        }
+        m->act_owner[a] = 1;
+        ok &= (m->act[a] = amlfs_alloc(ctx, nb * m->act_size[a] * sizeof(float))) != NULL;
+    }
+    int slot[MAX_LAYERS + 1];
+    m->ngrad = gradient_slots(m, slot);
+    for (int g = 0; g < m->ngrad; g++)
+        ok &= (m->grad_pool[g] = amlfs_alloc(ctx, nb * largest * sizeof(float))) != NULL;
+    for (int a = 1; a <= m->nacts; a++)
+        m->dact[a] = slot[a] >= 0 ? m->grad_pool[slot[a]] : NULL;
+    ok &= (m->scratch = amlfs_alloc(ctx, nb * largest * sizeof(float))) != NULL;
+    for (int i = 0; i < m->nlayers; i++) {
+        layer *l = &m->layer[i];
         if (l->kind == L_BN) {
             ok &= (l->save_mean = amlfs_alloc(ctx, (size_t)l->c * sizeof(float))) != NULL;
             ok &= (l->save_var = amlfs_alloc(ctx, (size_t)l->c * sizeof(float))) != NULL;
@@ -450,10 +560,11 @@ void amlfs_model_destroy(amlfs_model *m)
         amlfs_free(m->ctx, m->tensor[i].grad);
         amlfs_free(m->ctx, m->tensor[i].momentum);
     }
-    for (int a = 0; a <= m->nacts; a++) {
-        amlfs_free(m->ctx, m->act[a]);
-        amlfs_free(m->ctx, m->dact[a]);
-    }
+    for (int a = 0; a <= m->nacts; a++)
+        if (m->act_owner[a])
+            amlfs_free(m->ctx, m->act[a]);
+    for (int g = 0; g < m->ngrad; g++)
+        amlfs_free(m->ctx, m->grad_pool[g]);
     for (int i = 0; i < m->nlayers; i++) {
         amlfs_free(m->ctx, m->layer[i].save_mean);
         amlfs_free(m->ctx, m->layer[i].save_var);
@@ -514,7 +625,13 @@ static void forward(amlfs_model *m, plan_set *ps, int n, int training)
         case L_MAXPOOL:
             amlfs_pool_forward(ps->plan[i], out, in, training ? l->workspace : NULL);
             break;
-        case L_GAP: amlfs_global_avgpool_forward(m->ctx, out, in, n, l->c, l->h * l->w); break;
+        case L_GAP:
+            amlfs_global_avgpool_forward(m->ctx, out, in, n, l->c, l->h, l->w, m->layout[l->in]);
+            break;
+        case L_TOPLAIN:
+            amlfs_act_convert(m->ctx, out, AMLFS_LAYOUT_PLAIN, in, m->layout[l->in], n, l->c,
+                              l->h, l->w);
+            break;
         case L_LINEAR:
             amlfs_linear_forward(ps->plan[i], out, in, T(l->weight), T(l->bias));
             break;
@@ -522,7 +639,7 @@ static void forward(amlfs_model *m, plan_set *ps, int n, int training)
             amlfs_add_forward(m->ctx, out, in, m->act[l->in2], (size_t)n * m->act_size[l->out]);
             break;
         case L_SHORTCUT: {
-            amlfs_shortcut_shape s = shortcut_shape(l, n);
+            amlfs_shortcut_shape s = shortcut_shape(m, l, n);
             amlfs_shortcut_forward(m->ctx, out, in, &s);
             break;
         }
@@ -573,7 +690,13 @@ static void backward(amlfs_model *m, plan_set *ps, int n)
             break;
         case L_GAP:
             if (din)
-                amlfs_global_avgpool_backward(m->ctx, din, dout, n, l->c, l->h * l->w);
+                amlfs_global_avgpool_backward(m->ctx, din, dout, n, l->c, l->h, l->w,
+                                              m->layout[l->in]);
+            break;
+        case L_TOPLAIN:
+            if (din)
+                amlfs_act_convert(m->ctx, din, m->layout[l->in], dout, AMLFS_LAYOUT_PLAIN, n,
+                                  l->c, l->h, l->w);
             break;
         case L_LINEAR:
             amlfs_linear_backward(ps->plan[i], din, G(l->weight), G(l->bias), dout, in,
@@ -581,15 +704,10 @@ static void backward(amlfs_model *m, plan_set *ps, int n)
             break;
         case L_ADD: {
             /* both inputs receive dout, one after the other: the two may share the
-             * scratch buffer (add_backward with da = db copies dout once) */
+             * scratch buffer (add_backward with da = db copies dout once). The first
+             * gradient of the input is dout itself, in the same buffer (gradient_slots). */
             size_t count = (size_t)n * m->act_size[l->out];
-            if (din == m->dact[l->in]) {
-                /* the first gradient of the input is dout itself: take its buffer (the
-                 * output's gradient has no other reader) instead of copying it */
-                float *taken = m->dact[l->in];
-                m->dact[l->in] = m->dact[l->out];
-                m->dact[l->out] = taken;
-            } else {
+            if (din != dout) {
                 amlfs_add_backward(m->ctx, din, din, dout, count);
                 gradient_done(m, l->in, din, n);
             }
@@ -600,7 +718,7 @@ static void backward(amlfs_model *m, plan_set *ps, int n)
         }
         case L_SHORTCUT:
             if (din) {
-                amlfs_shortcut_shape s = shortcut_shape(l, n);
+                amlfs_shortcut_shape s = shortcut_shape(m, l, n);
                 amlfs_shortcut_backward(m->ctx, din, dout, &s);
             }
             break;
