@@ -204,29 +204,62 @@ sanitize:
 # cuDNN 9 deprecates its legacy convolution and batch-norm calls: files that use them
 # are compiled with -Wno-deprecated-declarations (DESIGN.md 4). NCCL's library is in
 # $(CUDA_HOME)/lib, not lib64.
+#
+# build/cuda holds the CUDA checks, bench-train (bench/train.c with the CUDA backend
+# linked in) and lib/: the shared libraries those programs load from outside the CUDA
+# toolkit and the C/C++ runtime (oneDNN, which the CPU backend in the kernel library
+# pulls in, and what it needs), copied there and found through RPATH $ORIGIN/lib, so
+# that the directory runs on a GPU machine without libdnnl-dev and friends. CUDA,
+# cuDNN and cuBLAS are left to that machine (tests/cuda/device-check.sh finds them).
 CUDA_B     := build/cuda
 CUDA_OBJ   := $(CUDA_SRC:kernels/cuda/%.cu=$(CUDA_B)/%.o)
-CUDA_BINS  := $(CUDA_MAIN:tests/cuda/%.cu=$(CUDA_B)/%)
+CUDA_BINS  := $(CUDA_MAIN:tests/cuda/%.cu=$(CUDA_B)/%) $(CUDA_B)/bench-train
 NVCCFLAGS  := -O2 -std=c++17 -Ikernels -Xcompiler -Wall,-Wextra,-Werror \
               -arch=sm_90 -DAMLFS_VERSION='"$(VERSION)"'
 CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Xlinker -rpath,$(CUDA_HOME)/lib64 \
               -Xlinker -rpath,$(CUDA_HOME)/lib -lcudnn -lcublas -lnccl -lcudart
+# DT_RPATH, not RUNPATH: it also serves the libraries' own dependencies (libdnnl's)
+CUDA_RPATH := -Xlinker --disable-new-dtags -Xlinker -rpath,'$$ORIGIN/lib'
+# the host libraries, with -Wl, spelled for nvcc
+comma      := ,
+CUDA_HOST_LIBS := $(patsubst -Wl$(comma)%,-Xlinker %,$(HDF5_LIBS) $(DNNL_LIBS) $(BLAS_LIBS)) \
+              -lz -lm -Xcompiler -fopenmp
+# what lib/ leaves to the machine: the CUDA libraries and the C/C++ runtime
+CUDA_NOT_BUNDLED := linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcudart|libcudnn|libcublas|libnccl
 
 cuda:
 	@test -x "$(NVCC)" || { echo "cuda: nvcc not found at $(NVCC) (set CUDA_HOME)"; exit 1; }
 	@test -f "$(CUDA_HOME)/include/cudnn.h" || { echo "cuda: cuDNN not found in $(CUDA_HOME)/include"; exit 1; }
 	@test -f "$(CUDA_HOME)/include/nccl.h" || { echo "cuda: NCCL not found in $(CUDA_HOME)/include"; exit 1; }
 	@echo "cuda: nvcc $$($(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), cuDNN, cuBLAS, NCCL found"
-	$(MAKE) --no-print-directory $(KERNEL_LIB) $(CUDA_BINS)
+	$(MAKE) --no-print-directory $(KERNEL_LIB) $(TOOL_LIB) $(CUDA_BINS) $(CUDA_B)/lib/.bundled
+	@echo "cuda: $(CUDA_B) is $$(du -sh --apparent-size $(CUDA_B) | cut -f1) ($$(du -sh --apparent-size $(CUDA_B)/lib | cut -f1) in lib/:" \
+	  "$$(cd $(CUDA_B)/lib && ls | tr '\n' ' '))"
 
-$(CUDA_B)/%.o: kernels/cuda/%.cu kernels/amlfs_kernels.h kernels/amlfs_rng.h $(wildcard kernels/cuda/*.cuh)
+$(CUDA_B)/%.o: kernels/cuda/%.cu kernels/amlfs_kernels.h kernels/amlfs_layers.h kernels/amlfs_rng.h \
+               $(wildcard kernels/cuda/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 $(CUDA_B)/%: tests/cuda/%.cu $(CUDA_OBJ) $(KERNEL_LIB)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) $< $(CUDA_OBJ) $(KERNEL_LIB) -o $@ $(CUDA_LIBS) \
-	  -Xcompiler -fopenmp $(HDF5_LIBS) -lm
+	$(NVCC) $(NVCCFLAGS) $< $(CUDA_OBJ) $(KERNEL_LIB) -o $@ $(CUDA_LIBS) $(CUDA_RPATH) \
+	  $(CUDA_HOST_LIBS)
+
+# bench/train.c's object from the C build, with every CUDA object: --device cuda works
+$(CUDA_B)/bench-train: $(B)/bench/train.o $(CUDA_OBJ) $(TOOL_LIB) $(KERNEL_LIB)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $< $(CUDA_OBJ) $(TOOL_LIB) $(KERNEL_LIB) -o $@ $(CUDA_LIBS) \
+	  $(CUDA_RPATH) $(CUDA_HOST_LIBS)
+
+# The libraries the programs resolve outside CUDA and the C/C++ runtime, copied (links
+# followed) under their sonames; made again whenever a program is.
+$(CUDA_B)/lib/.bundled: $(CUDA_BINS)
+	@rm -rf $(CUDA_B)/lib && mkdir -p $(CUDA_B)/lib
+	@ldd $(CUDA_BINS) | awk '$$2 == "=>" && $$3 ~ /^\// { print $$1, $$3 }' | sort -u | \
+	  grep -Ev '^($(CUDA_NOT_BUNDLED))' | while read -r soname path; do \
+	    cp -L "$$path" "$(CUDA_B)/lib/$$soname" || exit 1; done
+	@touch $@
 
 # ---- bench, demo, install ---------------------------------------------------------
 # bench: the loss and layer programs and the search's overhead; bench-train: training
