@@ -1,4 +1,5 @@
-/* bench/train.c: training throughput and peak memory of the model API on the CPU:
+/* bench/train.c: training throughput and peak memory of the model API on a device (the
+ * CPU by default, or a GPU with --device cuda[:N] in the CUDA build, build/cuda/bench-train):
  * amlfs_model_create, then amlfs_model_train_step with the identity theta (the loss is
  * cross-entropy) on a synthetic batch, for
  *   small-cnn  batch 100, 1x28x28, 10 classes, lr 0.05   (the Fashion-MNIST defaults)
@@ -9,8 +10,12 @@
  * from wait4) is its own: libraries, the oneDNN context, the model, its activations and
  * plans. The first WARMUP steps (oneDNN's JIT, page faults) are not timed; then WINDOWS
  * timed windows of about SECONDS each (whole steps), and images per second is the median
- * over the windows. bench/train runs this next to the same models in PyTorch
- * (bench/train_torch.py) and compares; this program alone measures the amlfs side.
+ * over the windows. Each window ends with amlfs_wait, so a GPU's queued work is in it
+ * (each step also waits for its logits). On a GPU the memory the device has in use
+ * (cudaMemGetInfo: total - free, the CUDA context and any other process included) is
+ * reported after the context was made and after training, with the model still alive.
+ * bench/train runs this next to the same models in PyTorch (bench/train_torch.py) and
+ * compares; this program alone measures the amlfs side.
  *
  * Prints a table and writes JSON (default bench/results/train-amlfs.json; run from the
  * repository root, as `make bench` does). Exit 0 unless it cannot run or write its
@@ -37,9 +42,14 @@
 #define MAX_WINDOWS 64
 #define M 6 /* intervals of the identity theta */
 
+/* The CUDA runtime's, when linked (build/cuda/bench-train): a weak reference, NULL in the
+ * CPU-only build, so this file needs no CUDA headers. Returns a cudaError_t (0: success)
+ * for the current device, the one the context made current. */
+extern int cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) __attribute__((weak));
+
 static const char usage[] =
-    "usage: build/rel/bench/train [--model small-cnn|resnet20|all] [--threads N]\n"
-    "                             [--warmup S] [--windows W] [--seconds T]\n"
+    "usage: build/rel/bench/train [--model small-cnn|resnet20|all] [--device D]\n"
+    "                             [--threads N] [--warmup S] [--windows W] [--seconds T]\n"
     "                             [--json FILE | --no-json]\n"
     "\n"
     "Training throughput (images/s) and peak memory of small-cnn (batch 100, 1x28x28)\n"
@@ -47,6 +57,8 @@ static const char usage[] =
     "theta, each model in its own process. bench/train compares it with PyTorch.\n"
     "\n"
     "  --model NAME   small-cnn | resnet20 | all (default all)\n"
+    "  --device D     cpu or cuda[:N], the GPU of ordinal N (default cpu); cuda needs the\n"
+    "                 CUDA build, build/cuda/bench-train (make cuda)\n"
     "  --threads N    CPU threads (default: the OpenMP default)\n"
     "  --warmup S     untimed steps first (default 3)\n"
     "  --windows W    timed windows, the median is reported (default 5, at most 64)\n"
@@ -71,6 +83,8 @@ typedef struct {
     int warmup, windows;
     double seconds;
     int threads; /* 0: the OpenMP default */
+    amlfs_device device;
+    char device_name[32]; /* as given: "cpu", "cuda:0" */
 } bench_options;
 
 /* What a model's process reports to the parent through a pipe. */
@@ -85,6 +99,9 @@ typedef struct {
     double ips[MAX_WINDOWS]; /* images per second of each window */
     double base_mb;          /* peak resident memory before the model was created */
     double last_loss;
+    int gpu;                 /* the device memory below was measured */
+    double gpu_base_mb;      /* device memory in use once the context was made */
+    double gpu_used_mb;      /* and after training, the model alive */
 } child_result;
 
 /* What the parent adds. */
@@ -113,18 +130,29 @@ static double peak_rss_mb(void)
     return (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
 }
 
+/* Device memory in use on the current GPU in MB, or -1 where it cannot be read. */
+static double gpu_used_mb(void)
+{
+    size_t free_bytes = 0, total_bytes = 0;
+    if (!cudaMemGetInfo || cudaMemGetInfo(&free_bytes, &total_bytes) != 0)
+        return -1.0;
+    return (double)(total_bytes - free_bytes) / (1024.0 * 1024.0);
+}
+
 /* The model's process: build, warm up, time the windows. */
 static void run_case(const bench_case *c, const bench_options *o, child_result *r)
 {
     memset(r, 0, sizeof *r);
     char err[256] = "";
-    amlfs_context *ctx = amlfs_context_create((amlfs_device){AMLFS_DEVICE_CPU, 0}, o->threads,
-                                              err, sizeof err);
+    amlfs_context *ctx = amlfs_context_create(o->device, o->threads, err, sizeof err);
     if (!ctx) {
         snprintf(r->err, sizeof r->err, "context: %s", err);
         return;
     }
     snprintf(r->context, sizeof r->context, "%s", amlfs_context_describe(ctx));
+    const int gpu = o->device.kind == AMLFS_DEVICE_CUDA;
+    if (gpu)
+        r->gpu_base_mb = gpu_used_mb();
     size_t image = (size_t)c->channels * c->height * c->width;
     float *x = malloc((size_t)c->batch * image * sizeof *x);
     int32_t *y = malloc((size_t)c->batch * sizeof *y);
@@ -169,6 +197,7 @@ static void run_case(const bench_case *c, const bench_options *o, child_result *
         t0 = now_seconds();
         r->last_loss = amlfs_model_train_step(m, x, y, c->batch, &spec, c->lr, 0.9, 5e-4, 0,
                                               s == 0, &correct, &clamped);
+        amlfs_wait(ctx);
         step_s = now_seconds() - t0;
         if (s == 0)
             r->first_step_s = step_s;
@@ -182,7 +211,12 @@ static void run_case(const bench_case *c, const bench_options *o, child_result *
         for (int s = 0; s < r->steps_per_window; s++)
             r->last_loss = amlfs_model_train_step(m, x, y, c->batch, &spec, c->lr, 0.9, 5e-4,
                                                   0, 0, &correct, &clamped);
+        amlfs_wait(ctx); /* the window's last step done, on any device */
         r->ips[w] = (double)c->batch * r->steps_per_window / (now_seconds() - t0);
+    }
+    if (gpu) {
+        r->gpu_used_mb = gpu_used_mb();
+        r->gpu = r->gpu_base_mb >= 0 && r->gpu_used_mb >= 0;
     }
     if (!isfinite(r->last_loss))
         snprintf(r->err, sizeof r->err, "%s: the loss became %g", c->model, r->last_loss);
@@ -270,6 +304,7 @@ static int write_json(const char *path, const bench_options *o, const case_resul
         if (ran[i])
             context = res[i].r.context;
     fprintf(f, "{\n  \"bench\": \"train-amlfs\",\n  \"context\": \"%s\",\n", context);
+    fprintf(f, "  \"device\": \"%s\",\n", o->device_name);
     fprintf(f, "  \"threads_requested\": %d,\n  \"warmup_steps\": %d,\n  \"windows\": %d,\n"
                "  \"window_seconds\": %.3f,\n  \"rows\": [\n",
             o->threads, o->warmup, o->windows, o->seconds);
@@ -291,8 +326,12 @@ static int write_json(const char *path, const bench_options *o, const case_resul
             fprintf(f, "%s%.2f", w ? ", " : "", r->r.ips[w]);
         fprintf(f, "], \"steps_per_window\": %d,\n", r->r.steps_per_window);
         fprintf(f, "     \"create_ms\": %.3f, \"first_step_ms\": %.3f, \"peak_mb\": %.1f, "
-                   "\"base_mb\": %.1f}",
+                   "\"base_mb\": %.1f",
                 1e3 * r->r.create_s, 1e3 * r->r.first_step_s, r->peak_mb, r->r.base_mb);
+        if (r->r.gpu) /* device memory, total - free: the context's and other processes' too */
+            fprintf(f, ",\n     \"gpu_mem_used_mb\": %.1f, \"gpu_mem_base_mb\": %.1f",
+                    r->r.gpu_used_mb, r->r.gpu_base_mb);
+        fprintf(f, "}");
         first = 0;
     }
     fprintf(f, "\n  ]\n}\n");
@@ -312,12 +351,33 @@ static long parse_int(const char *opt, const char *s, long lo, long hi)
     return v;
 }
 
+/* "cpu", "cuda" or "cuda:N" */
+static void parse_device(const char *s, bench_options *o)
+{
+    o->device.kind = AMLFS_DEVICE_CPU;
+    o->device.index = 0;
+    if (!strcmp(s, "cpu")) {
+        snprintf(o->device_name, sizeof o->device_name, "cpu");
+        return;
+    }
+    if (!strcmp(s, "cuda") || !strncmp(s, "cuda:", 5)) {
+        o->device.kind = AMLFS_DEVICE_CUDA;
+        if (s[4] == ':')
+            o->device.index = (int)parse_int("--device", s + 5, 0, 1023);
+        snprintf(o->device_name, sizeof o->device_name, "cuda:%d", o->device.index);
+        return;
+    }
+    fprintf(stderr, "bench/train: error: --device: '%s', expected cpu, cuda or cuda:N\n", s);
+    exit(2);
+}
+
 int main(int argc, char **argv)
 {
-    bench_options o = {3, 5, 1.0, 0};
+    bench_options o = {3, 5, 1.0, 0, {AMLFS_DEVICE_CPU, 0}, "cpu"};
     const char *model = "all", *json = RESULT_PATH;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, 'd'},
         {"warmup", required_argument, 0, 'w'}, {"windows", required_argument, 0, 'W'},
         {"seconds", required_argument, 0, 's'}, {"json", required_argument, 0, 'j'},
         {"no-json", no_argument, 0, 'n'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -326,6 +386,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
+        case 'd': parse_device(optarg, &o); break;
         case 't': o.threads = (int)parse_int("--threads", optarg, 1, 4096); break;
         case 'w': o.warmup = (int)parse_int("--warmup", optarg, 1, 100000); break;
         case 'W': o.windows = (int)parse_int("--windows", optarg, 1, MAX_WINDOWS); break;
@@ -365,8 +426,10 @@ int main(int argc, char **argv)
            "its own process\n");
     printf("%d warm-up steps, median of %d windows of about %.1f s\n\n", o.warmup, o.windows,
            o.seconds);
-    printf("%-10s %6s %12s %10s %10s %9s %9s %9s %8s %8s\n", "model", "batch", "images/s",
-           "min", "max", "step ms", "create ms", "1st ms", "peak MB", "base MB");
+    const int gpu = o.device.kind == AMLFS_DEVICE_CUDA;
+    printf("%-10s %6s %12s %10s %10s %9s %9s %9s %8s %8s%s\n", "model", "batch", "images/s",
+           "min", "max", "step ms", "create ms", "1st ms", "peak MB", "base MB",
+           gpu ? "   GPU MB GPU base" : "");
     case_result res[NCASES];
     const char *context = NULL;
     for (int i = 0; i < NCASES; i++) {
@@ -377,15 +440,23 @@ int main(int argc, char **argv)
             return 1;
         }
         const case_result *r = &res[i];
-        printf("%-10s %6d %12.1f %10.1f %10.1f %9.2f %9.2f %9.2f %8.1f %8.1f\n", cases[i].model,
+        printf("%-10s %6d %12.1f %10.1f %10.1f %9.2f %9.2f %9.2f %8.1f %8.1f", cases[i].model,
                cases[i].batch, r->median_ips, r->min_ips, r->max_ips, r->step_ms,
                1e3 * r->r.create_s, 1e3 * r->r.first_step_s, r->peak_mb, r->r.base_mb);
+        if (gpu && r->r.gpu)
+            printf(" %8.1f %8.1f", r->r.gpu_used_mb, r->r.gpu_base_mb);
+        else if (gpu)
+            printf(" %8s %8s", "n/a", "n/a");
+        printf("\n");
         fflush(stdout);
         context = r->r.context;
     }
     printf("\n%s\n", context);
     printf("peak MB: the model's process (ru_maxrss); base MB: its peak before the model "
            "was created\n");
+    if (gpu)
+        printf("GPU MB: device memory in use after training (cudaMemGetInfo, the CUDA context "
+               "included); GPU base: once the context was made\n");
 
     if (json) {
         if (!strcmp(json, RESULT_PATH) && mkdir("bench/results", 0777) != 0 && errno != EEXIST) {

@@ -18,6 +18,12 @@ amlfs (tests/fixtures/torch_models.py): Debian's python3-torch, so /usr/bin/pyth
             pure-Python Philox), so the two runs differ only by float32 rounding; then
             top-1 on the test split with the running batch-norm statistics.
 
+Both take --device cpu (the default) or cuda[:N]. On a GPU, float32 stays float32 as in
+amlfs (TF32 off for matmuls and cuDNN), cuDNN runs deterministic algorithms without
+autotuning (benchmark off: amlfs picks its algorithms from cuDNN's heuristics, once,
+among the deterministic ones), each timed window ends with torch.cuda.synchronize(), and
+the JSON adds the CUDA caching allocator's peak (gpu_peak_allocated_mb, _reserved_mb).
+
 Each writes its results as JSON (--json FILE) and a line on stdout.
 """
 import argparse
@@ -51,6 +57,38 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
+def setup_device(name):
+    """torch.device for --device; on CUDA full float32 and deterministic cuDNN."""
+    if name == "cpu":
+        return torch.device("cpu")
+    if not (name == "cuda" or name.startswith("cuda:")):
+        sys.exit(f"train_torch.py: error: --device: '{name}', expected cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        sys.exit(f"train_torch.py: error: --device {name}: torch sees no CUDA device")
+    device = torch.device(name)
+    torch.cuda.set_device(device)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    return device
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gpu_memory(device):
+    """The caching allocator's peaks in MB (tensors, and what it holds from the driver)."""
+    if device.type != "cuda":
+        return {}
+    return {"gpu_peak_allocated_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+            "gpu_peak_reserved_mb": torch.cuda.max_memory_reserved(device) / 2**20,
+            "gpu": torch.cuda.get_device_name(device),
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+
+
 def optimizer(model, lr):
     # torch.optim.SGD: dampening 0, weight decay on every parameter, as amlfs_sgd_step
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM,
@@ -60,15 +98,17 @@ def optimizer(model, lr):
 def speed(args):
     batch, shape, classes, lr = CASES[args.model]
     torch.set_num_threads(args.threads)
+    device = setup_device(args.device)
     base_mb = peak_rss_mb()
     t0 = time.perf_counter()
-    model = torch_models.build(args.model, shape[0], classes, shape[1])
+    model = torch_models.build(args.model, shape[0], classes, shape[1]).to(device)
     model.train()
     opt = optimizer(model, lr)
+    synchronize(device)
     create_s = time.perf_counter() - t0
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(batch, *shape, generator=gen)
-    y = torch.randint(0, classes, (batch,), generator=gen)
+    x = torch.randn(batch, *shape, generator=gen).to(device)
+    y = torch.randint(0, classes, (batch,), generator=gen).to(device)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -79,17 +119,21 @@ def speed(args):
 
     step_s = first_s = 0.0
     for s in range(max(args.warmup, 1)):
+        synchronize(device)
         t0 = time.perf_counter()
         loss = step()
+        synchronize(device)
         step_s = time.perf_counter() - t0
         if s == 0:
             first_s = step_s
     steps = max(1, math.ceil(args.seconds / step_s)) if step_s > 0 else 1
     ips = []
     for _ in range(args.windows):
+        synchronize(device)
         t0 = time.perf_counter()
         for _ in range(steps):
             loss = step()
+        synchronize(device)  # the window's queued work is in it
         ips.append(batch * steps / (time.perf_counter() - t0))
     if not math.isfinite(loss):
         sys.exit(f"train_torch.py: error: {args.model}: the loss became {loss}")
@@ -98,15 +142,19 @@ def speed(args):
         "side": "pytorch", "model": args.model, "batch": batch, "image": list(shape),
         "classes": classes, "threads": torch.get_num_threads(),
         "torch": torch.__version__, "mkldnn": torch.backends.mkldnn.is_available(),
+        "device": str(device),
         "parameters": sum(p.numel() for p in model.parameters()),
         "images_per_s": med, "images_per_s_min": min(ips), "images_per_s_max": max(ips),
         "window_images_per_s": ips, "steps_per_window": steps,
         "step_ms": 1e3 * batch / med, "create_ms": 1e3 * create_s, "first_step_ms": 1e3 * first_s,
         "peak_mb": peak_rss_mb(), "base_mb": base_mb,
     }
+    result.update(gpu_memory(device))
+    on = (f"{device}" if device.type == "cuda" else f"{torch.get_num_threads()} threads")
+    gpu_mb = (f", GPU peak {result['gpu_peak_allocated_mb']:.1f} MB allocated, "
+              f"{result['gpu_peak_reserved_mb']:.1f} MB reserved" if device.type == "cuda" else "")
     print(f"pytorch {args.model}: {med:.1f} images/s ({min(ips):.1f} to {max(ips):.1f}), "
-          f"{torch.get_num_threads()} threads, peak {result['peak_mb']:.1f} MB "
-          f"(base {base_mb:.1f} MB)")
+          f"{on}, peak {result['peak_mb']:.1f} MB (base {base_mb:.1f} MB){gpu_mb}")
     return result
 
 
@@ -141,6 +189,7 @@ def lr_at(base, epochs, t):
 def accuracy(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = setup_device(args.device)
     with h5py.File(args.data, "r") as f:
         mean, std = f.attrs["mean"], f.attrs["std"]
         xtr, ytr = read_split(f, "train", mean, std)
@@ -149,6 +198,8 @@ def accuracy(args):
     batch, lr = args.batch, args.lr
     model = torch_models.build("small-cnn", xtr.shape[1], classes, xtr.shape[2])
     torch_models.he_init(model, args.seed)
+    model = model.to(device)
+    xtr, ytr, xte, yte = xtr.to(device), ytr.to(device), xte.to(device), yte.to(device)
     opt = optimizer(model, lr)
     n = xtr.shape[0]
     batches = (n + batch - 1) // batch
@@ -161,6 +212,8 @@ def accuracy(args):
             order = amlfs_order(n, args.seed, epoch)
         else:
             order = torch.randperm(n, generator=gen)
+        order = order.to(device)
+        synchronize(device)
         loss_sum, correct, t0 = 0.0, 0, time.perf_counter()
         for b in range(batches):
             idx = order[b * batch:(b + 1) * batch]
@@ -173,6 +226,7 @@ def accuracy(args):
             opt.step()
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(1) == ytr[idx]).sum().item()
+        synchronize(device)
         seconds = time.perf_counter() - t0
         epochs_log.append({"epoch": epoch, "train_loss": loss_sum / n, "train_top1": correct / n,
                            "seconds": seconds, "images_per_s": n / seconds})
@@ -191,7 +245,8 @@ def accuracy(args):
     return {"side": "pytorch", "model": "small-cnn", "epochs": args.epochs, "batch": batch,
             "lr": lr, "threads": torch.get_num_threads(), "seed": args.seed, "order": args.order,
             "train_images": n, "test_images": int(xte.shape[0]), "test_top1": top1,
-            "train_seconds": train_s, "per_epoch": epochs_log, "peak_mb": peak_rss_mb()}
+            "train_seconds": train_s, "per_epoch": epochs_log, "peak_mb": peak_rss_mb(),
+            "device": str(device), **gpu_memory(device)}
 
 
 def main():
@@ -213,6 +268,7 @@ def main():
                          "shuffle: torch.randperm")
     for p in (sp, ac):
         p.add_argument("--threads", type=int, default=torch.get_num_threads())
+        p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
         p.add_argument("--json", help="write the result here")
     args = ap.parse_args()
     result = speed(args) if args.cmd == "speed" else accuracy(args)
