@@ -324,6 +324,29 @@ typedef struct {
 /* No algorithm may take more workspace than this (the plans of a model each own one). */
 #define CONV_WORKSPACE_LIMIT ((size_t)256 << 20)
 
+/* From cuDNN's heuristic ranking (perf, best first), the first algorithm that is
+ * deterministic, in FMA math (full float32), whose workspace cuDNN sizes and that fits:
+ * 0 with *algo and *bytes; else the fallback when cuDNN sizes it: 1; else -1. */
+template <class Perf, class Algo, class Size>
+static int choose_algo(const Perf *perf, int returned, Algo fallback, Size size, Algo *algo,
+                       size_t *bytes)
+{
+    for (int i = 0; i < returned; i++) {
+        size_t b = 0;
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC &&
+            perf[i].mathType == CUDNN_FMA_MATH && size(perf[i].algo, &b) == CUDNN_STATUS_SUCCESS &&
+            b <= CONV_WORKSPACE_LIMIT) {
+            *algo = perf[i].algo;
+            *bytes = b;
+            return 0;
+        }
+    }
+    if (size(fallback, bytes) != CUDNN_STATUS_SUCCESS)
+        return -1;
+    *algo = fallback;
+    return 1;
+}
+
 static void cuda_conv_destroy(void *impl)
 {
     conv_plan *p = (conv_plan *)impl;
@@ -358,7 +381,7 @@ static void *cuda_conv_create(void *dev, const amlfs_conv_shape *s, char *err, s
     p->s = *s; /* in_layout, out_layout: NCHW either way on CUDA */
     p->oh = amlfs_conv_out_h(s);
     p->ow = amlfs_conv_out_w(s);
-    int on = 0, oc = 0, oh = 0, ow = 0, found = 0;
+    int on = 0, oc = 0, oh = 0, ow = 0, fallback[3] = {0, 0, 0};
     size_t bytes = 0, most = 0;
     TRY_CUDNN(cudnnCreateTensorDescriptor(&p->x), "tensor descriptor");
     TRY_CUDNN(cudnnCreateTensorDescriptor(&p->y), "tensor descriptor");
@@ -385,61 +408,70 @@ static void *cuda_conv_create(void *dev, const amlfs_conv_shape *s, char *err, s
                                          p->oh, p->ow),
               "output descriptor");
 
-    /* The heuristics' ranking, best first; the first deterministic FMA one that fits. */
+    /* The heuristics' ranking, best first: the first deterministic FMA-math algorithm
+     * whose workspace cuDNN can size and that fits, else the fallback. */
     {
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int returned = 0;
-        p->fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
         TRY_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(d->cudnn, p->x, p->w, p->conv, p->y,
                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
                                                          &returned, perf),
                   "forward algorithms");
-        for (int i = 0; i < returned && !found; i++)
-            if (perf[i].status == CUDNN_STATUS_SUCCESS &&
-                perf[i].determinism == CUDNN_DETERMINISTIC && perf[i].mathType == CUDNN_FMA_MATH &&
-                perf[i].memory <= CONV_WORKSPACE_LIMIT)
-                p->fwd = perf[i].algo, found = 1;
-        TRY_CUDNN(cudnnGetConvolutionForwardWorkspaceSize(d->cudnn, p->x, p->w, p->conv, p->y,
-                                                          p->fwd, &bytes),
-                  "forward workspace");
+        auto size = [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
+            return cudnnGetConvolutionForwardWorkspaceSize(d->cudnn, p->x, p->w, p->conv, p->y, a,
+                                                           b);
+        };
+        fallback[0] = choose_algo(perf, returned, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, size,
+                                  &p->fwd, &bytes);
+        if (fallback[0] < 0) {
+            snprintf(err, errlen, "cuda:%d: cuDNN: no forward algorithm for this convolution",
+                     d->index);
+            goto fail;
+        }
         most = bytes > most ? bytes : most;
     }
     {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         int returned = 0;
-        found = 0;
-        p->bwd_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
         TRY_CUDNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(
                       d->cudnn, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                       &returned, perf),
                   "backward data algorithms");
-        for (int i = 0; i < returned && !found; i++)
-            if (perf[i].status == CUDNN_STATUS_SUCCESS &&
-                perf[i].determinism == CUDNN_DETERMINISTIC && perf[i].mathType == CUDNN_FMA_MATH &&
-                perf[i].memory <= CONV_WORKSPACE_LIMIT)
-                p->bwd_data = perf[i].algo, found = 1;
-        TRY_CUDNN(cudnnGetConvolutionBackwardDataWorkspaceSize(d->cudnn, p->w, p->y, p->conv,
-                                                               p->x, p->bwd_data, &bytes),
-                  "backward data workspace");
+        auto size = [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
+            return cudnnGetConvolutionBackwardDataWorkspaceSize(d->cudnn, p->w, p->y, p->conv,
+                                                                p->x, a, b);
+        };
+        fallback[1] = choose_algo(perf, returned, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, size,
+                                  &p->bwd_data, &bytes);
+        if (fallback[1] < 0) {
+            snprintf(err, errlen,
+                     "cuda:%d: cuDNN: no deterministic backward data algorithm for this "
+                     "convolution",
+                     d->index);
+            goto fail;
+        }
         most = bytes > most ? bytes : most;
     }
     {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
         int returned = 0;
-        found = 0;
-        p->bwd_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
         TRY_CUDNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
                       d->cudnn, p->x, p->y, p->conv, p->w,
                       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned, perf),
                   "backward filter algorithms");
-        for (int i = 0; i < returned && !found; i++)
-            if (perf[i].status == CUDNN_STATUS_SUCCESS &&
-                perf[i].determinism == CUDNN_DETERMINISTIC && perf[i].mathType == CUDNN_FMA_MATH &&
-                perf[i].memory <= CONV_WORKSPACE_LIMIT)
-                p->bwd_filter = perf[i].algo, found = 1;
-        TRY_CUDNN(cudnnGetConvolutionBackwardFilterWorkspaceSize(d->cudnn, p->x, p->y, p->conv,
-                                                                 p->w, p->bwd_filter, &bytes),
-                  "backward filter workspace");
+        auto size = [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
+            return cudnnGetConvolutionBackwardFilterWorkspaceSize(d->cudnn, p->x, p->y, p->conv,
+                                                                  p->w, a, b);
+        };
+        fallback[2] = choose_algo(perf, returned, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, size,
+                                  &p->bwd_filter, &bytes);
+        if (fallback[2] < 0) {
+            snprintf(err, errlen,
+                     "cuda:%d: cuDNN: no deterministic backward filter algorithm for this "
+                     "convolution",
+                     d->index);
+            goto fail;
+        }
         most = bytes > most ? bytes : most;
     }
     p->workspace_bytes = most;
@@ -453,10 +485,12 @@ static void *cuda_conv_create(void *dev, const amlfs_conv_shape *s, char *err, s
     if (getenv("AMLFS_CUDA_LOG") && *getenv("AMLFS_CUDA_LOG") == '1')
         fprintf(stderr,
                 "amlfs: cuda: conv n %d c %d h %d w %d k %d r %d s %d stride %d pad %d: "
-                "forward algo %d, backward data algo %d, backward filter algo %d, "
+                "forward algo %d%s, backward data algo %d%s, backward filter algo %d%s, "
                 "workspace %zu bytes\n",
                 s->n, s->c, s->h, s->w, s->k, s->r, s->s, s->stride, s->pad, (int)p->fwd,
-                (int)p->bwd_data, (int)p->bwd_filter, most);
+                fallback[0] ? " (fallback)" : "", (int)p->bwd_data,
+                fallback[1] ? " (fallback)" : "", (int)p->bwd_filter,
+                fallback[2] ? " (fallback)" : "", most);
     return p;
 fail:
     cuda_conv_destroy(p);
