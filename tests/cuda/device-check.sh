@@ -156,6 +156,15 @@ if [ $have_bins = 1 ]; then
             fi
         done
     done
+    # last: the toolkit's own folder, for what cuDNN opens at run time (NVRTC) from wheels
+    # whose RUNPATH hides the programs' RPATH
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do
+        [ -d "$d" ] || continue
+        case ":${LD_LIBRARY_PATH:-}:" in
+            *":$d:"*) ;;
+            *) export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d ;;
+        esac
+    done
     {
         echo "LD_LIBRARY_PATH for the programs: ${LD_LIBRARY_PATH:-}"
         for b in "${bins[@]}"; do
