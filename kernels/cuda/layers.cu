@@ -303,8 +303,8 @@ static void channel_partials(const cuda_dev *d, const channel_sums *cs, Term ter
 
 /* ---- Convolution ------------------------------------------------------------------ */
 
-/* Fallbacks when the heuristics offer no deterministic FMA algorithm: implicit GEMM and
- * the ALGO_1 backward ones, which cuDNN documents as deterministic. */
+/* A convolution plan: cuDNN's descriptors, the three algorithms chosen once, the one
+ * workspace they share, the weight gradient's scratch and the bias gradient's sums. */
 typedef struct {
     cuda_dev *d;
     amlfs_conv_shape s;
@@ -326,7 +326,9 @@ typedef struct {
 
 /* From cuDNN's heuristic ranking (perf, best first), the first algorithm that is
  * deterministic, in FMA math (full float32), whose workspace cuDNN sizes and that fits:
- * 0 with *algo and *bytes; else the fallback when cuDNN sizes it: 1; else -1. */
+ * 0 with *algo and *bytes; else the fallback when cuDNN sizes it: 1; else -1. The
+ * fallbacks: implicit GEMM forward and the ALGO_1 backward ones, which cuDNN documents
+ * as deterministic. */
 template <class Perf, class Algo, class Size>
 static int choose_algo(const Perf *perf, int returned, Algo fallback, Size size, Algo *algo,
                        size_t *bytes)
