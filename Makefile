@@ -214,6 +214,8 @@ sanitize:
 CUDA_B     := build/cuda
 CUDA_OBJ   := $(CUDA_SRC:kernels/cuda/%.cu=$(CUDA_B)/%.o)
 CUDA_BINS  := $(CUDA_MAIN:tests/cuda/%.cu=$(CUDA_B)/%) $(CUDA_B)/bench-train
+# the tools with the CUDA backend linked in (--device cuda:N), lib/ beside bin/
+CUDA_TOOLS := $(TOOL_SRC:tools/%.c=$(CUDA_B)/bin/%)
 NVCCFLAGS  := -O2 -std=c++17 -Ikernels -Xcompiler -Wall,-Wextra,-Werror \
               -arch=sm_90 -DAMLFS_VERSION='"$(VERSION)"'
 CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Xlinker -rpath,$(CUDA_HOME)/lib64 \
@@ -232,7 +234,8 @@ cuda:
 	@test -f "$(CUDA_HOME)/include/cudnn.h" || { echo "cuda: cuDNN not found in $(CUDA_HOME)/include"; exit 1; }
 	@test -f "$(CUDA_HOME)/include/nccl.h" || { echo "cuda: NCCL not found in $(CUDA_HOME)/include"; exit 1; }
 	@echo "cuda: nvcc $$($(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), cuDNN, cuBLAS, NCCL found"
-	$(MAKE) --no-print-directory $(KERNEL_LIB) $(TOOL_LIB) $(CUDA_BINS) $(CUDA_B)/lib/.bundled
+	$(MAKE) --no-print-directory $(KERNEL_LIB) $(TOOL_LIB) $(CUDA_BINS) $(CUDA_TOOLS) \
+	  $(CUDA_B)/lib/.bundled
 	@echo "cuda: $(CUDA_B) is $$(du -sh --apparent-size $(CUDA_B) | cut -f1) ($$(du -sh --apparent-size $(CUDA_B)/lib | cut -f1) in lib/:" \
 	  "$$(cd $(CUDA_B)/lib && ls | tr '\n' ' '))"
 
@@ -252,11 +255,16 @@ $(CUDA_B)/bench-train: $(B)/bench/train.o $(CUDA_OBJ) $(TOOL_LIB) $(KERNEL_LIB)
 	$(NVCC) $(NVCCFLAGS) $< $(CUDA_OBJ) $(TOOL_LIB) $(KERNEL_LIB) -o $@ $(CUDA_LIBS) \
 	  $(CUDA_RPATH) $(CUDA_HOST_LIBS)
 
+$(CUDA_B)/bin/amlfs-%: $(B)/tools/amlfs-%.o $(CUDA_OBJ) $(TOOL_LIB) $(KERNEL_LIB)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $< $(CUDA_OBJ) $(TOOL_LIB) $(KERNEL_LIB) -o $@ $(CUDA_LIBS) \
+	  -Xlinker --disable-new-dtags -Xlinker -rpath,'$$ORIGIN/../lib' $(CUDA_HOST_LIBS)
+
 # The libraries the programs resolve outside CUDA and the C/C++ runtime, copied (links
 # followed) under their sonames; made again whenever a program is.
-$(CUDA_B)/lib/.bundled: $(CUDA_BINS)
+$(CUDA_B)/lib/.bundled: $(CUDA_BINS) $(CUDA_TOOLS)
 	@rm -rf $(CUDA_B)/lib && mkdir -p $(CUDA_B)/lib
-	@ldd $(CUDA_BINS) | awk '$$2 == "=>" && $$3 ~ /^\// { print $$1, $$3 }' | sort -u | \
+	@ldd $(CUDA_BINS) $(CUDA_TOOLS) | awk '$$2 == "=>" && $$3 ~ /^\// { print $$1, $$3 }' | sort -u | \
 	  grep -Ev '^($(CUDA_NOT_BUNDLED))' | while read -r soname path; do \
 	    cp -L "$$path" "$(CUDA_B)/lib/$$soname" || exit 1; done
 	@touch $@

@@ -65,7 +65,7 @@ def setup_device(name):
         sys.exit(f"train_torch.py: error: --device: '{name}', expected cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
         sys.exit(f"train_torch.py: error: --device {name}: torch sees no CUDA device")
-    device = torch.device(name)
+    device = torch.device("cuda:0" if name == "cuda" else name)  # the index, for the queries
     torch.cuda.set_device(device)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False

@@ -17,6 +17,10 @@
 #                      C reference (AMLFS_CUDA_LOG=1: the convolution algorithms chosen)
 #   bench-train        build/cuda/bench-train --device cuda, small-cnn and resnet20, short
 #                      windows; JSON in train-cuda-amlfs.json
+#   tools              with AMLFS_DEVICE_DATA (a Fashion-MNIST file from amlfs-prep): the
+#                      tools of build/cuda/bin train small-cnn one epoch on cuda:0 and on
+#                      the CPU from one start and must agree (tests/cuda/device-tools.sh);
+#                      output in bench-train.log
 #   pytorch small-cnn, pytorch resnet20
 #                      bench/train_torch.py speed --device cuda, when python3's torch sees
 #                      the GPU; both results in train-cuda-torch.json
@@ -203,6 +207,14 @@ if [ $have_bins = 1 ]; then
         "$B/amlfs-cuda-layers-check"
     run_part bench-train 90 "$out/bench-train.log" "$B/bench-train" --device cuda --model all \
         --warmup 3 --windows 3 --seconds 1 --json "$out/train-cuda-amlfs.json"
+    # the tools on the GPU and on the CPU from one start (tests/cuda/device-tools.sh),
+    # when a dataset file came along (AMLFS_DEVICE_DATA)
+    if [ -n "${AMLFS_DEVICE_DATA:-}" ] && [ -f "$AMLFS_DEVICE_DATA" ] && [ -x "$B/bin/amlfs-train-epoch" ]; then
+        run_part tools 120 "$out/bench-train.log" tests/cuda/device-tools.sh "$B/bin" \
+            "$AMLFS_DEVICE_DATA" "$tmp/tools" "$(nproc)"
+    else
+        record tools "skipped (set AMLFS_DEVICE_DATA to a Fashion-MNIST file from amlfs-prep; needs $B/bin)"
+    fi
 else
     for p in amlfs-cuda-check layers-check bench-train; do
         record "$p" "skipped (programs missing in $B)"
@@ -247,7 +259,8 @@ grep -hE '^amlfs-cuda-(layers-)?check: (all agree|cuda)' "$out/amlfs-cuda-layers
     "$out/amlfs-cuda-check.log" 2>/dev/null
 echo
 echo "-- bench-train (amlfs) and PyTorch on the GPU"
-grep -hE '^(model|small-cnn|resnet20|cuda:|GPU MB)|error' "$out/bench-train.log" 2>/dev/null
+grep -hE '^(model|small-cnn|resnet20|cuda:|cpu:|cuda |cpu |train loss diff|GPU MB)|error' \
+    "$out/bench-train.log" 2>/dev/null
 grep -hE '^(torch|pytorch)|[Ee]rror' "$torch_log" 2>/dev/null | tail -n 20
 python3 - "$out/train-cuda-amlfs.json" "$out/train-cuda-torch.json" <<'EOF' 2>/dev/null
 import json, sys
