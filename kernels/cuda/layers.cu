@@ -44,6 +44,11 @@ typedef struct {
     cudnnHandle_t cudnn;
     cublasHandle_t cublas;
     cudaDeviceProp prop;
+    /* The convolutions' workspace, one for every plan of the context: all work runs in
+     * order on the one stream, so plans take turns with it. It grows when a plan needs
+     * more (at a convolution plan's creation, after the stream is drained). */
+    void *workspace;
+    size_t workspace_bytes;
 } cuda_dev;
 
 /* ---- Errors ----------------------------------------------------------------------- */
@@ -170,6 +175,7 @@ static void cuda_context_destroy(void *dev)
         cudnnDestroy(d->cudnn);
     if (d->stream)
         cudaStreamDestroy(d->stream);
+    cudaFree(d->workspace);
     free(d);
 }
 
@@ -303,8 +309,9 @@ static void channel_partials(const cuda_dev *d, const channel_sums *cs, Term ter
 
 /* ---- Convolution ------------------------------------------------------------------ */
 
-/* A convolution plan: cuDNN's descriptors, the three algorithms chosen once, the one
- * workspace they share, the weight gradient's scratch and the bias gradient's sums. */
+/* A convolution plan: cuDNN's descriptors, the three algorithms chosen once, the size of
+ * the workspace they need (the context's, shared by all plans), the weight gradient's
+ * scratch and the bias gradient's sums. */
 typedef struct {
     cuda_dev *d;
     amlfs_conv_shape s;
@@ -315,13 +322,12 @@ typedef struct {
     cudnnConvolutionFwdAlgo_t fwd;
     cudnnConvolutionBwdDataAlgo_t bwd_data;
     cudnnConvolutionBwdFilterAlgo_t bwd_filter;
-    void *workspace;
-    size_t workspace_bytes;
+    size_t workspace_bytes; /* this plan's need; the context's workspace has it */
     float *dw_scratch; /* backward filter's result, then added to dw */
     channel_sums bias_sums;
 } conv_plan;
 
-/* No algorithm may take more workspace than this (the plans of a model each own one). */
+/* No algorithm may take more workspace than this (one, shared by the context's plans). */
 #define CONV_WORKSPACE_LIMIT ((size_t)256 << 20)
 
 /* From cuDNN's heuristic ranking (perf, best first), the first algorithm that is
@@ -364,7 +370,6 @@ static void cuda_conv_destroy(void *impl)
         cudnnDestroyFilterDescriptor(p->w);
     if (p->conv)
         cudnnDestroyConvolutionDescriptor(p->conv);
-    cudaFree(p->workspace);
     cudaFree(p->dw_scratch);
     cudaFree(p->bias_sums.partials);
     free(p);
@@ -477,8 +482,14 @@ static void *cuda_conv_create(void *dev, const amlfs_conv_shape *s, char *err, s
         most = bytes > most ? bytes : most;
     }
     p->workspace_bytes = most;
-    if (most)
-        TRY_CUDA(cudaMalloc(&p->workspace, most), "cudaMalloc (convolution workspace)");
+    if (most > d->workspace_bytes) { /* the context's shared workspace grows to fit */
+        TRY_CUDA(cudaStreamSynchronize(d->stream), "cudaStreamSynchronize");
+        cudaFree(d->workspace);
+        d->workspace = NULL;
+        d->workspace_bytes = 0;
+        TRY_CUDA(cudaMalloc(&d->workspace, most), "cudaMalloc (convolution workspace)");
+        d->workspace_bytes = most;
+    }
     TRY_CUDA(cudaMalloc(&p->dw_scratch, (size_t)s->k * s->c * s->r * s->s * sizeof(float)),
              "cudaMalloc (weight gradient)");
     if (s->has_bias &&
@@ -507,7 +518,7 @@ static void cuda_conv_forward(void *impl, float *out, const float *in, const flo
     use(d);
     const float one = 1.0f, zero = 0.0f;
     cudnn_ok(cudnnConvolutionForward(d->cudnn, &one, p->x, in, p->w, w, p->conv, p->fwd,
-                                     p->workspace, p->workspace_bytes, &zero, p->y, out),
+                                     d->workspace, p->workspace_bytes, &zero, p->y, out),
              "convolution forward");
     if (bias && p->s.has_bias) {
         size_t hw = (size_t)p->oh * p->ow, n = (size_t)p->s.n * p->s.k * hw;
@@ -526,13 +537,13 @@ static void cuda_conv_backward(void *impl, float *din, float *dw, float *dbias, 
     const float one = 1.0f, zero = 0.0f;
     if (din)
         cudnn_ok(cudnnConvolutionBackwardData(d->cudnn, &one, p->w, w, p->y, dout, p->conv,
-                                              p->bwd_data, p->workspace, p->workspace_bytes,
+                                              p->bwd_data, d->workspace, p->workspace_bytes,
                                               &zero, p->x, din),
                  "convolution backward data");
     if (dw) {
         size_t n = (size_t)s->k * s->c * s->r * s->s;
         cudnn_ok(cudnnConvolutionBackwardFilter(d->cudnn, &one, p->x, in, p->y, dout, p->conv,
-                                                p->bwd_filter, p->workspace, p->workspace_bytes,
+                                                p->bwd_filter, d->workspace, p->workspace_bytes,
                                                 &zero, p->w, p->dw_scratch),
                  "convolution backward filter");
         accumulate_kernel<<<grid_for(n), EW_BLOCK, 0, d->stream>>>(dw, p->dw_scratch, n);
