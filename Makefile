@@ -239,7 +239,7 @@ cuda:
 	@echo "cuda: $(CUDA_B) is $$(du -sh --apparent-size $(CUDA_B) | cut -f1) ($$(du -sh --apparent-size $(CUDA_B)/lib | cut -f1) in lib/:" \
 	  "$$(cd $(CUDA_B)/lib && ls | tr '\n' ' '))"
 
-$(CUDA_B)/%.o: kernels/cuda/%.cu kernels/amlfs_kernels.h kernels/amlfs_layers.h kernels/amlfs_rng.h \
+$(CUDA_B)/%.o: kernels/cuda/%.cu $(wildcard kernels/*.h) \
                $(wildcard kernels/cuda/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@

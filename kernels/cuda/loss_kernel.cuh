@@ -169,10 +169,10 @@ static __global__ void __launch_bounds__(LOSS_BLOCK)
         if (cosine) {
             double arg = s * ((double)row[j] - cmax);
             float hi = (float)arg;
-            term = softmax_exp(hi, (float)(arg - (double)hi));
+            term = amlfs_softmax_exp(hi, (float)(arg - (double)hi));
         } else {
             float lo, hi = diff_split(row[j], row_max, &lo);
-            term = softmax_exp(hi, lo);
+            term = amlfs_softmax_exp(hi, lo);
         }
         if (g)
             g[j] = term;
