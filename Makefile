@@ -73,6 +73,7 @@ KERNEL_LIB := $(B)/libamlfs_kernels.a
 TOOL_LIB   := $(B)/libamlfs_tools.a
 
 .PHONY: bench-train workflow-links all help deps bench-deps test test-fast sanitize cuda demo install uninstall \
+        install-cuda install-files \
         bench clean check-deps
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -97,6 +98,7 @@ help:
 	@echo "make bench      loss, layer and overhead benchmarks, JSON into bench/results/"
 	@echo "make bench-train  training speed and accuracy next to PyTorch"
 	@echo "make install PREFIX=DIR   tools into DIR/bin, schemas into DIR/share/amlfs"
+	@echo "make install-cuda PREFIX=DIR   the same with the CUDA build's tools"
 
 # ---- Debian packages --------------------------------------------------------------
 DEB_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libdnnl-dev libopenblas-dev \
@@ -282,9 +284,18 @@ bench-train: bench-deps all
 demo: deps all
 	@workflow/demo.sh
 
+# install-cuda: the same with the tools of the CUDA build (--device cuda:N), which run on
+# the CPU too; they find cuDNN and cuBLAS in CUDA_HOME, HDF5 and oneDNN where the system
+# keeps them (build/cuda/lib, the bundle for machines without them, is not installed)
 install: all
+	$(MAKE) --no-print-directory install-files INSTALL_TOOLS="$(TOOLS)"
+
+install-cuda: all cuda
+	$(MAKE) --no-print-directory install-files INSTALL_TOOLS="$(CUDA_TOOLS)"
+
+install-files:
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/amlfs/schemas
-	install -m 755 $(TOOLS) $(WORKFLOW) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(INSTALL_TOOLS) $(WORKFLOW) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 schemas/*.schema $(DESTDIR)$(PREFIX)/share/amlfs/schemas/
 	install -d $(DESTDIR)$(PREFIX)/share/amlfs/slurm
 	install -m 644 slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/amlfs/slurm/
