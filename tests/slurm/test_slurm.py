@@ -12,7 +12,8 @@ their files compared with h5diff to those of amlfs-run with the same config.
   resumed with amlfs-run; a run started by amlfs-run, killed, resumed with amlfs-submit:
   each the same content as a run never stopped;
 - an epoch with no finite reward stops the run (RUN/STOPPED, the reduction's log);
-- --resume is refused while the run's jobs are queued; bad Slurm settings are exit 2.
+- --resume is refused while the run's jobs are queued; bad Slurm settings are exit 2,
+  before Slurm is asked anything.
 
 Needs root and the Debian packages slurm-wlm and munge (make deps); where the daemons
 cannot start, the test fails with their log lines. About a minute on two cores.
@@ -356,6 +357,12 @@ class SlurmSearch(unittest.TestCase):
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn(mentions, p.stderr)
             self.assertFalse(os.path.exists(os.path.join(out, "epoch-0001")))
+        # refused before Slurm is asked anything: the same where no cluster answers
+        nowhere = dict(self.env, SLURM_CONF=os.path.join(self.run_dir("no-cluster"), "slurm.conf"))
+        p = run([SUBMIT, "--config", self.config, "--out", self.run_dir("bad-nowhere"), "--set",
+                 "mem=lots"], env=nowhere)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("mem = 'lots'", p.stderr)
         bad = T.write_config(self.run_dir("bad.conf"), dict(CONFIG, nosuchkey=1))
         p = run([SUBMIT, "--config", bad, "--out", self.run_dir("bad")], env=self.env)
         self.assertEqual(p.returncode, 2, p.stderr)
