@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: amlfs-report RUN\n"
+    "usage: amlfs-report RUN [--control RUN2]\n"
     "\n"
     "Reads the run directory RUN (config, policy/, epoch-NNNN/, final/, logs/times.csv)\n"
     "and writes RUN/report/:\n"
@@ -48,6 +48,12 @@ static const char usage[] =
     "the epochs that have rewards; the test result appears once final/eval-test.h5\n"
     "exists. Needs gnuplot (Debian: gnuplot-nox) on PATH.\n"
     "\n"
+    "  --control RUN2  a control run of the same data, model and metric (typically\n"
+    "                  amlfs-run --set mode=fixed: cross-entropy, the best of B kept, no\n"
+    "                  search), read the same way; adds control.csv (per epoch the best\n"
+    "                  validation reward of both and the difference), control.png (the\n"
+    "                  two over the epochs) and a section of index.html: what the search\n"
+    "                  bought against it, on validation and, when both have it, on test\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 written, 1 the work failed (gnuplot missing or failing, a failed\n"
@@ -982,6 +988,110 @@ static void write_rewards_gp(const run_info *run)
     out_close(&o);
 }
 
+/* ---- the control ------------------------------------------------------------------------ */
+
+/* A control is comparable with the run: the same data (set, splits, noise), model and
+ * reward metric, where either config names them. Exit 2 otherwise, naming the key. */
+static void check_control(const run_info *run, const run_info *ctl)
+{
+    static const char *const keys[] = {"dataset", "train_size", "val_size", "noise",
+                                       "noise_kind", "model", "metric"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const char *a = config_value(run, keys[k]), *b = config_value(ctl, keys[k]);
+        if (!a && !b)
+            continue;
+        if (!a || !b || strcmp(a, b))
+            amlfs_fail(AMLFS_EXIT_USAGE, ctl->dir,
+                       "not a control of %s: %s = %s, the run's is %s", run->dir, keys[k],
+                       b ? b : "(unset)", a ? a : "(unset)");
+    }
+}
+
+/* The best reward of epoch e (from 1), NaN when it has none or the run has fewer. */
+static double best_of(const run_info *run, int e)
+{
+    if (e > run->nepochs || run->epoch[e - 1].r.best < 0)
+        return NAN;
+    return run->epoch[e - 1].r.best_reward;
+}
+
+static int epochs_of_both(const run_info *run, const run_info *ctl)
+{
+    return run->nepochs > ctl->nepochs ? run->nepochs : ctl->nepochs;
+}
+
+static void write_control_csv(const run_info *run, const run_info *ctl)
+{
+    out_file o;
+    out_open(&o, run, "control.csv");
+    fprintf(o.f, "epoch,run_best_reward,control_best_reward,difference\n");
+    for (int e = 1; e <= epochs_of_both(run, ctl); e++) {
+        double a = best_of(run, e), b = best_of(ctl, e);
+        fprintf(o.f, "%d,", e);
+        csv_num(o.f, a);
+        fputc(',', o.f);
+        csv_num(o.f, b);
+        fputc(',', o.f);
+        csv_num(o.f, a - b);
+        fputc('\n', o.f);
+    }
+    out_close(&o);
+}
+
+static void write_control_dat(const run_info *run, const run_info *ctl)
+{
+    out_file o;
+    out_open(&o, run, "control.dat");
+    fprintf(o.f, "# epoch run_best_reward control_best_reward (NaN: none)\n");
+    int n = epochs_of_both(run, ctl);
+    for (int e = 1; e <= n; e++)
+        fprintf(o.f, "%d %.10g %.10g\n", e, best_of(run, e), best_of(ctl, e));
+    if (n == 0)
+        fprintf(o.f, "0 NaN NaN\n");
+    out_close(&o);
+}
+
+static void write_control_gp(const run_info *run, const run_info *ctl)
+{
+    out_file o;
+    out_open(&o, run, "control.gp");
+    gp_head(o.f, "control.png", 1100, 560);
+    int n = epochs_of_both(run, ctl);
+    double lo = INFINITY, hi = -INFINITY;
+    for (int e = 1; e <= n; e++) {
+        double v[2] = {best_of(run, e), best_of(ctl, e)};
+        for (int k = 0; k < 2; k++)
+            if (isfinite(v[k])) {
+                lo = fmin(lo, v[k]);
+                hi = fmax(hi, v[k]);
+            }
+    }
+    if (!(lo <= hi)) {
+        fprintf(o.f, "set title \"best validation reward per epoch, run and control\" "
+                     "font \",13\"\nset xrange [0:1]\nset yrange [0:1]\nunset key\nunset tics\n"
+                     "set label 1 \"neither run has a finite reward yet\" at graph 0.5, "
+                     "graph 0.5 center font \",14\"\nplot -1 notitle\n");
+        out_close(&o);
+        return;
+    }
+    double ylo, yhi;
+    padded_range(lo, hi, &ylo, &yhi);
+    const char *metric = run->nepochs ? run->epoch[0].r.metric : "top1";
+    fprintf(o.f,
+            "set title \"best validation reward per epoch (%s): the search against its "
+            "control\" font \",13\"\n"
+            "set xlabel \"epoch\"\nset ylabel \"best validation reward (%s)\"\n"
+            "set xrange [0.5:%g]\nset xtics %d\nset yrange [%.10g:%.10g]\n"
+            "set key bottom right\n"
+            "plot \"control.dat\" using 1:2 with linespoints lw 2 pt 7 ps 0.9 "
+            "lc rgb \"#d62728\" title \"run (%s)\", \\\n"
+            "     \"control.dat\" using 1:3 with linespoints lw 2 pt 5 ps 0.9 dt 2 "
+            "lc rgb \"#1f77b4\" title \"control (%s)\"\n",
+            metric, metric, n + 0.5, tic_step(n), ylo, yhi, run->policy[0].mode,
+            ctl->policy[0].mode);
+    out_close(&o);
+}
+
 /* ---- running gnuplot ------------------------------------------------------------------- */
 
 /* The last non-empty line of text (gnuplot's error message ends its output). */
@@ -1140,7 +1250,7 @@ static void html_figure(FILE *f, const char *png, const char *alt, const char *c
     fputs("</figcaption>\n</figure>\n", f);
 }
 
-static void write_index(const run_info *run)
+static void write_index(const run_info *run, const run_info *ctl)
 {
     const amlfs_policy *p1 = &run->policy[0], *last = &run->policy[run->npolicies - 1];
     const char *epochs_cfg = config_value(run, "epochs");
@@ -1209,6 +1319,33 @@ static void write_index(const run_info *run)
     snprintf(buf, sizeof buf, "policy of epoch %d (%s)", run->npolicies, last->last_update);
     html_row(f, "final mu", buf);
     fputs("</table>\n", f);
+
+    /* what the search bought against its control */
+    if (ctl) {
+        fputs("<h2>Against the control</h2>\n<table>\n", f);
+        snprintf(buf, sizeof buf, "%s (mode %s, %d epoch%s rewarded)", ctl->dir,
+                 ctl->policy[0].mode, ctl->nepochs, ctl->nepochs == 1 ? "" : "s");
+        html_row(f, "control run", buf);
+        int e = run->nepochs < ctl->nepochs ? run->nepochs : ctl->nepochs;
+        if (e > 0) {
+            double a = best_of(run, e), b = best_of(ctl, e);
+            snprintf(buf, sizeof buf, "run %.4f, control %.4f: %+.4f (epoch %d, %s)", a, b,
+                     a - b, e, run->epoch[0].r.metric);
+            html_row(f, "best validation reward, last common epoch", buf);
+        }
+        if (run->has_final && ctl->has_final && !strcmp(run->final_status, "ok") &&
+            !strcmp(ctl->final_status, "ok"))
+            snprintf(buf, sizeof buf, "run %.4f, control %.4f: %+.2f points", run->final_top1,
+                     ctl->final_top1, 100.0 * (run->final_top1 - ctl->final_top1));
+        else
+            snprintf(buf, sizeof buf, "not both evaluated on test yet (final/eval-test.h5)");
+        html_row(f, "test top-1", buf);
+        fputs("</table>\n", f);
+        html_figure(f, "control.png", "best validation reward, run and control",
+                    "the best validation reward of each epoch (the sample that becomes the next "
+                    "epoch's start) in the run and in its control, over the epochs "
+                    "(control.csv).");
+    }
 
     /* the figures */
     fputs("<h2>Figures</h2>\n", f);
@@ -1337,16 +1474,26 @@ int main(int argc, char **argv)
 {
     amlfs_tool_start("amlfs-report");
     amlfs_help_version(argc, argv, usage);
-    static const struct option opts[] = {{0, 0, 0, 0}};
+    static const struct option opts[] = {{"control", required_argument, 0, 'c'}, {0, 0, 0, 0}};
     opterr = 0;
-    if (getopt_long(argc, argv, "", opts, NULL) != -1)
-        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown option '%s' (see --help)",
-                   argv[optind - 1]);
+    const char *control = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'c')
+            control = optarg;
+        else
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
+                       argv[optind - 1]);
+    }
     if (argc - optind != 1)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "expected one run directory (see --help)");
 
-    run_info run;
+    run_info run, ctl;
     read_run(&run, argv[optind]);
+    if (control) {
+        read_run(&ctl, control);
+        check_control(&run, &ctl);
+    }
     if (mkdir(run.report, 0777) != 0 && errno != EEXIST)
         amlfs_fail(AMLFS_EXIT_FAILED, run.report, "cannot create: %s", strerror(errno));
 
@@ -1365,8 +1512,16 @@ int main(int argc, char **argv)
     draw(&run, "transforms.gp", "transforms.png");
     draw(&run, "weight.gp", "weight.png");
     draw(&run, "rewards.gp", "rewards.png");
-    write_index(&run);
+    if (control) {
+        write_control_csv(&run, &ctl);
+        write_control_dat(&run, &ctl);
+        write_control_gp(&run, &ctl);
+        draw(&run, "control.gp", "control.png");
+    }
+    write_index(&run, control ? &ctl : NULL);
     printf("%s/index.html\n", run.report);
+    if (control)
+        free_run(&ctl);
     free_run(&run);
     return AMLFS_EXIT_OK;
 }

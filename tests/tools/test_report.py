@@ -1,7 +1,8 @@
 """amlfs-report: a run directory built with the real policy tools (init, sample, reward,
 update; evals written in their real format, no training), reported; its CSV tables
 against the HDF5 files read with h5py, its PNGs decoded and required to be real plots,
-index.html's references, an unfinished run, a path with a space, and the errors."""
+index.html's references, an unfinished run, a path with a space, the report against a
+control run, and the errors."""
 import csv
 import html.parser
 import os
@@ -26,13 +27,20 @@ REWARDS = {
     2: [0.64, 0.64, 0.64, 0.64, 0.64, 0.64],
     3: [0.58, 0.75, 0.69, 0.75, 0.62, 0.71],
 }
+# a control run's (every sample rewarded)
+CONTROL_REWARDS = {
+    1: [0.70, 0.74, 0.71, 0.69, 0.73, 0.72],
+    2: [0.76, 0.75, 0.77, 0.74, 0.78, 0.75],
+    3: [0.79, 0.80, 0.78, 0.81, 0.79, 0.80],
+}
 
 
-def build_run(test, run_dir, epochs=3, final=True, times=True, init="focal"):
+def build_run(test, run_dir, epochs=3, final=True, times=True, init="focal", rewards=REWARDS,
+              final_top1=0.7345, model="small-cnn"):
     """A run directory of `epochs` rewarded epochs, each followed by its update."""
     os.makedirs(os.path.join(run_dir, "policy"))
     with open(os.path.join(run_dir, "config"), "w") as f:
-        f.write("# resolved settings\ndataset = fashion-mnist\nmodel = small-cnn\n"
+        f.write(f"# resolved settings\ndataset = fashion-mnist\nmodel = {model}\n"
                 f"epochs = 12\nsamples = 6\nintervals = 6\ninit = {init}\n"
                 "note = <b>&\"quoted\"</b>   # escaped in the HTML\n")
     policy = lambda e: os.path.join(run_dir, "policy", f"epoch-{e:04d}.h5")
@@ -45,7 +53,7 @@ def build_run(test, run_dir, epochs=3, final=True, times=True, init="focal"):
         test.ok("amlfs-sample", "--policy", policy(e), "--epoch", e, "--samples", 6,
                 "--out", thetas)
         evals = []
-        for i, top1 in enumerate(REWARDS[e]):
+        for i, top1 in enumerate(rewards[e]):
             sd = os.path.join(ed, f"sample-{i:03d}")
             os.makedirs(sd)
             evals.append(os.path.join(sd, "eval.h5"))
@@ -65,7 +73,7 @@ def build_run(test, run_dir, epochs=3, final=True, times=True, init="focal"):
             f.write("1,train,2.25\n")  # a retried phase: summed
     if final:
         os.makedirs(os.path.join(run_dir, "final"))
-        write_eval(os.path.join(run_dir, "final", "eval-test.h5"), epoch=epochs, top1=0.7345,
+        write_eval(os.path.join(run_dir, "final", "eval-test.h5"), epoch=epochs, top1=final_top1,
                    top5=0.9812, loss=0.8123, split="test", images=1000)
 
 
@@ -124,6 +132,27 @@ def decode_png(path):
     else:
         pixels = [[row[i:i + bpp] for i in range(0, stride, bpp)] for row in rows]
     return w, h, pixels
+
+
+def assert_real_plot(test, path):
+    """A PNG of at least 800x500 with many colours, enough drawn, and colour beyond grey
+    (the curves, not only the frame and the text)."""
+    name = os.path.basename(path)
+    size = os.path.getsize(path)
+    test.assertGreater(size, 10000, f"{name}: {size} bytes")
+    w, h, pixels = decode_png(path)
+    test.assertGreaterEqual(w, 800)
+    test.assertGreaterEqual(h, 500)
+    counts = {}
+    for row in pixels:
+        for px in row:
+            counts[px] = counts.get(px, 0) + 1
+    background = max(counts.values())
+    drawn = 1 - background / (w * h)
+    test.assertGreater(len(counts), 50, f"{name}: {len(counts)} colours")
+    test.assertGreater(drawn, 0.015, f"{name}: {drawn:.4f} of the pixels drawn")
+    coloured = sum(c for px, c in counts.items() if max(px[:3]) - min(px[:3]) > 60)
+    test.assertGreater(coloured / (w * h), 0.002, f"{name}: too little colour")
 
 
 def csv_rows(path):
@@ -232,24 +261,7 @@ class Report(ToolTest):
     def test_pngs_are_real_plots(self):
         for name in PNGS:
             with self.subTest(png=name):
-                path = os.path.join(self.report, name)
-                size = os.path.getsize(path)
-                self.assertGreater(size, 10000, f"{name}: {size} bytes")
-                w, h, pixels = decode_png(path)
-                self.assertGreaterEqual(w, 800)
-                self.assertGreaterEqual(h, 500)
-                counts = {}
-                for row in pixels:
-                    for px in row:
-                        counts[px] = counts.get(px, 0) + 1
-                background = max(counts.values())
-                drawn = 1 - background / (w * h)
-                self.assertGreater(len(counts), 50, f"{name}: {len(counts)} colours")
-                self.assertGreater(drawn, 0.015, f"{name}: {drawn:.4f} of the pixels drawn")
-                # colour beyond grey: the curves, not only the frame and the text
-                coloured = sum(c for px, c in counts.items()
-                               if max(px[:3]) - min(px[:3]) > 60)
-                self.assertGreater(coloured / (w * h), 0.002, f"{name}: too little colour")
+                assert_real_plot(self, os.path.join(self.report, name))
 
     def test_index_html_references_everything(self):
         with open(os.path.join(self.report, "index.html"), encoding="utf-8") as f:
@@ -419,6 +431,53 @@ class Unfinished(ToolTest):
         self.assertNotIn("mu.png", names)
         self.assertNotIn("index.html", names)
         self.assertEqual([n for n in names if ".tmp." in n], [])
+
+
+class Control(ToolTest):
+    """amlfs-report RUN --control RUN2: the search against a control run."""
+
+    def test_report_against_a_control(self):
+        rd, cd = self.path("run"), self.path("control run")
+        build_run(self, rd)
+        build_run(self, cd, rewards=CONTROL_REWARDS, final_top1=0.8012)
+        self.ok("amlfs-report", rd, "--control", cd)
+        report = os.path.join(rd, "report")
+        rows = csv_rows(os.path.join(report, "control.csv"))
+        self.assertEqual(list(rows[0].keys()),
+                         ["epoch", "run_best_reward", "control_best_reward", "difference"])
+        self.assertEqual([int(r["epoch"]) for r in rows], [1, 2, 3])
+        for r in rows:
+            e = int(r["epoch"])
+            run_best = max(v for v in REWARDS[e] if v is not None)
+            control_best = max(CONTROL_REWARDS[e])
+            self.assertEqual(float(r["run_best_reward"]), run_best)
+            self.assertEqual(float(r["control_best_reward"]), control_best)
+            self.assertEqual(float(r["difference"]), run_best - control_best)
+        assert_real_plot(self, os.path.join(report, "control.png"))
+        with open(os.path.join(report, "index.html"), encoding="utf-8") as f:
+            text = f.read()
+        links = Links()
+        links.feed(text)
+        self.assertIn("control.png", links.img)
+        body = " ".join(links.text)
+        self.assertIn("Against the control", body)
+        self.assertIn("run 0.7345, control 0.8012: -6.67 points", body)
+        self.assertIn("run 0.7500, control 0.8100: -0.0600 (epoch 3, top1)", body)
+        # without --control the section and its files are not made anew
+        self.ok("amlfs-report", cd)
+        self.assertFalse(os.path.exists(os.path.join(cd, "report", "control.csv")))
+
+    def test_control_must_be_comparable(self):
+        rd = self.path("run")
+        build_run(self, rd, epochs=1, final=False, times=False)
+        other = self.path("other")
+        build_run(self, other, epochs=1, final=False, times=False, model="resnet20")
+        self.fails(2, "amlfs-report", rd, "--control", other,
+                   mentions=["not a control of", "model = resnet20"])
+        self.fails(2, "amlfs-report", rd, "--control", self.path("missing"),
+                   mentions=["missing"])
+        self.fails(2, "amlfs-report", rd, "--control")
+        self.assertFalse(os.path.exists(os.path.join(rd, "report", "index.html")))
 
 
 if __name__ == "__main__":
