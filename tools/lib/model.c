@@ -58,7 +58,6 @@ struct amlfs_model {
     layer layer[MAX_LAYERS];
     size_t act_size[MAX_LAYERS + 1];   /* per sample, floats in its layout */
     amlfs_layout layout[MAX_LAYERS + 1];
-    int act_c[MAX_LAYERS + 1], act_h[MAX_LAYERS + 1], act_w[MAX_LAYERS + 1];
     float *act[MAX_LAYERS + 1];        /* in-place layers share their input's buffer */
     int act_owner[MAX_LAYERS + 1];     /* 1: act[a] was allocated for a */
     float *dact[MAX_LAYERS + 1];       /* from the gradient pool (gradient_slots) */
@@ -124,9 +123,6 @@ static void finish_layer_as(builder *b, layer *l, int k, int oh, int ow, amlfs_l
     l->ow = ow;
     l->out = ++m->nacts;
     m->layout[l->out] = layout;
-    m->act_c[l->out] = k;
-    m->act_h[l->out] = oh;
-    m->act_w[l->out] = ow;
     m->act_size[l->out] = amlfs_act_floats(m->ctx, layout, 1, k, oh, ow);
     b->act = l->out;
     b->c = k;
@@ -246,9 +242,6 @@ static int build(amlfs_model *m)
     builder b = {m, 0, s->channels, s->height, s->width, AMLFS_LAYOUT_PLAIN};
     m->act_size[0] = (size_t)s->channels * s->height * s->width;
     m->layout[0] = AMLFS_LAYOUT_PLAIN;
-    m->act_c[0] = s->channels;
-    m->act_h[0] = s->height;
-    m->act_w[0] = s->width;
     if (!strcmp(s->model, "small-cnn")) {
         if (s->height < 4 || s->width < 4)
             return snprintf(m->err, sizeof m->err, "small-cnn needs images of 4x4 or more"), -1;
