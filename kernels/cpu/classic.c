@@ -4,7 +4,7 @@
  * cross-entropy that the searchable loss is benchmarked against (bench/loss.c).
  *
  * Precision, as DESIGN.md 1 asks of the searchable loss: the softmax over C runs in
- * float32 (amlfs_softmax_exp of softmax_exp.h, within 1 ulp of exp) with its sum accumulated in float64;
+ * float32 (amlfs_softmax_exp of loss_math.h, within 1 ulp of exp) with its sum accumulated in float64;
  * from log p_y on, the per-sample part (p_y, the focal factor, the gradient weight) is
  * float64. log p_y = z_y - log(sum), z = f - max, with the sum split into e^{z_y} and the
  * rest ("tail"); when z_y > -1 it is -log1p(tail e^{-z_y}), which keeps losses far below
@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "amlfs_kernels.h"
-#include "softmax_exp.h"
+#include "loss_math.h"
 
 #define PI 3.14159265358979323846
 

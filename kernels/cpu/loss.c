@@ -42,7 +42,7 @@
  * OpenMP threads.
  */
 #include "amlfs_kernels.h"
-#include "softmax_exp.h"
+#include "loss_math.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -114,51 +114,14 @@ static double cosine_exp_sum(const float *row, int from, int to, double s, doubl
     return acc;
 }
 
-/* The target's probability from z_y = f_y - max (float64, <= 0) and tail, the float64
- * sum of the other classes' terms (item 2 of the header comment). */
-typedef struct {
-    double sum;         /* the softmax sum e^{z_y} + tail */
-    double p;           /* p_y */
-    double one_minus_p; /* 1 - p_y = tail / sum: no cancellation near p_y = 1 */
-    double log_p;       /* log p_y */
-} target_prob;
-
-static target_prob target_probability(double z_y, double tail)
-{
-    target_prob tp;
-    double e_y = exp(z_y);
-    tp.sum = e_y + tail;
-    tp.p = e_y / tp.sum;
-    tp.one_minus_p = tail / tp.sum;
-    tp.log_p = z_y > -1.0 ? -log1p(tail / e_y) : z_y - log(tp.sum);
-    return tp;
-}
-
 /* ---- transforms --------------------------------------------------------------------- */
-
-/* The piece of a piecewise-linear transform that x falls in (DESIGN.md 1):
- * *xc is x clamped to [lo, hi], the result is k = min(floor((xc-lo)/(hi-lo) M), M-1),
- * *inside is 1 when no input clamp was needed. NaN x gives k = 0 and *xc = NaN. */
-static int pwl_piece(int m, double lo, double hi, double x, double *xc, int *inside)
-{
-    if (isnan(x)) {
-        *xc = x;
-        *inside = 0;
-        return 0;
-    }
-    *inside = (x >= lo && x <= hi);
-    double xcl = x < lo ? lo : (x > hi ? hi : x);
-    *xc = xcl;
-    int k = (int)((xcl - lo) / (hi - lo) * m); /* >= 0, so truncation is floor */
-    return k < m - 1 ? k : m - 1;
-}
 
 double amlfs_pwl(const double *a, const double *b, int m, double lo, double hi, double x,
                  double *slope)
 {
     double xc;
     int inside;
-    int k = pwl_piece(m, lo, hi, x, &xc, &inside);
+    int k = amlfs_pwl_piece(m, lo, hi, x, &xc, &inside);
     if (slope)
         *slope = inside ? a[k] : 0.0;
     return a[k] * xc + b[k];
@@ -180,22 +143,6 @@ double amlfs_loss_tau(const amlfs_loss_spec *spec, double p)
     return amlfs_pwl(a_tau, b_tau, spec->intervals, 0.0, 1.0, p, NULL);
 }
 
-/* The loss and weight from log p and the composed piece q = A p + B, q already known to
- * be >= eps (no clamp): item 4 of the header comment. */
-static void loss_from_piece(double log_p, double p, double q, double A, double B,
-                            double *loss, double *w)
-{
-    double d = (A - 1.0) + B / p;
-    if (p > 0.0 && isfinite(d) && d > -1.0) {
-        /* 0 - 0 is +0 where -0.0 - 0 would be -0; d = 0 (the identity) skips a call */
-        *loss = (0.0 - log_p) - (d == 0.0 ? 0.0 : log1p(d));
-        *w = A / (1.0 + d);
-    } else {
-        *loss = -log(q);
-        *w = A * p / q;
-    }
-}
-
 /* ---- one sample ---------------------------------------------------------------------- */
 
 /* The prob space. row (C) logits; g (C) the gradient row of the mean loss, or NULL;
@@ -213,18 +160,18 @@ static int prob_sample(const amlfs_loss_spec *spec, const float *row, int32_t y,
         fmax = row[j] > fmax ? row[j] : fmax;
     /* The terms go into g (when asked for) and are scaled in place below. */
     double tail = prob_exp_sum(row, 0, y, fmax, g) + prob_exp_sum(row, y + 1, c, fmax, g);
-    target_prob tp = target_probability((double)row[y] - (double)fmax, tail);
+    amlfs_target_prob tp = amlfs_target_probability((double)row[y] - (double)fmax, tail);
 
     /* t on [0,1], its output clamped to [eps, 1] (p is in [0,1]: no input clamp);
      * tau on [0,1], its output clamped to [eps, inf). */
     double pc, uc;
     int inside;
-    int kt = pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
+    int kt = amlfs_pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
     double u = a_t[kt] * pc + b_t[kt];
     int t_clamped = u < AMLFS_LOSS_EPS || u > 1.0;
     if (t_clamped)
         u = u < AMLFS_LOSS_EPS ? AMLFS_LOSS_EPS : 1.0;
-    int ku = pwl_piece(m, 0.0, 1.0, u, &uc, &inside);
+    int ku = amlfs_pwl_piece(m, 0.0, 1.0, u, &uc, &inside);
     double v = a_tau[ku] * uc + b_tau[ku];
     double loss, w;
     if (t_clamped || v < AMLFS_LOSS_EPS) {
@@ -232,7 +179,7 @@ static int prob_sample(const amlfs_loss_spec *spec, const float *row, int32_t y,
         w = 0.0;
     } else {
         double A = a_tau[ku] * a_t[kt], B = a_tau[ku] * b_t[kt] + b_tau[ku];
-        loss_from_piece(tp.log_p, tp.p, v, A, B, &loss, &w);
+        amlfs_loss_from_piece(tp.log_p, tp.p, v, A, B, &loss, &w);
     }
     *loss_out = loss;
     *w_out = w;
@@ -275,19 +222,19 @@ static int cosine_sample(const amlfs_loss_spec *spec, const float *row, int32_t 
 
     double tail = cosine_exp_sum(row, 0, y, s, cmax, g) +
                   cosine_exp_sum(row, y + 1, c, s, cmax, g);
-    target_prob tp = target_probability(s * (t_y - cmax), tail);
+    amlfs_target_prob tp = amlfs_target_probability(s * (t_y - cmax), tail);
 
     /* tau on [0,1], its output clamped to [eps, inf). */
     double pc;
     int inside;
-    int ku = pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
+    int ku = amlfs_pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
     double v = a_tau[ku] * pc + b_tau[ku];
     double loss, w;
     if (v < AMLFS_LOSS_EPS) {
         loss = -log(AMLFS_LOSS_EPS);
         w = 0.0;
     } else {
-        loss_from_piece(tp.log_p, tp.p, v, a_tau[ku], b_tau[ku], &loss, &w);
+        amlfs_loss_from_piece(tp.log_p, tp.p, v, a_tau[ku], b_tau[ku], &loss, &w);
     }
     *loss_out = loss;
     *w_out = w;

@@ -1,7 +1,7 @@
 /* loss_kernel.cuh: the device code of the searchable loss (kernels/cuda/loss.cu launches
  * it): the transforms, the block reductions and the kernel, one thread block per sample.
- * The arithmetic is kernels/cpu/loss.c's, whose header comment says why each step is
- * computed as it is. Only device built-ins are used here, so the kernel can also be
+ * The per-sample arithmetic is kernels/loss_math.h's, shared with kernels/cpu/loss.c,
+ * whose header comment says why each step is computed as it is. Only device built-ins are used here, so the kernel can also be
  * compiled for a host-side emulation of a thread block when no GPU is at hand. */
 #ifndef AMLFS_CUDA_LOSS_KERNEL_CUH
 #define AMLFS_CUDA_LOSS_KERNEL_CUH
@@ -24,51 +24,6 @@ struct loss_params {
     double scale;
     double theta[4 * AMLFS_CUDA_MAX_INTERVALS];
 };
-
-/* ---- transforms (as kernels/cpu/loss.c) ------------------------------------------- */
-
-static __device__ int pwl_piece(int m, double lo, double hi, double x, double *xc,
-                                int *inside)
-{
-    if (isnan(x)) {
-        *xc = x;
-        *inside = 0;
-        return 0;
-    }
-    *inside = (x >= lo && x <= hi);
-    double xcl = x < lo ? lo : (x > hi ? hi : x);
-    *xc = xcl;
-    int k = (int)((xcl - lo) / (hi - lo) * m);
-    return k < m - 1 ? k : m - 1;
-}
-
-struct target_prob {
-    double sum, p, one_minus_p, log_p;
-};
-
-static __device__ target_prob target_probability(double z_y, double tail)
-{
-    target_prob tp;
-    double e_y = exp(z_y);
-    tp.sum = e_y + tail;
-    tp.p = e_y / tp.sum;
-    tp.one_minus_p = tail / tp.sum;
-    tp.log_p = z_y > -1.0 ? -log1p(tail / e_y) : z_y - log(tp.sum);
-    return tp;
-}
-
-static __device__ void loss_from_piece(double log_p, double p, double q, double A, double B,
-                                       double *loss, double *w)
-{
-    double d = (A - 1.0) + B / p;
-    if (p > 0.0 && isfinite(d) && d > -1.0) {
-        *loss = (0.0 - log_p) - (d == 0.0 ? 0.0 : log1p(d));
-        *w = A / (1.0 + d);
-    } else {
-        *loss = -log(q);
-        *w = A * p / q;
-    }
-}
 
 /* ---- block reductions ---------------------------------------------------------------- */
 
@@ -149,7 +104,7 @@ static __global__ void __launch_bounds__(LOSS_BLOCK)
     if (cosine) {
         double xc;
         int inside;
-        int k = pwl_piece(m, -1.0, 1.0, (double)row[yi], &xc, &inside);
+        int k = amlfs_pwl_piece(m, -1.0, 1.0, (double)row[yi], &xc, &inside);
         t_y = a_t[k] * xc + b_t[k];
         slope_t = inside ? a_t[k] : 0.0;
     }
@@ -183,26 +138,26 @@ static __global__ void __launch_bounds__(LOSS_BLOCK)
     /* 3. the per-sample part, float64 */
     if (threadIdx.x == 0) {
         double z_y = cosine ? s * (t_y - cmax) : (double)row[yi] - (double)row_max;
-        target_prob tp = target_probability(z_y, tail);
+        amlfs_target_prob tp = amlfs_target_probability(z_y, tail);
         double pc, uc, lossv, w;
         int inside, is_clamped;
         if (cosine) {
-            int ku = pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
+            int ku = amlfs_pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
             double q = a_tau[ku] * pc + b_tau[ku];
             is_clamped = q < AMLFS_LOSS_EPS;
             if (is_clamped) {
                 lossv = -log(AMLFS_LOSS_EPS);
                 w = 0.0;
             } else {
-                loss_from_piece(tp.log_p, tp.p, q, a_tau[ku], b_tau[ku], &lossv, &w);
+                amlfs_loss_from_piece(tp.log_p, tp.p, q, a_tau[ku], b_tau[ku], &lossv, &w);
             }
         } else {
-            int kt = pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
+            int kt = amlfs_pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
             double u = a_t[kt] * pc + b_t[kt];
             int t_clamped = u < AMLFS_LOSS_EPS || u > 1.0;
             if (t_clamped)
                 u = u < AMLFS_LOSS_EPS ? AMLFS_LOSS_EPS : 1.0;
-            int ku = pwl_piece(m, 0.0, 1.0, u, &uc, &inside);
+            int ku = amlfs_pwl_piece(m, 0.0, 1.0, u, &uc, &inside);
             double q = a_tau[ku] * uc + b_tau[ku];
             is_clamped = t_clamped || q < AMLFS_LOSS_EPS;
             if (is_clamped) {
@@ -210,7 +165,7 @@ static __global__ void __launch_bounds__(LOSS_BLOCK)
                 w = 0.0;
             } else {
                 double A = a_tau[ku] * a_t[kt], B = a_tau[ku] * b_t[kt] + b_tau[ku];
-                loss_from_piece(tp.log_p, tp.p, q, A, B, &lossv, &w);
+                amlfs_loss_from_piece(tp.log_p, tp.p, q, A, B, &lossv, &w);
             }
         }
         loss[i] = lossv;

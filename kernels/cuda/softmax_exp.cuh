@@ -1,13 +1,13 @@
 /* softmax_exp.cuh: the float32 softmax term of the searchable loss on the GPU, the same
  * arithmetic as kernels/cpu/loss.c (see its header comment, item 1): exp(hi + lo) with lo
  * the float32 rounding remainder of the argument, joined in the range reduction, is
- * amlfs_softmax_exp of kernels/softmax_exp.h, shared with the CPU. The TwoSum below is
+ * amlfs_softmax_exp of kernels/loss_math.h, shared with the CPU. The TwoSum below is
  * additions only, which no contraction touches; the CPU's (loss.c) relies on the C
  * build not contracting instead of on intrinsics. */
 #ifndef AMLFS_CUDA_SOFTMAX_EXP_CUH
 #define AMLFS_CUDA_SOFTMAX_EXP_CUH
 
-#include "softmax_exp.h"
+#include "loss_math.h"
 
 #include <stdint.h>
 

@@ -1,0 +1,123 @@
+/* loss_math.h: the per-sample arithmetic of the softmax losses, one definition for the
+ * CPU (kernels/cpu/loss.c, classic.c) and the GPU (kernels/cuda/loss_kernel.cuh): the
+ * float32 softmax exp, the target's probability, the piece of a piecewise-linear
+ * transform and the loss from the composed piece. kernels/cpu/loss.c's header comment
+ * says why each is computed as it is. The C build does not contract a * b + c into fused
+ * multiply-adds and nvcc does, so the GPU's results agree with the CPU's to within an
+ * ulp or so, not bit for bit.
+ *
+ * amlfs_softmax_exp(hi, lo) is exp(hi + lo), hi <= 0 and lo its rounding remainder
+ * (|lo| <= ulp(hi)/2; 0 when there is none), in float32: within 1 ulp of exp on [-87, 0] (checked over every float32
+ * there, lo = 0), 0 below -87 (a softmax term under FLT_MIN is below the precision of a
+ * sum that holds the maximum's 1), NaN for NaN. libm's expf is a call that the loops
+ * over C cannot vectorise at -O2; this is straight-line code they can:
+ * hi = n ln2 + r with |r| <= ln2/2, ln2 in two parts (Cody and Waite) so that hi - n ln2
+ * is exact, and lo joins r there; exp(r) by the degree-7 minimax polynomial of Cephes'
+ * expf; 2^n built in the exponent bits, n clamped to [-126, 0] with integer selects so
+ * that -inf and NaN stay defined. */
+#ifndef AMLFS_LOSS_MATH_H
+#define AMLFS_LOSS_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* host and device under nvcc (memcpy is a register move on both) */
+#ifdef __CUDACC__
+#define AMLFS_HD static __host__ __device__ __forceinline__
+#else
+#define AMLFS_HD static inline
+#endif
+
+AMLFS_HD int32_t amlfs_f32_bits(float v)
+{
+    int32_t i;
+    memcpy(&i, &v, sizeof i);
+    return i;
+}
+
+AMLFS_HD float amlfs_f32_from_bits(int32_t i)
+{
+    float v;
+    memcpy(&v, &i, sizeof v);
+    return v;
+}
+
+AMLFS_HD float amlfs_softmax_exp(float hi, float lo)
+{
+    /* n = round(hi log2 e): adding 1.5 2^23 leaves the rounded integer in the low bits */
+    float shifted = hi * 1.44269504088896341f + 12582912.0f;
+    int32_t n = (int32_t)((uint32_t)amlfs_f32_bits(shifted) - 0x4B400000u);
+    n = n < -126 ? -126 : n;
+    n = n > 0 ? 0 : n;
+    float nf = (float)n;
+    float r = hi - nf * 0.693359375f;
+    r = (r - nf * -2.12194440e-4f) + lo;
+    float poly = 1.9875691500e-4f;
+    poly = poly * r + 1.3981999507e-3f;
+    poly = poly * r + 8.3334519073e-3f;
+    poly = poly * r + 4.1665795894e-2f;
+    poly = poly * r + 1.6666665459e-1f;
+    poly = poly * r + 5.0000001201e-1f;
+    poly = poly * r * r + r + 1.0f;
+    float v = poly * amlfs_f32_from_bits((n + 127) << 23);
+    /* zero below -87 by a bit mask, not a select the compiler would make a branch;
+     * NaN is not below -87: it stays NaN */
+    int32_t keep = -(int32_t)!(hi < -87.0f);
+    return amlfs_f32_from_bits(amlfs_f32_bits(v) & keep);
+}
+
+/* The target's probability from z_y = f_y - max (float64, <= 0) and tail, the float64
+ * sum of the other classes' terms (item 2 of loss.c's header comment). */
+typedef struct {
+    double sum;         /* the softmax sum e^{z_y} + tail */
+    double p;           /* p_y */
+    double one_minus_p; /* 1 - p_y = tail / sum: no cancellation near p_y = 1 */
+    double log_p;       /* log p_y */
+} amlfs_target_prob;
+
+AMLFS_HD amlfs_target_prob amlfs_target_probability(double z_y, double tail)
+{
+    amlfs_target_prob tp;
+    double e_y = exp(z_y);
+    tp.sum = e_y + tail;
+    tp.p = e_y / tp.sum;
+    tp.one_minus_p = tail / tp.sum;
+    tp.log_p = z_y > -1.0 ? -log1p(tail / e_y) : z_y - log(tp.sum);
+    return tp;
+}
+
+/* The piece of a piecewise-linear transform that x falls in (DESIGN.md 1):
+ * *xc is x clamped to [lo, hi], the result is k = min(floor((xc-lo)/(hi-lo) M), M-1),
+ * *inside is 1 when no input clamp was needed. NaN x gives k = 0 and *xc = NaN. */
+AMLFS_HD int amlfs_pwl_piece(int m, double lo, double hi, double x, double *xc, int *inside)
+{
+    if (isnan(x)) {
+        *xc = x;
+        *inside = 0;
+        return 0;
+    }
+    *inside = (x >= lo && x <= hi);
+    double xcl = x < lo ? lo : (x > hi ? hi : x);
+    *xc = xcl;
+    int k = (int)((xcl - lo) / (hi - lo) * m); /* >= 0, so truncation is floor */
+    return k < m - 1 ? k : m - 1;
+}
+
+/* The loss and weight from log p and the composed piece q = A p + B, q already known to
+ * be >= eps (no clamp): item 4 of loss.c's header comment. */
+AMLFS_HD void amlfs_loss_from_piece(double log_p, double p, double q, double A, double B,
+                                    double *loss, double *w)
+{
+    double d = (A - 1.0) + B / p;
+    if (p > 0.0 && isfinite(d) && d > -1.0) {
+        /* 0 - 0 is +0 where -0.0 - 0 would be -0; d = 0 (the identity) skips a call */
+        *loss = (0.0 - log_p) - (d == 0.0 ? 0.0 : log1p(d));
+        *w = A / (1.0 + d);
+    } else {
+        *loss = -log(q);
+        *w = A * p / q;
+    }
+}
+
+#endif
