@@ -8,6 +8,8 @@
  * bench/results/layers.json (run from the repository root, as `make bench` does).
  * Exit 0 unless it cannot run or write its result.
  */
+#include "bench.h"
+#include "tool.h"
 #include "amlfs_rng.h"
 #include "amlfs_layers.h"
 
@@ -19,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define FAST_REPEATS 11
 #define REF_REPEATS 3
@@ -38,19 +39,6 @@ static float *randn(size_t n)
     for (size_t i = 0; i < n; i++)
         p[i] = (float)amlfs_next_normal(&bench_rng);
     return p;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* One layer's tensors and plan; run() does forward (pass 0) or backward (pass 1) on the
@@ -108,9 +96,9 @@ static double median_seconds(layer_case *c, int fast, int pass, int repeats)
     double t[FAST_REPEATS];
     run(c, fast, pass); /* warm-up: page faults, oneDNN's JIT */
     for (int r = 0; r < repeats; r++) {
-        double t0 = now_seconds();
+        double t0 = amlfs_seconds();
         run(c, fast, pass);
-        t[r] = now_seconds() - t0;
+        t[r] = amlfs_seconds() - t0;
     }
     qsort(t, repeats, sizeof t[0], compare_doubles);
     return t[repeats / 2];

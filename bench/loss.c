@@ -13,6 +13,8 @@
  * root, as `make bench` does). Exit 0 unless it cannot run or write its result; a missed
  * target is reported, not an error, since timings depend on the machine's load.
  */
+#include "bench.h"
+#include "tool.h"
 #include "amlfs_rng.h"
 #include "amlfs_kernels.h"
 
@@ -24,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define N 512
 #define M 6
@@ -40,13 +41,6 @@ static const char *case_names[NCASES] = {"ce", "identity", "random", "cosine"};
 static amlfs_rng_cursor test_rng = {{0xbe7c4u, 0, 0, AMLFS_STREAM_TEST}, 0};
 static double uniform01(void) { return amlfs_next_uniform(&test_rng); }
 static double normal01(void) { return amlfs_next_normal(&test_rng); }
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct {
     int c;
@@ -80,12 +74,6 @@ static void run_case(int which, const bench_inputs *in)
     }
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median and minimum seconds per call of each case at C = c. */
 static void bench_classes(int c, const amlfs_loss_spec *identity, const amlfs_loss_spec *random,
                           double scale, double median[NCASES], double best[NCASES])
@@ -115,9 +103,9 @@ static void bench_classes(int c, const amlfs_loss_spec *identity, const amlfs_lo
     int calls[NCASES];
     for (int k = 0; k < NCASES; k++) {
         run_case(k, &in);
-        double t0 = now_seconds();
+        double t0 = amlfs_seconds();
         run_case(k, &in);
-        double once = now_seconds() - t0;
+        double once = amlfs_seconds() - t0;
         calls[k] = once > 0.0 ? (int)ceil(RUN_SECONDS / once) : 1000;
         if (calls[k] < 1)
             calls[k] = 1;
@@ -125,10 +113,10 @@ static void bench_classes(int c, const amlfs_loss_spec *identity, const amlfs_lo
     double times[NCASES][REPEATS];
     for (int r = 0; r < REPEATS; r++) {
         for (int k = 0; k < NCASES; k++) {
-            double t0 = now_seconds();
+            double t0 = amlfs_seconds();
             for (int q = 0; q < calls[k]; q++)
                 run_case(k, &in);
-            times[k][r] = (now_seconds() - t0) / calls[k];
+            times[k][r] = (amlfs_seconds() - t0) / calls[k];
         }
     }
     for (int k = 0; k < NCASES; k++) {

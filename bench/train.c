@@ -21,6 +21,8 @@
  * repository root, as `make bench` does). Exit 0 unless it cannot run or write its
  * result; speed targets are compared by bench/train, never asserted here.
  */
+#include "bench.h"
+#include "tool.h"
 #include "model.h"
 #include "amlfs_rng.h"
 
@@ -35,7 +37,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define RESULT_PATH "bench/results/train-amlfs.json"
@@ -110,19 +111,6 @@ typedef struct {
     double median_ips, min_ips, max_ips, step_ms, peak_mb;
 } case_result;
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double peak_rss_mb(void)
 {
     struct rusage ru;
@@ -183,9 +171,9 @@ static void run_case(const bench_case *c, const bench_options *o, child_result *
     shape.batch = c->batch;
 
     r->base_mb = peak_rss_mb();
-    double t0 = now_seconds();
+    double t0 = amlfs_seconds();
     amlfs_model *m = amlfs_model_create(ctx, &shape, 1, err, sizeof err);
-    r->create_s = now_seconds() - t0;
+    r->create_s = amlfs_seconds() - t0;
     if (!m) {
         snprintf(r->err, sizeof r->err, "%s: %s", c->model, err);
         goto done;
@@ -194,11 +182,11 @@ static void run_case(const bench_case *c, const bench_options *o, child_result *
     int64_t correct = 0, clamped = 0;
     double step_s = 0.0;
     for (int s = 0; s < o->warmup || s < 1; s++) {
-        t0 = now_seconds();
+        t0 = amlfs_seconds();
         r->last_loss = amlfs_model_train_step(m, x, y, c->batch, &spec, c->lr, 0.9, 5e-4, 0,
                                               s == 0, &correct, &clamped);
         amlfs_wait(ctx);
-        step_s = now_seconds() - t0;
+        step_s = amlfs_seconds() - t0;
         if (s == 0)
             r->first_step_s = step_s;
     }
@@ -207,12 +195,12 @@ static void run_case(const bench_case *c, const bench_options *o, child_result *
         r->steps_per_window = 1;
     r->windows = o->windows;
     for (int w = 0; w < o->windows; w++) {
-        t0 = now_seconds();
+        t0 = amlfs_seconds();
         for (int s = 0; s < r->steps_per_window; s++)
             r->last_loss = amlfs_model_train_step(m, x, y, c->batch, &spec, c->lr, 0.9, 5e-4,
                                                   0, 0, &correct, &clamped);
         amlfs_wait(ctx); /* the window's last step done, on any device */
-        r->ips[w] = (double)c->batch * r->steps_per_window / (now_seconds() - t0);
+        r->ips[w] = (double)c->batch * r->steps_per_window / (amlfs_seconds() - t0);
     }
     if (gpu) {
         r->gpu_used_mb = gpu_used_mb();

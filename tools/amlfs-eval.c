@@ -8,7 +8,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char usage[] =
     "usage: amlfs-eval --checkpoint checkpoint.h5 --data data.h5 --split val|test\n"
@@ -69,8 +68,7 @@ int main(int argc, char **argv)
     amlfs_check_fit(&st, ckpt_path, &s, data_path);
     int diverged = strcmp(st.status, "ok") != 0;
     double top1 = NAN, top5 = NAN, loss = NAN;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = amlfs_seconds();
     if (!diverged) {
         amlfs_context *ctx = amlfs_open_device(device, (int)threads);
         char err[256];
@@ -114,8 +112,7 @@ int main(int argc, char **argv)
         amlfs_model_destroy(m);
         amlfs_context_destroy(ctx);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double seconds = amlfs_seconds() - t0;
     amlfs_h5_out o = amlfs_h5_create(out, "eval");
     amlfs_attr_set_str(o.file, "/", "split", splits[split]);
     amlfs_attr_set_str(o.file, "/", "status", diverged ? "diverged" : "ok");

@@ -13,7 +13,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char usage[] =
     "usage: amlfs-train-epoch --checkpoint start.h5 --thetas thetas.h5 --index I\n"
@@ -39,13 +38,6 @@ static const char usage[] =
     "\n"
     "Exit status: 0 written (also when the loss diverged: status = diverged), 1 the work\n"
     "or the write failed, 2 bad usage or input.\n";
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int main(int argc, char **argv)
 {
@@ -134,7 +126,7 @@ int main(int argc, char **argv)
     uint32_t seed = (uint32_t)st.seed, epoch = (uint32_t)th.epoch, sample = (uint32_t)index;
     amlfs_epoch_order(order, n, seed, epoch, sample);
 
-    double t0 = now(), loss_sum = 0.0;
+    double t0 = amlfs_seconds(), loss_sum = 0.0;
     int64_t correct = 0, clamped = 0, seen = 0;
     int diverged = 0;
     for (int b = 0; b < batches; b++) {
@@ -158,7 +150,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "\ramlfs-train-epoch: epoch %u sample %u: batch %d/%d, loss %.4f",
                     epoch, sample, b + 1, batches, loss_sum / (double)seen);
     }
-    double seconds = now() - t0;
+    double seconds = amlfs_seconds() - t0;
     if (amlfs_progress_on())
         fputc('\n', stderr);
 

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *tool_name = "amlfs";
@@ -108,4 +109,11 @@ void *amlfs_zalloc(size_t count, size_t size)
     if (!p)
         amlfs_fail(AMLFS_EXIT_FAILED, NULL, "out of memory (%zu x %zu bytes)", count, size);
     return p;
+}
+
+double amlfs_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

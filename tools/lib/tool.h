@@ -37,4 +37,7 @@ void *amlfs_zalloc(size_t count, size_t size);
 /* Whether stderr is a terminal (progress is printed only then). */
 int amlfs_progress_on(void);
 
+/* Seconds on the monotonic clock, for durations (throughput in logs, benchmarks). */
+double amlfs_seconds(void);
+
 #endif
