@@ -1,13 +1,36 @@
-/* compare.h: the layer tests' tensor comparisons (test_layers, test_layers_native).
- * One CHECK per tensor; the worst element is printed and, on failure, named. */
+/* compare.h: the layer tests' tensors and comparisons (test_layers, test_layers_native):
+ * float32 test data from a Philox cursor of the test stream, and one CHECK per tensor,
+ * the worst element printed and, on failure, named. */
 #ifndef AMLFS_COMPARE_H
 #define AMLFS_COMPARE_H
 
 #include "check.h"
 
+#include "amlfs_rng.h"
+
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* n zeroed floats (exit 1 when memory runs out). */
+static inline float *test_zeros(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof *p);
+    if (!p) {
+        fprintf(stderr, "layer test: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+/* n floats N(shift, scale^2) from the cursor. */
+static inline float *test_randn(amlfs_rng_cursor *rng, size_t n, double scale, double shift)
+{
+    float *p = test_zeros(n);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(amlfs_next_normal(rng) * scale + shift);
+    return p;
+}
 
 /* The fast path against the reference: |fast - ref| <= FAST_TOL (|ref| + max |ref|), for
  * oneDNN's float32 sums against the reference's double ones. */

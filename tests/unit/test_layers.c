@@ -35,23 +35,11 @@ static amlfs_context *ctx;
 /* Test data from the project's own Philox streams (the test stream, never the tools'). */
 static amlfs_rng_cursor test_rng = {{0x1a7e55u, 0, 0, AMLFS_STREAM_TEST}, 0};
 static double uniform01(void) { return amlfs_next_uniform(&test_rng); }
-static double normal01(void) { return amlfs_next_normal(&test_rng); }
 
-static float *zeros(size_t n)
-{
-    float *p = calloc(n ? n : 1, sizeof *p);
-    if (!p) {
-        fprintf(stderr, "test_layers: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
+static float *zeros(size_t n) { return test_zeros(n); }
 static float *randn(size_t n, double scale, double shift)
 {
-    float *p = zeros(n);
-    for (size_t i = 0; i < n; i++) p[i] = (float)(normal01() * scale + shift);
-    return p;
+    return test_randn(&test_rng, n, scale, shift);
 }
 
 static float *copy_of(const float *src, size_t n)

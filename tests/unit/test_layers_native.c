@@ -27,21 +27,10 @@
 static amlfs_context *ctx;
 static amlfs_rng_cursor test_rng = {{0x7a71e5u, 0, 0, AMLFS_STREAM_TEST}, 0};
 
-static float *zeros(size_t n)
-{
-    float *p = calloc(n ? n : 1, sizeof *p);
-    if (!p) {
-        fprintf(stderr, "test_layers_native: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
+static float *zeros(size_t n) { return test_zeros(n); }
 static float *randn(size_t n, double scale, double shift)
 {
-    float *p = zeros(n);
-    for (size_t i = 0; i < n; i++) p[i] = (float)(amlfs_next_normal(&test_rng) * scale + shift);
-    return p;
+    return test_randn(&test_rng, n, scale, shift);
 }
 
 /* An (N,C,H,W) activation in both layouts. */
