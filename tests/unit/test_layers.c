@@ -141,33 +141,49 @@ static size_t dims_of(const char *group, size_t *out_dims)
     return n;
 }
 
-/* ---- Convolution -------------------------------------------------------------------- */
+/* ---- Convolution and linear: a weight and an optional bias --------------------------- */
 
-/* Reference and fast path on one shape; want_* (PyTorch) may be NULL (random data). */
-static void run_conv(const char *name, const amlfs_conv_shape *s, const float *in, const float *w,
-                     const float *bias, const float *dout, const float *want_out,
-                     const float *want_din, const float *want_dw, const float *want_dbias)
+/* The two layers with parameters, checked the same way (run_weighted): their sizes, and
+ * the reference's and the fast path's calls behind one signature each. */
+typedef struct {
+    size_t n_in, n_out, n_w, n_b;
+    int has_bias;
+    const void *shape;
+    void (*ref_forward)(const void *s, float *out, const float *in, const float *w,
+                        const float *bias);
+    void (*ref_backward)(const void *s, float *din, float *dw, float *dbias, const float *dout,
+                         const float *in, const float *w);
+    void *(*plan_create)(const void *s, char *err, size_t errlen);
+    void (*plan_destroy)(void *plan);
+    void (*forward)(void *plan, float *out, const float *in, const float *w, const float *bias);
+    void (*backward)(void *plan, float *din, float *dw, float *dbias, const float *dout,
+                     const float *in, const float *w);
+} weighted_layer;
+
+/* Reference and fast path on one shape; want (PyTorch's out, din, dw, dbias) may be NULL
+ * (random data). */
+static void run_weighted(const char *name, const weighted_layer *L, const float *in,
+                         const float *w, const float *bias, const float *dout,
+                         float *const *want)
 {
-    const size_t n_in = (size_t)s->n * s->c * s->h * s->w,
-                 n_out = (size_t)s->n * s->k * amlfs_conv_out_h(s) * amlfs_conv_out_w(s),
-                 n_w = (size_t)s->k * s->c * s->r * s->s, n_b = (size_t)s->k;
+    const size_t n_in = L->n_in, n_out = L->n_out, n_w = L->n_w, n_b = L->n_b;
     char what[128];
     float *out = zeros(n_out), *din = zeros(n_in), *dw = zeros(n_w), *db = zeros(n_b);
-    ref_conv2d_forward(out, in, w, s->has_bias ? bias : NULL, s);
+    L->ref_forward(L->shape, out, in, w, L->has_bias ? bias : NULL);
     /* twice: din assigned, dw and dbias accumulated */
-    ref_conv2d_backward(din, dw, s->has_bias ? db : NULL, dout, in, w, s);
-    ref_conv2d_backward(din, dw, s->has_bias ? db : NULL, dout, in, w, s);
-    if (want_out) {
-        float *dw2 = scaled(want_dw, n_w, 2.0f);
+    L->ref_backward(L->shape, din, dw, L->has_bias ? db : NULL, dout, in, w);
+    L->ref_backward(L->shape, din, dw, L->has_bias ? db : NULL, dout, in, w);
+    if (want) {
+        float *dw2 = scaled(want[2], n_w, 2.0f);
         snprintf(what, sizeof what, "%s ref out", name);
-        compare(what, out, want_out, n_out, TORCH_ATOL, TORCH_RTOL);
+        compare(what, out, want[0], n_out, TORCH_ATOL, TORCH_RTOL);
         snprintf(what, sizeof what, "%s ref din", name);
-        compare(what, din, want_din, n_in, TORCH_ATOL, TORCH_RTOL);
+        compare(what, din, want[1], n_in, TORCH_ATOL, TORCH_RTOL);
         snprintf(what, sizeof what, "%s ref dw (two backwards)", name);
         compare(what, dw, dw2, n_w, 2 * TORCH_ATOL, TORCH_RTOL);
         free(dw2);
-        if (s->has_bias) {
-            float *db2 = scaled(want_dbias, n_b, 2.0f);
+        if (L->has_bias) {
+            float *db2 = scaled(want[3], n_b, 2.0f);
             snprintf(what, sizeof what, "%s ref dbias (two backwards)", name);
             compare(what, db, db2, n_b, 2 * TORCH_ATOL, TORCH_RTOL);
             free(db2);
@@ -175,28 +191,28 @@ static void run_conv(const char *name, const amlfs_conv_shape *s, const float *i
     }
 
     char err[256] = "";
-    amlfs_conv_plan *plan = amlfs_conv_plan_create(ctx, s, err, sizeof err);
-    CHECK(plan != NULL, "%s: conv plan: %s", name, err);
+    void *plan = L->plan_create(L->shape, err, sizeof err);
+    CHECK(plan != NULL, "%s: plan: %s", name, err);
     if (plan) {
         float *f_out = zeros(n_out), *f_din = zeros(n_in), *f_dw = zeros(n_w), *f_db = zeros(n_b);
-        amlfs_conv_forward(plan, f_out, in, w, bias);
-        amlfs_conv_backward(plan, f_din, f_dw, s->has_bias ? f_db : NULL, dout, in, w);
-        amlfs_conv_backward(plan, f_din, f_dw, s->has_bias ? f_db : NULL, dout, in, w);
+        L->forward(plan, f_out, in, w, bias);
+        L->backward(plan, f_din, f_dw, L->has_bias ? f_db : NULL, dout, in, w);
+        L->backward(plan, f_din, f_dw, L->has_bias ? f_db : NULL, dout, in, w);
         snprintf(what, sizeof what, "%s fast out", name);
         compare_fast(what, f_out, out, n_out);
         snprintf(what, sizeof what, "%s fast din", name);
         compare_fast(what, f_din, din, n_in);
         snprintf(what, sizeof what, "%s fast dw (two backwards)", name);
         compare_fast(what, f_dw, dw, n_w);
-        if (s->has_bias) {
+        if (L->has_bias) {
             snprintf(what, sizeof what, "%s fast dbias (two backwards)", name);
             compare_fast(what, f_db, db, n_b);
         }
         /* determinism: the same calls again, the same bytes */
         float *g_out = zeros(n_out), *g_din = zeros(n_in), *g_dw = zeros(n_w), *g_db = zeros(n_b);
-        amlfs_conv_forward(plan, g_out, in, w, bias);
-        amlfs_conv_backward(plan, g_din, g_dw, s->has_bias ? g_db : NULL, dout, in, w);
-        amlfs_conv_backward(plan, g_din, g_dw, s->has_bias ? g_db : NULL, dout, in, w);
+        L->forward(plan, g_out, in, w, bias);
+        L->backward(plan, g_din, g_dw, L->has_bias ? g_db : NULL, dout, in, w);
+        L->backward(plan, g_din, g_dw, L->has_bias ? g_db : NULL, dout, in, w);
         snprintf(what, sizeof what, "%s fast rerun out", name);
         compare_bits(what, g_out, f_out, n_out);
         snprintf(what, sizeof what, "%s fast rerun din", name);
@@ -207,7 +223,7 @@ static void run_conv(const char *name, const amlfs_conv_shape *s, const float *i
         compare_bits(what, g_db, f_db, n_b);
         /* din NULL (a first layer): the parameter gradients alone */
         float *h_dw = zeros(n_w);
-        amlfs_conv_backward(plan, NULL, h_dw, NULL, dout, in, w);
+        L->backward(plan, NULL, h_dw, NULL, dout, in, w);
         float *half = scaled(f_dw, n_w, 0.5f);
         snprintf(what, sizeof what, "%s fast dw without din", name);
         compare_fast(what, h_dw, half, n_w);
@@ -215,9 +231,48 @@ static void run_conv(const char *name, const amlfs_conv_shape *s, const float *i
         free(h_dw);
         free(g_out), free(g_din), free(g_dw), free(g_db);
         free(f_out), free(f_din), free(f_dw), free(f_db);
-        amlfs_conv_plan_destroy(plan);
+        L->plan_destroy(plan);
     }
     free(out), free(din), free(dw), free(db);
+}
+
+/* ---- Convolution -------------------------------------------------------------------- */
+
+static void conv_ref_forward(const void *s, float *out, const float *in, const float *w,
+                             const float *bias)
+{
+    ref_conv2d_forward(out, in, w, bias, s);
+}
+static void conv_ref_backward(const void *s, float *din, float *dw, float *dbias,
+                              const float *dout, const float *in, const float *w)
+{
+    ref_conv2d_backward(din, dw, dbias, dout, in, w, s);
+}
+static void *conv_plan_create(const void *s, char *err, size_t errlen)
+{
+    return amlfs_conv_plan_create(ctx, s, err, errlen);
+}
+static void conv_plan_destroy(void *plan) { amlfs_conv_plan_destroy(plan); }
+static void conv_forward(void *plan, float *out, const float *in, const float *w,
+                         const float *bias)
+{
+    amlfs_conv_forward(plan, out, in, w, bias);
+}
+static void conv_backward(void *plan, float *din, float *dw, float *dbias, const float *dout,
+                          const float *in, const float *w)
+{
+    amlfs_conv_backward(plan, din, dw, dbias, dout, in, w);
+}
+
+static void run_conv(const char *name, const amlfs_conv_shape *s, const float *in, const float *w,
+                     const float *bias, const float *dout, float *const *want)
+{
+    weighted_layer L = {(size_t)s->n * s->c * s->h * s->w,
+                        (size_t)s->n * s->k * amlfs_conv_out_h(s) * amlfs_conv_out_w(s),
+                        (size_t)s->k * s->c * s->r * s->s, (size_t)s->k, s->has_bias, s,
+                        conv_ref_forward, conv_ref_backward, conv_plan_create,
+                        conv_plan_destroy, conv_forward, conv_backward};
+    run_weighted(name, &L, in, w, bias, dout, want);
 }
 
 static void fixture_conv(const char *g)
@@ -232,8 +287,9 @@ static void fixture_conv(const char *g)
           *out = read_f(g, "out", n_out), *din = read_f(g, "din", n_in), *dw = read_f(g, "dw", n_w);
     float *bias = s.has_bias ? read_f(g, "bias", s.k) : NULL;
     float *dbias = s.has_bias ? read_f(g, "dbias", s.k) : NULL;
+    float *want[4] = {out, din, dw, dbias};
     if (in && w && dout && out && din && dw && (!s.has_bias || (bias && dbias)))
-        run_conv(g, &s, in, w, bias, dout, out, din, dw, dbias);
+        run_conv(g, &s, in, w, bias, dout, want);
     free(in), free(w), free(dout), free(out), free(din), free(dw), free(bias), free(dbias);
 }
 
@@ -244,7 +300,7 @@ static void random_conv(const char *name, amlfs_conv_shape s)
                  n_w = (size_t)s.k * s.c * s.r * s.s;
     float *in = randn(n_in, 1.0, 0.0), *w = randn(n_w, 1.0 / sqrt((double)s.c * s.r * s.s), 0.0),
           *bias = randn((size_t)s.k, 0.1, 0.0), *dout = randn(n_out, 1.0, 0.0);
-    run_conv(name, &s, in, w, bias, dout, NULL, NULL, NULL, NULL);
+    run_conv(name, &s, in, w, bias, dout, NULL);
     free(in), free(w), free(bias), free(dout);
 }
 
@@ -472,62 +528,41 @@ static void random_pool(const char *name, amlfs_pool_shape s)
 
 /* ---- Linear ------------------------------------------------------------------------- */
 
+static void linear_ref_forward(const void *s, float *out, const float *in, const float *w,
+                               const float *bias)
+{
+    ref_linear_forward(out, in, w, bias, s);
+}
+static void linear_ref_backward(const void *s, float *din, float *dw, float *dbias,
+                                const float *dout, const float *in, const float *w)
+{
+    ref_linear_backward(din, dw, dbias, dout, in, w, s);
+}
+static void *linear_plan_create(const void *s, char *err, size_t errlen)
+{
+    return amlfs_linear_plan_create(ctx, s, err, errlen);
+}
+static void linear_plan_destroy(void *plan) { amlfs_linear_plan_destroy(plan); }
+static void linear_forward(void *plan, float *out, const float *in, const float *w,
+                           const float *bias)
+{
+    amlfs_linear_forward(plan, out, in, w, bias);
+}
+static void linear_backward(void *plan, float *din, float *dw, float *dbias, const float *dout,
+                            const float *in, const float *w)
+{
+    amlfs_linear_backward(plan, din, dw, dbias, dout, in, w);
+}
+
 static void run_linear(const char *name, const amlfs_linear_shape *s, const float *in,
                        const float *w, const float *bias, const float *dout,
                        float *const *want /* out, din, dw, dbias or NULL */)
 {
-    const size_t n_in = (size_t)s->n * s->in, n_out = (size_t)s->n * s->out,
-                 n_w = (size_t)s->out * s->in, n_b = (size_t)s->out;
-    char what[128];
-    float *out = zeros(n_out), *din = zeros(n_in), *dw = zeros(n_w), *db = zeros(n_b);
-    ref_linear_forward(out, in, w, s->has_bias ? bias : NULL, s);
-    ref_linear_backward(din, dw, s->has_bias ? db : NULL, dout, in, w, s);
-    ref_linear_backward(din, dw, s->has_bias ? db : NULL, dout, in, w, s);
-    if (want) {
-        float *dw2 = scaled(want[2], n_w, 2.0f), *db2 = scaled(want[3], n_b, 2.0f);
-        snprintf(what, sizeof what, "%s ref out", name);
-        compare(what, out, want[0], n_out, TORCH_ATOL, TORCH_RTOL);
-        snprintf(what, sizeof what, "%s ref din", name);
-        compare(what, din, want[1], n_in, TORCH_ATOL, TORCH_RTOL);
-        snprintf(what, sizeof what, "%s ref dw (two backwards)", name);
-        compare(what, dw, dw2, n_w, 2 * TORCH_ATOL, TORCH_RTOL);
-        snprintf(what, sizeof what, "%s ref dbias (two backwards)", name);
-        compare(what, db, db2, n_b, 2 * TORCH_ATOL, TORCH_RTOL);
-        free(dw2), free(db2);
-    }
-    char err[256] = "";
-    amlfs_linear_plan *plan = amlfs_linear_plan_create(ctx, s, err, sizeof err);
-    CHECK(plan != NULL, "%s: linear plan: %s", name, err);
-    if (plan) {
-        float *f_out = zeros(n_out), *f_din = zeros(n_in), *f_dw = zeros(n_w), *f_db = zeros(n_b);
-        amlfs_linear_forward(plan, f_out, in, w, bias);
-        amlfs_linear_backward(plan, f_din, f_dw, s->has_bias ? f_db : NULL, dout, in, w);
-        amlfs_linear_backward(plan, f_din, f_dw, s->has_bias ? f_db : NULL, dout, in, w);
-        snprintf(what, sizeof what, "%s fast out", name);
-        compare_fast(what, f_out, out, n_out);
-        snprintf(what, sizeof what, "%s fast din", name);
-        compare_fast(what, f_din, din, n_in);
-        snprintf(what, sizeof what, "%s fast dw (two backwards)", name);
-        compare_fast(what, f_dw, dw, n_w);
-        if (s->has_bias) {
-            snprintf(what, sizeof what, "%s fast dbias (two backwards)", name);
-            compare_fast(what, f_db, db, n_b);
-        }
-        float *g_out = zeros(n_out), *g_din = zeros(n_in), *g_dw = zeros(n_w), *g_db = zeros(n_b);
-        amlfs_linear_forward(plan, g_out, in, w, bias);
-        amlfs_linear_backward(plan, g_din, g_dw, s->has_bias ? g_db : NULL, dout, in, w);
-        amlfs_linear_backward(plan, g_din, g_dw, s->has_bias ? g_db : NULL, dout, in, w);
-        snprintf(what, sizeof what, "%s fast rerun out", name);
-        compare_bits(what, g_out, f_out, n_out);
-        snprintf(what, sizeof what, "%s fast rerun dw", name);
-        compare_bits(what, g_dw, f_dw, n_w);
-        snprintf(what, sizeof what, "%s fast rerun din", name);
-        compare_bits(what, g_din, f_din, n_in);
-        free(g_out), free(g_din), free(g_dw), free(g_db);
-        free(f_out), free(f_din), free(f_dw), free(f_db);
-        amlfs_linear_plan_destroy(plan);
-    }
-    free(out), free(din), free(dw), free(db);
+    weighted_layer L = {(size_t)s->n * s->in, (size_t)s->n * s->out, (size_t)s->out * s->in,
+                        (size_t)s->out, s->has_bias, s, linear_ref_forward,
+                        linear_ref_backward, linear_plan_create, linear_plan_destroy,
+                        linear_forward, linear_backward};
+    run_weighted(name, &L, in, w, bias, dout, want);
 }
 
 static void fixture_linear(void)
