@@ -222,8 +222,9 @@ NVCCFLAGS  := -O2 -std=c++17 -Ikernels -Xcompiler -Wall,-Wextra,-Werror \
               -arch=sm_90 -DAMLFS_VERSION='"$(VERSION)"'
 CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Xlinker -rpath,$(CUDA_HOME)/lib64 \
               -Xlinker -rpath,$(CUDA_HOME)/lib -lcudnn -lcublas -lnccl -lcudart
-# DT_RPATH, not RUNPATH: it also serves the libraries' own dependencies (libdnnl's)
-CUDA_RPATH := -Xlinker --disable-new-dtags -Xlinker -rpath,'$$ORIGIN/lib'
+# The bundle's folder relative to a program: DT_RPATH, not RUNPATH, so that it also
+# serves the libraries' own dependencies (libdnnl's)
+cuda_rpath = -Xlinker --disable-new-dtags -Xlinker -rpath,'$$ORIGIN/$(1)'
 # the host libraries, with -Wl, spelled for nvcc
 comma      := ,
 CUDA_HOST_LIBS := $(patsubst -Wl$(comma)%,-Xlinker %,$(HDF5_LIBS) $(DNNL_LIBS) $(BLAS_LIBS)) \
@@ -248,19 +249,19 @@ $(CUDA_B)/%.o: kernels/cuda/%.cu $(wildcard kernels/*.h) \
 
 $(CUDA_B)/%: tests/cuda/%.cu $(CUDA_OBJ) $(KERNEL_LIB)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) $< $(CUDA_OBJ) $(KERNEL_LIB) -o $@ $(CUDA_LIBS) $(CUDA_RPATH) \
-	  $(CUDA_HOST_LIBS)
+	$(NVCC) $(NVCCFLAGS) $< $(CUDA_OBJ) $(KERNEL_LIB) -o $@ $(CUDA_LIBS) \
+	  $(call cuda_rpath,lib) $(CUDA_HOST_LIBS)
 
 # bench/train.c's object from the C build, with every CUDA object: --device cuda works
 $(CUDA_B)/bench-train: $(B)/bench/train.o $(CUDA_OBJ) $(TOOL_LIB) $(KERNEL_LIB)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) $< $(CUDA_OBJ) $(TOOL_LIB) $(KERNEL_LIB) -o $@ $(CUDA_LIBS) \
-	  $(CUDA_RPATH) $(CUDA_HOST_LIBS)
+	  $(call cuda_rpath,lib) $(CUDA_HOST_LIBS)
 
 $(CUDA_B)/bin/amlfs-%: $(B)/tools/amlfs-%.o $(CUDA_OBJ) $(TOOL_LIB) $(KERNEL_LIB)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) $< $(CUDA_OBJ) $(TOOL_LIB) $(KERNEL_LIB) -o $@ $(CUDA_LIBS) \
-	  -Xlinker --disable-new-dtags -Xlinker -rpath,'$$ORIGIN/../lib' $(CUDA_HOST_LIBS)
+	  $(call cuda_rpath,../lib) $(CUDA_HOST_LIBS)
 
 # The libraries the programs resolve outside CUDA and the C/C++ runtime, copied (links
 # followed) under their sonames; made again whenever a program is.
