@@ -147,7 +147,126 @@ static void heading(const char *what)
     printf("\n-- %s\n", what);
 }
 
+/* ---- Convolution and linear: a weight and an optional bias --------------------------- */
+
+/* The two layers with parameters, checked the same way (check_weighted): sizes, the
+ * numbers of terms of the sums behind out, din and dw (their tolerances), and the
+ * reference's and the fast path's calls behind one signature each. */
+struct weighted_layer {
+    const char *kind; /* "conv", "linear": the rows' names */
+    const void *shape;
+    size_t nin, nout, nw, nb;
+    int has_bias;
+    double fan_in, din_terms, dw_terms;
+    void (*ref_forward)(const void *s, float *out, const float *in, const float *w,
+                        const float *bias);
+    void (*ref_backward)(const void *s, float *din, float *dw, float *dbias, const float *dout,
+                         const float *in, const float *w);
+    void (*forward)(void *plan, float *out, const float *in, const float *w, const float *bias);
+    void (*backward)(void *plan, float *din, float *dw, float *dbias, const float *dout,
+                     const float *in, const float *w);
+};
+
+/* The layer on random data against the reference: forward, one backward, a second one
+ * onto the same gradients (+=), determinism (forward again, backward twice from zeroed
+ * gradients) and the parameter gradients without din. */
+static void check_weighted(const weighted_layer *L, void *plan, const char *shape)
+{
+    const size_t nin = L->nin, nout = L->nout, nw = L->nw, nb = L->nb;
+    const int has_bias = L->has_bias;
+    char fwd[32], bwd[32], acc[32], det[32], nodin[32];
+    snprintf(fwd, sizeof fwd, "%s forward", L->kind);
+    snprintf(bwd, sizeof bwd, "%s backward", L->kind);
+    snprintf(acc, sizeof acc, "%s accumulate", L->kind);
+    snprintf(det, sizeof det, "%s determinism", L->kind);
+    snprintf(nodin, sizeof nodin, "%s din NULL", L->kind);
+    float *x = normals(nin, 0.0, 1.0), *wt = normals(nw, 0.0, 1.0 / sqrt(L->fan_in));
+    float *b = normals(nb, 0.0, 0.5), *dy = normals(nout, 0.0, 1.0);
+    float *dw0 = normals(nw, 0.0, 1.0), *db0 = normals(nb, 0.0, 1.0);
+    const float *bias = has_bias ? b : NULL;
+
+    /* the reference: forward, one backward, and a second one onto the same gradients */
+    float *out_ref = host(nout), *din_ref = host(nin);
+    float *dw_ref = host_copy(dw0, nw), *db_ref = host_copy(db0, nb);
+    L->ref_forward(L->shape, out_ref, x, wt, bias);
+    L->ref_backward(L->shape, din_ref, dw_ref, has_bias ? db_ref : NULL, dy, x, wt);
+    float *dw_ref2 = host_copy(dw_ref, nw), *db_ref2 = host_copy(db_ref, nb), *din_tmp = host(nin);
+    L->ref_backward(L->shape, din_tmp, dw_ref2, has_bias ? db_ref2 : NULL, dy, x, wt);
+
+    float *d_x = gpu_from(x, nin), *d_w = gpu_from(wt, nw), *d_b = gpu_from(b, nb);
+    float *d_dy = gpu_from(dy, nout), *d_out = gpu(nout), *d_din = gpu(nin);
+    float *d_dw = gpu_from(dw0, nw), *d_db = gpu_from(db0, nb);
+    const float *d_bias = has_bias ? d_b : NULL;
+    float *d_dbias = has_bias ? d_db : NULL;
+
+    L->forward(plan, d_out, d_x, d_w, d_bias);
+    float *out = fetch(d_out, nout);
+    compare(fwd, shape, "out", out, out_ref, nout, tol_sum(L->fan_in));
+    L->backward(plan, d_din, d_dw, d_dbias, d_dy, d_x, d_w);
+    float *din = fetch(d_din, nin), *dw = fetch(d_dw, nw), *db = fetch(d_db, nb);
+    compare(bwd, shape, "din", din, din_ref, nin, tol_sum(L->din_terms));
+    compare(bwd, shape, "dw (+= once)", dw, dw_ref, nw, tol_sum(L->dw_terms));
+    if (has_bias)
+        compare(bwd, shape, "dbias (+= once)", db, db_ref, nb, 1e-5);
+    L->backward(plan, d_din, d_dw, d_dbias, d_dy, d_x, d_w);
+    float *dw2 = fetch(d_dw, nw), *db2 = fetch(d_db, nb);
+    compare(acc, shape, "dw (+= twice)", dw2, dw_ref2, nw, tol_sum(L->dw_terms));
+    if (has_bias)
+        compare(acc, shape, "dbias (+= twice)", db2, db_ref2, nb, 1e-5);
+
+    /* determinism: forward again, backward twice from zeroed gradients; dw without din */
+    L->forward(plan, d_out, d_x, d_w, d_bias);
+    float *out2 = fetch(d_out, nout);
+    compare(det, shape, "out", out2, out, nout, EXACT);
+    float *runs[2][3];
+    for (int run = 0; run < 2; run++) {
+        amlfs_memzero(ctx, d_dw, nw * sizeof(float));
+        amlfs_memzero(ctx, d_db, nb * sizeof(float));
+        L->backward(plan, d_din, d_dw, d_dbias, d_dy, d_x, d_w);
+        runs[run][0] = fetch(d_din, nin), runs[run][1] = fetch(d_dw, nw);
+        runs[run][2] = fetch(d_db, nb);
+    }
+    compare(det, shape, "din", runs[1][0], runs[0][0], nin, EXACT);
+    compare(det, shape, "dw", runs[1][1], runs[0][1], nw, EXACT);
+    if (has_bias)
+        compare(det, shape, "dbias", runs[1][2], runs[0][2], nb, EXACT);
+    amlfs_memzero(ctx, d_dw, nw * sizeof(float));
+    L->backward(plan, NULL, d_dw, NULL, d_dy, d_x, d_w);
+    float *dw_alone = fetch(d_dw, nw);
+    compare(nodin, shape, "dw", dw_alone, runs[0][1], nw, EXACT);
+
+    float *frees[] = {x, wt, b, dy, dw0, db0, out_ref, din_ref, dw_ref, db_ref, dw_ref2, db_ref2,
+                      din_tmp, out, din, dw, db, dw2, db2, out2, runs[0][0], runs[0][1],
+                      runs[0][2], runs[1][0], runs[1][1], runs[1][2], dw_alone};
+    for (size_t i = 0; i < sizeof frees / sizeof frees[0]; i++)
+        free(frees[i]);
+    float *dfrees[] = {d_x, d_w, d_b, d_dy, d_out, d_din, d_dw, d_db};
+    for (size_t i = 0; i < sizeof dfrees / sizeof dfrees[0]; i++)
+        amlfs_free(ctx, dfrees[i]);
+}
+
 /* ---- Convolution ------------------------------------------------------------------ */
+
+static void conv_ref_forward(const void *s, float *out, const float *in, const float *w,
+                             const float *bias)
+{
+    ref_conv2d_forward(out, in, w, bias, (const amlfs_conv_shape *)s);
+}
+static void conv_ref_backward(const void *s, float *din, float *dw, float *dbias,
+                              const float *dout, const float *in, const float *w)
+{
+    ref_conv2d_backward(din, dw, dbias, dout, in, w, (const amlfs_conv_shape *)s);
+}
+static void conv_forward(void *plan, float *out, const float *in, const float *w,
+                         const float *bias)
+{
+    amlfs_conv_forward((amlfs_conv_plan *)plan, out, in, w, bias);
+}
+static void conv_backward(void *plan, float *din, float *dw, float *dbias, const float *dout,
+                          const float *in, const float *w)
+{
+    amlfs_conv_backward((amlfs_conv_plan *)plan, din, dw, dbias, dout, in, w);
+}
 
 static void check_conv(int n, int c, int h, int w, int k, int r, int stride, int pad,
                        int has_bias, amlfs_layout layout)
@@ -167,73 +286,12 @@ static void check_conv(int n, int c, int h, int w, int k, int r, int stride, int
         return;
     }
     const int oh = amlfs_conv_out_h(&s), ow = amlfs_conv_out_w(&s);
-    const size_t nin = (size_t)n * c * h * w, nw = (size_t)k * c * r * r,
-                 nout = (size_t)n * k * oh * ow;
-    float *x = normals(nin, 0.0, 1.0), *wt = normals(nw, 0.0, 1.0 / sqrt((double)c * r * r));
-    float *b = normals(k, 0.0, 0.5), *dy = normals(nout, 0.0, 1.0);
-    float *dw0 = normals(nw, 0.0, 1.0), *db0 = normals(k, 0.0, 1.0);
-    const float *bias = has_bias ? b : NULL;
-
-    /* the reference: forward, one backward, and a second one onto the same gradients */
-    float *out_ref = host(nout), *din_ref = host(nin);
-    float *dw_ref = host_copy(dw0, nw), *db_ref = host_copy(db0, k);
-    ref_conv2d_forward(out_ref, x, wt, bias, &s);
-    ref_conv2d_backward(din_ref, dw_ref, has_bias ? db_ref : NULL, dy, x, wt, &s);
-    float *dw_ref2 = host_copy(dw_ref, nw), *db_ref2 = host_copy(db_ref, k), *din_tmp = host(nin);
-    ref_conv2d_backward(din_tmp, dw_ref2, has_bias ? db_ref2 : NULL, dy, x, wt, &s);
-
-    float *d_x = gpu_from(x, nin), *d_w = gpu_from(wt, nw), *d_b = gpu_from(b, k);
-    float *d_dy = gpu_from(dy, nout), *d_out = gpu(nout), *d_din = gpu(nin);
-    float *d_dw = gpu_from(dw0, nw), *d_db = gpu_from(db0, k);
-    const float *d_bias = has_bias ? d_b : NULL;
-    float *d_dbias = has_bias ? d_db : NULL;
-
-    amlfs_conv_forward(plan, d_out, d_x, d_w, d_bias);
-    float *out = fetch(d_out, nout);
-    compare("conv forward", shape, "out", out, out_ref, nout, tol_sum((double)c * r * r));
-    amlfs_conv_backward(plan, d_din, d_dw, d_dbias, d_dy, d_x, d_w);
-    float *din = fetch(d_din, nin), *dw = fetch(d_dw, nw), *db = fetch(d_db, k);
-    compare("conv backward", shape, "din", din, din_ref, nin, tol_sum((double)k * r * r));
-    compare("conv backward", shape, "dw (+= once)", dw, dw_ref, nw, tol_sum((double)n * oh * ow));
-    if (has_bias)
-        compare("conv backward", shape, "dbias (+= once)", db, db_ref, k, 1e-5);
-    amlfs_conv_backward(plan, d_din, d_dw, d_dbias, d_dy, d_x, d_w);
-    float *dw2 = fetch(d_dw, nw), *db2 = fetch(d_db, k);
-    compare("conv accumulate", shape, "dw (+= twice)", dw2, dw_ref2, nw,
-            tol_sum((double)n * oh * ow));
-    if (has_bias)
-        compare("conv accumulate", shape, "dbias (+= twice)", db2, db_ref2, k, 1e-5);
-
-    /* determinism: forward again, backward twice from zeroed gradients; dw without din */
-    amlfs_conv_forward(plan, d_out, d_x, d_w, d_bias);
-    float *out2 = fetch(d_out, nout);
-    compare("conv determinism", shape, "out", out2, out, nout, EXACT);
-    float *runs[2][3];
-    for (int run = 0; run < 2; run++) {
-        amlfs_memzero(ctx, d_dw, nw * sizeof(float));
-        amlfs_memzero(ctx, d_db, k * sizeof(float));
-        amlfs_conv_backward(plan, d_din, d_dw, d_dbias, d_dy, d_x, d_w);
-        runs[run][0] = fetch(d_din, nin), runs[run][1] = fetch(d_dw, nw);
-        runs[run][2] = fetch(d_db, k);
-    }
-    compare("conv determinism", shape, "din", runs[1][0], runs[0][0], nin, EXACT);
-    compare("conv determinism", shape, "dw", runs[1][1], runs[0][1], nw, EXACT);
-    if (has_bias)
-        compare("conv determinism", shape, "dbias", runs[1][2], runs[0][2], k, EXACT);
-    amlfs_memzero(ctx, d_dw, nw * sizeof(float));
-    amlfs_conv_backward(plan, NULL, d_dw, NULL, d_dy, d_x, d_w);
-    float *dw_alone = fetch(d_dw, nw);
-    compare("conv din NULL", shape, "dw", dw_alone, runs[0][1], nw, EXACT);
-
+    weighted_layer L = {"conv", &s, (size_t)n * c * h * w, (size_t)n * k * oh * ow,
+                        (size_t)k * c * r * r, (size_t)k, has_bias, (double)c * r * r,
+                        (double)k * r * r, (double)n * oh * ow, conv_ref_forward,
+                        conv_ref_backward, conv_forward, conv_backward};
+    check_weighted(&L, plan, shape);
     amlfs_conv_plan_destroy(plan);
-    float *frees[] = {x, wt, b, dy, dw0, db0, out_ref, din_ref, dw_ref, db_ref, dw_ref2, db_ref2,
-                      din_tmp, out, din, dw, db, dw2, db2, out2, runs[0][0], runs[0][1],
-                      runs[0][2], runs[1][0], runs[1][1], runs[1][2], dw_alone};
-    for (size_t i = 0; i < sizeof frees / sizeof frees[0]; i++)
-        free(frees[i]);
-    float *dfrees[] = {d_x, d_w, d_b, d_dy, d_out, d_din, d_dw, d_db};
-    for (size_t i = 0; i < sizeof dfrees / sizeof dfrees[0]; i++)
-        amlfs_free(ctx, dfrees[i]);
 }
 
 /* ---- Batch norm ------------------------------------------------------------------- */
@@ -423,6 +481,27 @@ static void check_pool(int n, int c, int h, int w, int kernel, int stride, int p
 
 /* ---- Linear ----------------------------------------------------------------------- */
 
+static void linear_ref_forward(const void *s, float *out, const float *in, const float *w,
+                               const float *bias)
+{
+    ref_linear_forward(out, in, w, bias, (const amlfs_linear_shape *)s);
+}
+static void linear_ref_backward(const void *s, float *din, float *dw, float *dbias,
+                                const float *dout, const float *in, const float *w)
+{
+    ref_linear_backward(din, dw, dbias, dout, in, w, (const amlfs_linear_shape *)s);
+}
+static void linear_forward(void *plan, float *out, const float *in, const float *w,
+                           const float *bias)
+{
+    amlfs_linear_forward((amlfs_linear_plan *)plan, out, in, w, bias);
+}
+static void linear_backward(void *plan, float *din, float *dw, float *dbias, const float *dout,
+                            const float *in, const float *w)
+{
+    amlfs_linear_backward((amlfs_linear_plan *)plan, din, dw, dbias, dout, in, w);
+}
+
 static void check_linear(int n, int in, int outs, int has_bias)
 {
     amlfs_linear_shape s = {n, in, outs, has_bias};
@@ -435,63 +514,12 @@ static void check_linear(int n, int in, int outs, int has_bias)
         failures++, rows++;
         return;
     }
-    const size_t nx = (size_t)n * in, nw = (size_t)outs * in, ny = (size_t)n * outs;
-    float *x = normals(nx, 0.0, 1.0), *wt = normals(nw, 0.0, 1.0 / sqrt((double)in));
-    float *b = normals(outs, 0.0, 0.5), *dy = normals(ny, 0.0, 1.0);
-    float *dw0 = normals(nw, 0.0, 1.0), *db0 = normals(outs, 0.0, 1.0);
-    const float *bias = has_bias ? b : NULL;
-    float *out_ref = host(ny), *din_ref = host(nx), *dw_ref = host_copy(dw0, nw);
-    float *db_ref = host_copy(db0, outs);
-    ref_linear_forward(out_ref, x, wt, bias, &s);
-    ref_linear_backward(din_ref, dw_ref, has_bias ? db_ref : NULL, dy, x, wt, &s);
-    float *dw_ref2 = host_copy(dw_ref, nw), *db_ref2 = host_copy(db_ref, outs), *tmp = host(nx);
-    ref_linear_backward(tmp, dw_ref2, has_bias ? db_ref2 : NULL, dy, x, wt, &s);
-
-    float *d_x = gpu_from(x, nx), *d_w = gpu_from(wt, nw), *d_b = gpu_from(b, outs);
-    float *d_dy = gpu_from(dy, ny), *d_out = gpu(ny), *d_din = gpu(nx);
-    float *d_dw = gpu_from(dw0, nw), *d_db = gpu_from(db0, outs);
-    const float *d_bias = has_bias ? d_b : NULL;
-    float *d_dbias = has_bias ? d_db : NULL;
-    amlfs_linear_forward(plan, d_out, d_x, d_w, d_bias);
-    float *out = fetch(d_out, ny);
-    compare("linear forward", shape, "out", out, out_ref, ny, tol_sum(in));
-    amlfs_linear_backward(plan, d_din, d_dw, d_dbias, d_dy, d_x, d_w);
-    float *din = fetch(d_din, nx), *dw = fetch(d_dw, nw), *db = fetch(d_db, outs);
-    compare("linear backward", shape, "din", din, din_ref, nx, tol_sum(outs));
-    compare("linear backward", shape, "dw (+= once)", dw, dw_ref, nw, tol_sum(n));
-    if (has_bias)
-        compare("linear backward", shape, "dbias (+= once)", db, db_ref, outs, 1e-5);
-    amlfs_linear_backward(plan, d_din, d_dw, d_dbias, d_dy, d_x, d_w);
-    float *dw2 = fetch(d_dw, nw), *db2 = fetch(d_db, outs);
-    compare("linear accumulate", shape, "dw (+= twice)", dw2, dw_ref2, nw, tol_sum(n));
-    if (has_bias)
-        compare("linear accumulate", shape, "dbias (+= twice)", db2, db_ref2, outs, 1e-5);
-
-    amlfs_linear_forward(plan, d_out, d_x, d_w, d_bias);
-    float *out2 = fetch(d_out, ny);
-    compare("linear determinism", shape, "out", out2, out, ny, EXACT);
-    float *runs[2][3];
-    for (int run = 0; run < 2; run++) {
-        amlfs_memzero(ctx, d_dw, nw * sizeof(float));
-        amlfs_memzero(ctx, d_db, outs * sizeof(float));
-        amlfs_linear_backward(plan, d_din, d_dw, d_dbias, d_dy, d_x, d_w);
-        runs[run][0] = fetch(d_din, nx), runs[run][1] = fetch(d_dw, nw);
-        runs[run][2] = fetch(d_db, outs);
-    }
-    compare("linear determinism", shape, "din", runs[1][0], runs[0][0], nx, EXACT);
-    compare("linear determinism", shape, "dw", runs[1][1], runs[0][1], nw, EXACT);
-    if (has_bias)
-        compare("linear determinism", shape, "dbias", runs[1][2], runs[0][2], outs, EXACT);
-
+    weighted_layer L = {"linear", &s, (size_t)n * in, (size_t)n * outs, (size_t)outs * in,
+                        (size_t)outs, has_bias, (double)in, (double)outs, (double)n,
+                        linear_ref_forward, linear_ref_backward, linear_forward,
+                        linear_backward};
+    check_weighted(&L, plan, shape);
     amlfs_linear_plan_destroy(plan);
-    float *frees[] = {x, wt, b, dy, dw0, db0, out_ref, din_ref, dw_ref, db_ref, dw_ref2, db_ref2,
-                      tmp, out, din, dw, db, dw2, db2, out2, runs[0][0], runs[0][1], runs[0][2],
-                      runs[1][0], runs[1][1], runs[1][2]};
-    for (size_t i = 0; i < sizeof frees / sizeof frees[0]; i++)
-        free(frees[i]);
-    float *dfrees[] = {d_x, d_w, d_b, d_dy, d_out, d_din, d_dw, d_db};
-    for (size_t i = 0; i < sizeof dfrees / sizeof dfrees[0]; i++)
-        amlfs_free(ctx, dfrees[i]);
 }
 
 /* ---- Element-wise layers, global pooling, shortcut --------------------------------- */
