@@ -65,7 +65,7 @@ CUDA_MAIN  := $(wildcard tests/cuda/*.cu)
 
 KERNEL_OBJ := $(KERNEL_SRC:%.c=$(B)/%.o)
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/schemas.o
-SCHEMAS    := $(sort $(wildcard schemas/*.schema))
+SCHEMAS    := $(sort $(wildcard schemas/*.schema)) $(sort $(wildcard schemas/old/*.schema))
 TOOLS      := $(TOOL_SRC:tools/%.c=$(BIN)/%)
 UNITS      := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
@@ -298,6 +298,8 @@ install-files:
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/amlfs/schemas
 	install -m 755 $(INSTALL_TOOLS) $(WORKFLOW) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 schemas/*.schema $(DESTDIR)$(PREFIX)/share/amlfs/schemas/
+	install -d $(DESTDIR)$(PREFIX)/share/amlfs/schemas/old
+	install -m 644 schemas/old/*.schema $(DESTDIR)$(PREFIX)/share/amlfs/schemas/old/
 	install -d $(DESTDIR)$(PREFIX)/share/amlfs/slurm
 	install -m 644 slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/amlfs/slurm/
 

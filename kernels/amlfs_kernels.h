@@ -103,7 +103,8 @@ typedef enum {
     AMLFS_INIT_FOCAL = 1,     /* gamma = 2, either space */
     AMLFS_INIT_COSFACE = 2,   /* cosine space only, m = 0.35 */
     AMLFS_INIT_ARCFACE = 3,   /* cosine space only, m = 0.5 */
-    AMLFS_INIT_SPHEREFACE = 4 /* cosine space only, m = 4 */
+    AMLFS_INIT_SPHEREFACE = 4, /* cosine space only, m = 4 */
+    AMLFS_INIT_GCE = 5         /* generalised cross-entropy, q = 0.7, either space */
 } amlfs_init_kind;
 
 #define AMLFS_FIT_GRID 10001 /* points per domain */
@@ -118,6 +119,39 @@ double amlfs_init_target_tau(amlfs_init_kind init, amlfs_space space, double p);
  * Returns 0, or -1 when init is not defined in that space (margins in prob space). */
 int amlfs_fit_theta(amlfs_init_kind init, amlfs_space space, int m, double *theta,
                     double *max_err);
+
+/* ---- The form of the transforms (DESIGN.md 1, the form) ---------------------------- */
+
+/* free: theta is the draw, all 4M slopes and biases searched (the paper's).
+ * anchored: each transform is continuous; the draw's searched coordinates are the M
+ * slopes of t and of tau and the transforms' values at their domains' lower ends, held
+ * in the first entry of each bias block: draw = [a_t (M), c_t, -, ..., a_tau (M),
+ * c_tau, -, ...]; the other bias entries are not searched. In the prob space c_t is
+ * fixed at 0; c_tau is max(0, draw); slopes below the floor are raised to it. */
+typedef enum { AMLFS_FORM_FREE = 0, AMLFS_FORM_ANCHORED = 1 } amlfs_form;
+
+#define AMLFS_SLOPE_FLOOR 0.05 /* the default floor of the anchored form's slopes */
+
+/* Whether coordinate j (0..4M-1) of the draw is searched, i.e. has a sigma > 0 and takes
+ * part in the update. */
+int amlfs_form_searched(amlfs_form form, amlfs_space space, int m, int j);
+
+/* 1 when coordinate j of the draw is an intercept (a bias in the free form, a
+ * transform's lower-end value in the anchored form), 0 for a slope. */
+int amlfs_form_is_intercept(int m, int j);
+
+/* theta (4M), the slopes and biases every loss applies, from a draw (4M). free: a copy.
+ * anchored: slopes max(draw, slope_floor), biases from continuity through the lower-end
+ * values. Returns the number of slopes raised to the floor. */
+int amlfs_form_theta(amlfs_form form, amlfs_space space, int m, const double *draw,
+                     double slope_floor, double *theta);
+
+/* Least-squares fit of a draw (4M) in a form to init (the free form: amlfs_fit_theta;
+ * anchored: the continuous transforms' knot values on the same grid, with the form's
+ * constraints on the lower-end values). *max_err is measured on the theta that
+ * amlfs_form_theta makes of the draw (floor included). Returns 0, or -1 as above. */
+int amlfs_fit_draw(amlfs_init_kind init, amlfs_space space, amlfs_form form, int m,
+                   double slope_floor, double *draw, double *max_err);
 
 #ifdef AMLFS_CUDA
 /* ---- CUDA (kernels/cuda/): device pointers, the default stream ----------------------- */

@@ -18,6 +18,8 @@
 #ifndef AMLFS_LOSS_MATH_H
 #define AMLFS_LOSS_MATH_H
 
+#include "amlfs_kernels.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -118,6 +120,44 @@ AMLFS_HD void amlfs_loss_from_piece(double log_p, double p, double q, double A, 
         *loss = -log(q);
         *w = A * p / q;
     }
+}
+
+/* The prob space's loss -log tau(t(p)) and weight from the target's probability, for
+ * theta's slopes and biases (DESIGN.md 1): t clamped to [eps, 1], tau to [eps, inf).
+ * Returns 1 when a clamp was active (then *w = 0).
+ * A continuous transform through 0 (the anchored form: t(0) = 0 and, with c_tau = 0,
+ * tau(0) = 0) is a pure scaling in its first interval: tau(t(p)) = a_tau a_t p, so the
+ * loss is computed in log form, -log p - log(a_tau a_t), with weight 1, for every p that
+ * falls there, a p that underflows to 0 included: no sample loses its gradient to the
+ * lower clamps. */
+AMLFS_HD int amlfs_prob_compose(int m, const double *a_t, const double *b_t,
+                                const double *a_tau, const double *b_tau,
+                                amlfs_target_prob tp, double *loss, double *w)
+{
+    double pc, uc;
+    int inside;
+    int kt = amlfs_pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
+    double u = a_t[kt] * pc + b_t[kt];
+    int through_zero = kt == 0 && b_t[0] == 0.0 && a_t[0] > 0.0 && u <= 1.0;
+    int t_clamped = !through_zero && (u < AMLFS_LOSS_EPS || u > 1.0);
+    if (t_clamped)
+        u = u < AMLFS_LOSS_EPS ? AMLFS_LOSS_EPS : 1.0;
+    int ku = amlfs_pwl_piece(m, 0.0, 1.0, u, &uc, &inside);
+    if (through_zero && ku == 0 && b_tau[0] == 0.0 && a_tau[0] > 0.0) {
+        double A = a_tau[0] * a_t[0];
+        *loss = (0.0 - tp.log_p) - (A == 1.0 ? 0.0 : log(A));
+        *w = 1.0;
+        return 0;
+    }
+    double v = a_tau[ku] * uc + b_tau[ku];
+    if (t_clamped || v < AMLFS_LOSS_EPS) {
+        *loss = -log(v < AMLFS_LOSS_EPS ? AMLFS_LOSS_EPS : v);
+        *w = 0.0;
+        return 1;
+    }
+    double A = a_tau[ku] * a_t[kt], B = a_tau[ku] * b_t[kt] + b_tau[ku];
+    amlfs_loss_from_piece(tp.log_p, tp.p, v, A, B, loss, w);
+    return 0;
 }
 
 #endif

@@ -17,7 +17,7 @@ static const char usage[] =
     "\n"
     "--policy-only writes the policy that samples epoch 1: mu_1, sigma, the Adam state\n"
     "and the search's settings. mu_1 is the identity (cross-entropy) or the least-squares\n"
-    "fit of the space's theta to a classic loss; the fit's maximum error is recorded.\n"
+    "fit of the form's draw to a classic loss; the fit's maximum error is recorded.\n"
     "--model writes the checkpoint every sample of epoch 1 starts from: the model for the\n"
     "data set's images and classes, He-initialised from the seed, and its training\n"
     "settings.\n"
@@ -27,9 +27,15 @@ static const char usage[] =
     "Policy options:\n"
     "  --intervals M       intervals of each piecewise-linear transform (default 6)\n"
     "  --space S           prob | cosine (default prob)\n"
-    "  --sigma X           standard deviation of the sampling distribution (default 0.2)\n"
+    "  --form F            anchored | free (default anchored): anchored transforms are\n"
+    "                      continuous, their M slopes and lower-end value searched;\n"
+    "                      free (the paper's) draws all 4M slopes and biases\n"
+    "  --sigma X           standard deviation of the slopes' draws (default 0.2)\n"
+    "  --sigma-intercept X standard deviation of the searched intercepts (default: the\n"
+    "                      slopes' sigma; 0: not searched)\n"
+    "  --slope-floor X     anchored: drawn slopes below X are raised to it (default 0.05)\n"
     "  --policy-lr X       Adam learning rate of mu (default 0.05)\n"
-    "  --init L            identity | focal | cosface | arcface | sphereface\n"
+    "  --init L            identity | focal | gce | cosface | arcface | sphereface\n"
     "                      (default identity; the margins need --space cosine)\n"
     "  --mode X            amlfs | random | fixed | replay (default amlfs)\n"
     "  --from FILE         replay: the finished run's last policy, whose mu is replayed\n"
@@ -57,8 +63,9 @@ static const char usage[] =
     "Exit status: 0 written, 1 the write failed, 2 bad usage or input.\n";
 
 static const char *const spaces[] = {"prob", "cosine", NULL};
+/* indexed by amlfs_init_kind */
 static const char *const inits[] = {"identity", "focal", "cosface", "arcface", "sphereface",
-                                    NULL};
+                                    "gce", NULL};
 
 int main(int argc, char **argv)
 {
@@ -67,13 +74,16 @@ int main(int argc, char **argv)
     enum { O_POLICY_ONLY = 256, O_OUT, O_INTERVALS, O_SPACE, O_SIGMA, O_LR, O_INIT, O_MODE,
            O_FROM, O_SAMPLING, O_SHAPING, O_SEED, O_MODEL, O_DATA, O_BATCH, O_TRAIN_LR,
            O_MOMENTUM, O_NESTEROV, O_WD, O_SCHEDULE, O_WARMUP, O_EPOCHS, O_STEP, O_GAMMA,
-           O_AUGMENT };
+           O_AUGMENT, O_FORM, O_SIGMA_INTERCEPT, O_SLOPE_FLOOR };
     static const struct option opts[] = {
         {"policy-only", no_argument, 0, O_POLICY_ONLY},
         {"out", required_argument, 0, O_OUT},
         {"intervals", required_argument, 0, O_INTERVALS},
         {"space", required_argument, 0, O_SPACE},
         {"sigma", required_argument, 0, O_SIGMA},
+        {"form", required_argument, 0, O_FORM},
+        {"sigma-intercept", required_argument, 0, O_SIGMA_INTERCEPT},
+        {"slope-floor", required_argument, 0, O_SLOPE_FLOOR},
         {"policy-lr", required_argument, 0, O_LR},
         {"init", required_argument, 0, O_INIT},
         {"mode", required_argument, 0, O_MODE},
@@ -104,7 +114,8 @@ int main(int argc, char **argv)
     static const char *const augments[] = {"none", "crop-flip", NULL};
     int policy_only = 0, intervals = 6, intervals_set = 0, space = 0, space_set = 0,
         init = 0, mode = MODE_AMLFS, sampling = SAMPLING_PLAIN, shaping = SHAPING_ZSCORE;
-    double sigma = 0.2, lr = 0.05;
+    double sigma = 0.2, lr = 0.05, sigma_intercept = NAN, slope_floor = AMLFS_SLOPE_FLOOR;
+    int form = AMLFS_FORM_ANCHORED, form_set = 0;
     long long seed = 1;
     const char *out = NULL, *from = NULL;
     int c;
@@ -126,6 +137,16 @@ int main(int argc, char **argv)
             sigma = amlfs_arg_double("--sigma", optarg, 0, 1e6);
             if (!(sigma > 0))
                 amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--sigma: %g, expected sigma > 0", sigma);
+            break;
+        case O_FORM:
+            form = amlfs_arg_choice("--form", optarg, amlfs_form_names);
+            form_set = 1;
+            break;
+        case O_SIGMA_INTERCEPT:
+            sigma_intercept = amlfs_arg_double("--sigma-intercept", optarg, 0, 1e6);
+            break;
+        case O_SLOPE_FLOOR:
+            slope_floor = amlfs_arg_double("--slope-floor", optarg, 0, 1e6);
             break;
         case O_LR:
             lr = amlfs_arg_double("--policy-lr", optarg, 0, 1e6);
@@ -246,19 +267,23 @@ int main(int argc, char **argv)
         if (space_set && strcmp(spaces[space], src.space))
             amlfs_fail(AMLFS_EXIT_USAGE, from, "has space %s, --space says %s", src.space,
                        spaces[space]);
+        if (form_set && strcmp(amlfs_form_names[form], src.form))
+            amlfs_fail(AMLFS_EXIT_USAGE, from, "is in the %s form, --form says %s", src.form,
+                       amlfs_form_names[form]);
         intervals = (int)src.intervals;
         space = strcmp(src.space, "prob") ? 1 : 0;
+        form = amlfs_form_parse(src.form);
         amlfs_policy_alloc(&p, intervals);
         memcpy(p.mu, src.mu, sizeof(double) * 4 * (size_t)intervals);
         snprintf(p.init, sizeof p.init, "%s", src.init);
         p.init_max_error = src.init_max_error;
+        slope_floor = src.slope_floor; /* the replayed mu's theta as the source made it */
         amlfs_policy_free(&src);
     } else {
         amlfs_policy_alloc(&p, intervals);
         double err = 0.0;
-        if (amlfs_fit_theta((amlfs_init_kind)init,
-                            space ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB, intervals, p.mu,
-                            &err) != 0)
+        if (amlfs_fit_draw((amlfs_init_kind)init, space ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB,
+                           (amlfs_form)form, intervals, slope_floor, p.mu, &err) != 0)
             amlfs_fail(AMLFS_EXIT_USAGE, NULL,
                        "--init %s is a margin loss, defined in the cosine space only "
                        "(add --space cosine)",
@@ -266,6 +291,13 @@ int main(int argc, char **argv)
         snprintf(p.init, sizeof p.init, "%s", inits[init]);
         p.init_max_error = err;
     }
+    if (isnan(sigma_intercept))
+        sigma_intercept = sigma;
+    snprintf(p.form, sizeof p.form, "%s", amlfs_form_names[form]);
+    p.sigma_intercept = sigma_intercept;
+    p.slope_floor = form == AMLFS_FORM_ANCHORED ? slope_floor : 0.0;
+    amlfs_sigma_vector((amlfs_form)form, space ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB,
+                       intervals, sigma, sigma_intercept, p.sigma_of);
     memcpy(p.mu_init, p.mu, sizeof(double) * 4 * (size_t)intervals);
     p.epoch = 1;
     p.adam_step = 0;

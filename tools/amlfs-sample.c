@@ -1,5 +1,6 @@
-/* amlfs-sample: the B losses of one epoch, theta_i ~ N(mu, sigma^2 I), drawn from the
- * Philox stream (seed, epoch, i) so any machine draws the same theta_i. */
+/* amlfs-sample: the B losses of one epoch, draws d_i ~ N(mu, diag(sigma^2)) from the
+ * Philox stream (seed, epoch, i) so any machine draws the same d_i, and theta_i, the
+ * slopes and biases of d_i in the policy's form (DESIGN.md 1). */
 #include "h5io.h"
 #include "policy.h"
 #include "search.h"
@@ -12,13 +13,17 @@
 static const char usage[] =
     "usage: amlfs-sample --policy policy.h5 --epoch E --samples B --out thetas.h5\n"
     "\n"
-    "Draws the epoch's B losses from the policy: theta_i = mu + sigma eps_i, eps_i the\n"
-    "normals of Philox stream (seed, E, i); antithetic sampling mirrors the first B/2\n"
-    "draws; fixed and replay modes write B copies of mu. Same inputs, same bytes.\n"
+    "Draws the epoch's B losses from the policy: d_i = mu + sigma eps_i per coordinate,\n"
+    "eps_i the normals of Philox stream (seed, E, i); antithetic sampling mirrors the\n"
+    "first B/2 draws; fixed and replay modes write B copies of mu. /draw holds the draws,\n"
+    "/theta the slopes and biases each stands for in the policy's form (free: the same;\n"
+    "anchored: continuous transforms, slopes below the floor raised to it, counted in\n"
+    "@floored). Same inputs, same bytes.\n"
     "\n"
     "  --policy FILE    the policy of epoch E\n"
     "  --epoch E        must equal the policy's epoch\n"
-    "  --samples B      number of samples, B >= 2 (B >= 1 in replay; even for antithetic)\n"
+    "  --samples B      number of samples, B >= 2 (B >= 1 in fixed and replay modes: one\n"
+    "                   model; even for antithetic)\n"
     "  --out FILE       the thetas file to write (atomically)\n"
     "  --replay-thetas FILE, --replay-index I\n"
     "                   replay mode: copies of row I of a finished run's thetas (its\n"
@@ -71,10 +76,10 @@ int main(int argc, char **argv)
     if (epoch != p.epoch)
         amlfs_fail(AMLFS_EXIT_USAGE, policy_path, "samples epoch %lld, --epoch says %lld",
                    (long long)p.epoch, epoch);
-    if (samples < 2 && mode != MODE_REPLAY)
+    if (samples < 2 && mode != MODE_REPLAY && mode != MODE_FIXED)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL,
-                   "--samples: B = %lld, the search needs B >= 2 (B = 1 only in replay)",
-                   samples);
+                   "--samples: B = %lld, the search needs B >= 2 (B = 1 only in fixed and "
+                   "replay modes)", samples);
     if (samples < 1)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--samples: B = %lld, expected B >= 1", samples);
     if (sampling == SAMPLING_ANTITHETIC && samples % 2 && mode != MODE_FIXED &&
@@ -102,12 +107,26 @@ int main(int argc, char **argv)
             amlfs_fail(AMLFS_EXIT_USAGE, replay_path, "M = %lld in space %s, the policy has "
                        "M = %lld in space %s", (long long)src.intervals, src.space,
                        (long long)p.intervals, p.space);
-        memcpy(p.mu, src.theta + (size_t)replay_index * d, sizeof(double) * (size_t)d);
+        if (strcmp(src.form, p.form))
+            amlfs_fail(AMLFS_EXIT_USAGE, replay_path, "holds %s-form draws, the policy is "
+                       "in the %s form", src.form, p.form);
+        /* the draw: in the policy's form it stands for the replayed theta */
+        memcpy(p.mu, src.draw + (size_t)replay_index * d, sizeof(double) * (size_t)d);
         memcpy(t.mu, p.mu, sizeof(double) * (size_t)d);
         amlfs_thetas_free(&src);
     }
-    amlfs_draw_thetas(p.mu, d, (int)samples, p.sigma, (uint32_t)p.seed, (uint32_t)p.epoch,
-                      (amlfs_mode)mode, (amlfs_sampling)sampling, t.theta);
+    amlfs_draw_thetas(p.mu, d, (int)samples, p.sigma_of, (uint32_t)p.seed, (uint32_t)p.epoch,
+                      (amlfs_mode)mode, (amlfs_sampling)sampling, t.draw);
+    amlfs_form form = amlfs_form_parse(p.form);
+    amlfs_space space = strcmp(p.space, "cosine") ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE;
+    t.floored = 0;
+    for (long long i = 0; i < samples; i++)
+        t.floored += amlfs_form_theta(form, space, (int)p.intervals, t.draw + (size_t)i * d,
+                                      p.slope_floor, t.theta + (size_t)i * d);
+    memcpy(t.sigma_of, p.sigma_of, sizeof(double) * (size_t)d);
+    memcpy(t.form, p.form, sizeof t.form);
+    t.sigma_intercept = p.sigma_intercept;
+    t.slope_floor = p.slope_floor;
     t.epoch = p.epoch;
     t.seed = p.seed;
     t.sigma = p.sigma;

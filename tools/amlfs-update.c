@@ -15,7 +15,8 @@ static const char usage[] =
     "                    --out next.h5\n"
     "\n"
     "Writes the policy of the next epoch. In amlfs mode mu takes one Adam step up the\n"
-    "REINFORCE gradient (1/F) sum_i R_i (theta_i - mu) / sigma^2; when the rewards\n"
+    "REINFORCE gradient (1/F) sum_i R_i (d_i - mu) / sigma^2 over the searched\n"
+    "coordinates (sigma > 0; d_i the draws, theta_i in the free form); when the rewards\n"
     "record a skipped update (fewer than 2 finite rewards, zero spread) mu and the Adam\n"
     "state stay as they are. In random, fixed and replay modes mu never changes.\n"
     "The new policy's last_update says which happened.\n"
@@ -71,12 +72,16 @@ int main(int argc, char **argv)
         amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "M = %lld in space %s, the policy has "
                    "M = %lld in space %s", (long long)t.intervals, t.space,
                    (long long)p.intervals, p.space);
-    /* a replayed schedule's thetas hold the source run's theta, not this mu */
+    if (strcmp(t.form, p.form))
+        amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "holds %s-form draws, the policy %s is in "
+                   "the %s form", t.form, policy_path, p.form);
+    /* a replayed schedule's thetas hold the source run's draw, not this mu */
     int replayed = !strcmp(p.mode, "replay");
     if ((!replayed && memcmp(t.mu, p.mu, sizeof(double) * (size_t)d)) || t.sigma != p.sigma ||
-        t.seed != p.seed)
-        amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "was not drawn from %s (mu, sigma or seed "
-                   "differ)", policy_path);
+        memcmp(t.sigma_of, p.sigma_of, sizeof(double) * (size_t)d) || t.seed != p.seed ||
+        t.slope_floor != p.slope_floor)
+        amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "was not drawn from %s (mu, sigma, slope "
+                   "floor or seed differ)", policy_path);
     if (r.epoch != p.epoch)
         amlfs_fail(AMLFS_EXIT_USAGE, rewards_path, "rewards of epoch %lld, the policy's is "
                    "%lld", (long long)r.epoch, (long long)p.epoch);
@@ -90,9 +95,9 @@ int main(int argc, char **argv)
         snprintf(p.last_update, sizeof p.last_update, "skipped: %s", r.update_skipped);
         amlfs_note("epoch %lld: update skipped: %s", (long long)p.epoch, r.update_skipped);
     } else {
-        p.adam_step = amlfs_adam_ascent(p.mu, p.adam_m, p.adam_v, p.adam_step, t.theta,
-                                        r.normalized, r.excluded, b, d, p.sigma, p.lr, p.beta1,
-                                        p.beta2, p.adam_eps, NULL);
+        p.adam_step = amlfs_adam_ascent(p.mu, p.adam_m, p.adam_v, p.adam_step, t.draw,
+                                        r.normalized, r.excluded, b, d, p.sigma_of, p.lr,
+                                        p.beta1, p.beta2, p.adam_eps, NULL);
         snprintf(p.last_update, sizeof p.last_update, "applied");
         for (int j = 0; j < d; j++)
             if (!isfinite(p.mu[j]))

@@ -162,25 +162,8 @@ static int prob_sample(const amlfs_loss_spec *spec, const float *row, int32_t y,
     double tail = prob_exp_sum(row, 0, y, fmax, g) + prob_exp_sum(row, y + 1, c, fmax, g);
     amlfs_target_prob tp = amlfs_target_probability((double)row[y] - (double)fmax, tail);
 
-    /* t on [0,1], its output clamped to [eps, 1] (p is in [0,1]: no input clamp);
-     * tau on [0,1], its output clamped to [eps, inf). */
-    double pc, uc;
-    int inside;
-    int kt = amlfs_pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
-    double u = a_t[kt] * pc + b_t[kt];
-    int t_clamped = u < AMLFS_LOSS_EPS || u > 1.0;
-    if (t_clamped)
-        u = u < AMLFS_LOSS_EPS ? AMLFS_LOSS_EPS : 1.0;
-    int ku = amlfs_pwl_piece(m, 0.0, 1.0, u, &uc, &inside);
-    double v = a_tau[ku] * uc + b_tau[ku];
     double loss, w;
-    if (t_clamped || v < AMLFS_LOSS_EPS) {
-        loss = -log(v < AMLFS_LOSS_EPS ? AMLFS_LOSS_EPS : v);
-        w = 0.0;
-    } else {
-        double A = a_tau[ku] * a_t[kt], B = a_tau[ku] * b_t[kt] + b_tau[ku];
-        amlfs_loss_from_piece(tp.log_p, tp.p, v, A, B, &loss, &w);
-    }
+    int clamped = amlfs_prob_compose(m, a_t, b_t, a_tau, b_tau, tp, &loss, &w);
     *loss_out = loss;
     *w_out = w;
 
@@ -192,7 +175,7 @@ static int prob_sample(const amlfs_loss_spec *spec, const float *row, int32_t y,
             g[j] = scale * g[j];
         g[y] = (float)(-w * inv_n * tp.one_minus_p);
     }
-    return t_clamped || v < AMLFS_LOSS_EPS;
+    return clamped;
 }
 
 /* The cosine space. row (C) cosines; g (C) the gradient row of the mean loss with

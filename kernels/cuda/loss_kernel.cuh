@@ -139,7 +139,7 @@ static __global__ void __launch_bounds__(LOSS_BLOCK)
     if (threadIdx.x == 0) {
         double z_y = cosine ? s * (t_y - cmax) : (double)row[yi] - (double)row_max;
         amlfs_target_prob tp = amlfs_target_probability(z_y, tail);
-        double pc, uc, lossv, w;
+        double pc, lossv, w;
         int inside, is_clamped;
         if (cosine) {
             int ku = amlfs_pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
@@ -152,21 +152,7 @@ static __global__ void __launch_bounds__(LOSS_BLOCK)
                 amlfs_loss_from_piece(tp.log_p, tp.p, q, a_tau[ku], b_tau[ku], &lossv, &w);
             }
         } else {
-            int kt = amlfs_pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
-            double u = a_t[kt] * pc + b_t[kt];
-            int t_clamped = u < AMLFS_LOSS_EPS || u > 1.0;
-            if (t_clamped)
-                u = u < AMLFS_LOSS_EPS ? AMLFS_LOSS_EPS : 1.0;
-            int ku = amlfs_pwl_piece(m, 0.0, 1.0, u, &uc, &inside);
-            double q = a_tau[ku] * uc + b_tau[ku];
-            is_clamped = t_clamped || q < AMLFS_LOSS_EPS;
-            if (is_clamped) {
-                lossv = -log(q < AMLFS_LOSS_EPS ? AMLFS_LOSS_EPS : q);
-                w = 0.0;
-            } else {
-                double A = a_tau[ku] * a_t[kt], B = a_tau[ku] * b_t[kt] + b_tau[ku];
-                amlfs_loss_from_piece(tp.log_p, tp.p, q, A, B, &lossv, &w);
-            }
+            is_clamped = amlfs_prob_compose(m, a_t, b_t, a_tau, b_tau, tp, &lossv, &w);
         }
         loss[i] = lossv;
         if (weight)

@@ -609,12 +609,35 @@ static void test_clamps(void)
           "tau clamp: clamped %d weight %g", clamped, w2);
     CHECK_CLOSE(l2, -log(1e-300), 0, 1e-15, "tau clamped at eps");
 
-    /* identity beyond 690: p_y < eps, the t clamp acts */
+    /* identity beyond 690: p_y < eps (in float64, 1e-304), but a transform through 0
+     * is a scaling in its first interval: the log form keeps cross-entropy's loss and
+     * weight, no clamp */
     identity_theta(theta, M);
     float x3[2] = {0.0f, 700.0f};
     amlfs_searchable_loss(&spec, x3, y, 1, 2, &l2, g2, &w2, &clamped);
-    CHECK(clamped == 1 && w2 == 0.0, "identity at loss 700: clamped %d", clamped);
-    CHECK_CLOSE(l2, -log(1e-300), 0, 1e-15, "identity at loss 700 gives -log eps");
+    CHECK(clamped == 0 && w2 == 1.0, "identity at loss 700: clamped %d weight %g", clamped,
+          w2);
+    CHECK_CLOSE(l2, 700.0, 0, 1e-15, "identity at loss 700 is cross-entropy's 700");
+    CHECK(g2[0] < -0.99 / 1 && g2[1] > 0.99, "identity at loss 700: gradient (%g, %g)",
+          (double)g2[0], (double)g2[1]);
+    /* and at loss 800, where p_y underflows to 0 in float64 */
+    float x4[2] = {0.0f, 800.0f};
+    amlfs_searchable_loss(&spec, x4, y, 1, 2, &l2, g2, &w2, &clamped);
+    CHECK(clamped == 0 && w2 == 1.0, "identity at loss 800: clamped %d weight %g", clamped,
+          w2);
+    CHECK_CLOSE(l2, 800.0, 0, 1e-15, "identity at loss 800 is cross-entropy's 800");
+    /* slopes 2 and 3 through 0 (the anchored form's first interval): -log p - log 6 */
+    theta[0] = 2.0;
+    theta[2 * M] = 3.0;
+    amlfs_searchable_loss(&spec, x3, y, 1, 2, &l2, g2, &w2, &clamped);
+    CHECK(clamped == 0 && w2 == 1.0, "scaled at loss 700: clamped %d weight %g", clamped, w2);
+    CHECK_CLOSE(l2, 700.0 - log(6.0), 0, 1e-15, "scaled at loss 700: 700 - log 6");
+    /* a negative bias in t's first interval still clamps there (the free form) */
+    identity_theta(theta, M);
+    theta[M] = -0.01;
+    amlfs_searchable_loss(&spec, x3, y, 1, 2, &l2, g2, &w2, &clamped);
+    CHECK(clamped == 1 && w2 == 0.0, "free bias below 0 at loss 700: clamped %d", clamped);
+    CHECK_CLOSE(l2, -log(1e-300), 0, 1e-15, "free bias below 0 at loss 700 gives -log eps");
 
     /* cosine space: tau(p) = p - 0.5 in interval 0 clamps; the target's input clamp
      * (cos_y > 1 by rounding) is not a clamp of the loss, only t's slope is 0 there */

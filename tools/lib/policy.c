@@ -1,11 +1,39 @@
 /* policy.c: reading and writing the policy, thetas and rewards files. */
 #include "policy.h"
 #include "h5io.h"
+#include "search.h"
 #include "tool.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The version of an open file (validated: one the schemas know). */
+static int64_t file_version(hid_t f)
+{
+    return amlfs_attr_i64(f, "/", "schema_version");
+}
+
+/* sigma_intercept, slope_floor and the per-coordinate sigma against the form. */
+static void check_form(const char *path, const char *form, const char *space, int64_t m,
+                       double sigma_intercept, double slope_floor, const double *sigma_of)
+{
+    if (!(sigma_intercept >= 0) || !isfinite(sigma_intercept))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@sigma_intercept: %g, expected >= 0",
+                   sigma_intercept);
+    if (!(slope_floor >= 0) || !isfinite(slope_floor))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@slope_floor: %g, expected >= 0", slope_floor);
+    amlfs_form fm = amlfs_form_parse(form);
+    amlfs_space sp = strcmp(space, "cosine") ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE;
+    for (int64_t j = 0; j < 4 * m; j++) {
+        if (!(sigma_of[j] >= 0) || !isfinite(sigma_of[j]))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/sigma[%lld] is %g, expected >= 0",
+                       (long long)j, sigma_of[j]);
+        if (sigma_of[j] > 0 && !amlfs_form_searched(fm, sp, (int)m, (int)j))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/sigma[%lld] is %g, but the %s form does not "
+                       "search that coordinate (expected 0)", (long long)j, sigma_of[j], form);
+    }
+}
 
 /* Values the schema's types allow but the maths does not: exit 2 naming the file. */
 static void check_theta_values(const char *path, const char *what, const double *v, size_t n)
@@ -39,6 +67,7 @@ void amlfs_policy_alloc(amlfs_policy *p, int64_t intervals)
     p->mu_init = amlfs_zalloc(d, sizeof(double));
     p->adam_m = amlfs_zalloc(d, sizeof(double));
     p->adam_v = amlfs_zalloc(d, sizeof(double));
+    p->sigma_of = amlfs_zalloc(d, sizeof(double));
 }
 
 void amlfs_policy_free(amlfs_policy *p)
@@ -47,6 +76,7 @@ void amlfs_policy_free(amlfs_policy *p)
     free(p->mu_init);
     free(p->adam_m);
     free(p->adam_v);
+    free(p->sigma_of);
 }
 
 void amlfs_policy_read(amlfs_policy *p, const char *path)
@@ -64,6 +94,19 @@ void amlfs_policy_read(amlfs_policy *p, const char *path)
     amlfs_attr_str(f, "/", "init", p->init, sizeof p->init);
     amlfs_attr_str(f, "/", "last_update", p->last_update, sizeof p->last_update);
     p->sigma = amlfs_attr_f64(f, "/", "sigma");
+    size_t d = (size_t)(4 * p->intervals);
+    if (file_version(f) >= 2) {
+        amlfs_attr_str(f, "/", "form", p->form, sizeof p->form);
+        p->sigma_intercept = amlfs_attr_f64(f, "/", "sigma_intercept");
+        p->slope_floor = amlfs_attr_f64(f, "/", "slope_floor");
+        amlfs_h5_read(f, "/sigma", H5T_NATIVE_DOUBLE, p->sigma_of);
+    } else { /* version 1: the free form, one sigma */
+        snprintf(p->form, sizeof p->form, "free");
+        p->sigma_intercept = p->sigma;
+        p->slope_floor = 0.0;
+        for (size_t j = 0; j < d; j++)
+            p->sigma_of[j] = p->sigma;
+    }
     p->lr = amlfs_attr_f64(f, "/", "lr");
     p->beta1 = amlfs_attr_f64(f, "/", "beta1");
     p->beta2 = amlfs_attr_f64(f, "/", "beta2");
@@ -75,7 +118,8 @@ void amlfs_policy_read(amlfs_policy *p, const char *path)
     amlfs_h5_read(f, "/adam_v", H5T_NATIVE_DOUBLE, p->adam_v);
     H5Fclose(f);
     check_common(path, p->intervals, p->sigma, p->seed, p->epoch);
-    size_t d = (size_t)(4 * p->intervals);
+    check_form(path, p->form, p->space, p->intervals, p->sigma_intercept, p->slope_floor,
+               p->sigma_of);
     check_theta_values(path, "/mu", p->mu, d);
     check_theta_values(path, "/mu_init", p->mu_init, d);
     check_theta_values(path, "/adam_m", p->adam_m, d);
@@ -106,9 +150,12 @@ void amlfs_policy_write(const amlfs_policy *p, const char *path)
     amlfs_attr_set_str(f, "/", "mode", p->mode);
     amlfs_attr_set_str(f, "/", "sampling", p->sampling);
     amlfs_attr_set_str(f, "/", "shaping", p->shaping);
+    amlfs_attr_set_str(f, "/", "form", p->form);
     amlfs_attr_set_str(f, "/", "init", p->init);
     amlfs_attr_set_f64(f, "/", "init_max_error", p->init_max_error);
     amlfs_attr_set_f64(f, "/", "sigma", p->sigma);
+    amlfs_attr_set_f64(f, "/", "sigma_intercept", p->sigma_intercept);
+    amlfs_attr_set_f64(f, "/", "slope_floor", p->slope_floor);
     amlfs_attr_set_f64(f, "/", "lr", p->lr);
     amlfs_attr_set_f64(f, "/", "beta1", p->beta1);
     amlfs_attr_set_f64(f, "/", "beta2", p->beta2);
@@ -119,6 +166,7 @@ void amlfs_policy_write(const amlfs_policy *p, const char *path)
     hsize_t d[1] = {(hsize_t)(4 * p->intervals)};
     amlfs_h5_write_f64(f, "/mu", 1, d, p->mu);
     amlfs_h5_write_f64(f, "/mu_init", 1, d, p->mu_init);
+    amlfs_h5_write_f64(f, "/sigma", 1, d, p->sigma_of);
     amlfs_h5_write_f64(f, "/adam_m", 1, d, p->adam_m);
     amlfs_h5_write_f64(f, "/adam_v", 1, d, p->adam_v);
     amlfs_h5_finish(&out);
@@ -129,12 +177,16 @@ void amlfs_thetas_alloc(amlfs_thetas *t, int64_t samples, int64_t intervals)
     t->samples = samples;
     t->intervals = intervals;
     t->mu = amlfs_zalloc((size_t)(4 * intervals), sizeof(double));
+    t->sigma_of = amlfs_zalloc((size_t)(4 * intervals), sizeof(double));
+    t->draw = amlfs_zalloc((size_t)(samples * 4 * intervals), sizeof(double));
     t->theta = amlfs_zalloc((size_t)(samples * 4 * intervals), sizeof(double));
 }
 
 void amlfs_thetas_free(amlfs_thetas *t)
 {
     free(t->mu);
+    free(t->sigma_of);
+    free(t->draw);
     free(t->theta);
 }
 
@@ -152,8 +204,39 @@ void amlfs_thetas_read(amlfs_thetas *t, const char *path)
     amlfs_attr_str(f, "/", "shaping", t->shaping, sizeof t->shaping);
     amlfs_h5_read(f, "/mu", H5T_NATIVE_DOUBLE, t->mu);
     amlfs_h5_read(f, "/theta", H5T_NATIVE_DOUBLE, t->theta);
+    size_t d = (size_t)(4 * t->intervals), bd = (size_t)t->samples * d;
+    if (file_version(f) >= 2) {
+        amlfs_attr_str(f, "/", "form", t->form, sizeof t->form);
+        t->sigma_intercept = amlfs_attr_f64(f, "/", "sigma_intercept");
+        t->slope_floor = amlfs_attr_f64(f, "/", "slope_floor");
+        t->floored = amlfs_attr_i64(f, "/", "floored");
+        amlfs_h5_read(f, "/sigma", H5T_NATIVE_DOUBLE, t->sigma_of);
+        amlfs_h5_read(f, "/draw", H5T_NATIVE_DOUBLE, t->draw);
+    } else { /* version 1: the free form, one sigma, the draws are theta */
+        snprintf(t->form, sizeof t->form, "free");
+        t->sigma_intercept = t->sigma;
+        t->slope_floor = 0.0;
+        t->floored = 0;
+        for (size_t j = 0; j < d; j++)
+            t->sigma_of[j] = t->sigma;
+        memcpy(t->draw, t->theta, bd * sizeof(double));
+    }
     H5Fclose(f);
     check_common(path, t->intervals, t->sigma, t->seed, t->epoch);
+    check_form(path, t->form, t->space, t->intervals, t->sigma_intercept, t->slope_floor,
+               t->sigma_of);
+    check_theta_values(path, "/draw", t->draw, bd);
+    /* /theta is what the losses apply: it must be the form's theta of each draw */
+    double *row = amlfs_zalloc(d, sizeof(double));
+    for (int64_t i = 0; i < t->samples; i++) {
+        amlfs_form_theta(amlfs_form_parse(t->form),
+                         strcmp(t->space, "cosine") ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE,
+                         (int)t->intervals, t->draw + (size_t)i * d, t->slope_floor, row);
+        if (memcmp(row, t->theta + (size_t)i * d, d * sizeof(double)))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/theta[%lld] is not the %s form's theta of "
+                       "/draw[%lld]", (long long)i, t->form, (long long)i);
+    }
+    free(row);
     if (t->samples < 1)
         amlfs_fail(AMLFS_EXIT_USAGE, path, "/@samples: %lld, expected B >= 1",
                    (long long)t->samples);
@@ -172,11 +255,17 @@ void amlfs_thetas_write(const amlfs_thetas *t, const char *path)
     amlfs_attr_set_str(f, "/", "mode", t->mode);
     amlfs_attr_set_str(f, "/", "sampling", t->sampling);
     amlfs_attr_set_str(f, "/", "shaping", t->shaping);
+    amlfs_attr_set_str(f, "/", "form", t->form);
     amlfs_attr_set_f64(f, "/", "sigma", t->sigma);
+    amlfs_attr_set_f64(f, "/", "sigma_intercept", t->sigma_intercept);
+    amlfs_attr_set_f64(f, "/", "slope_floor", t->slope_floor);
+    amlfs_attr_set_i64(f, "/", "floored", t->floored);
     amlfs_attr_set_i64(f, "/", "seed", t->seed);
     hsize_t d1[1] = {(hsize_t)(4 * t->intervals)};
     hsize_t d2[2] = {(hsize_t)t->samples, (hsize_t)(4 * t->intervals)};
     amlfs_h5_write_f64(f, "/mu", 1, d1, t->mu);
+    amlfs_h5_write_f64(f, "/sigma", 1, d1, t->sigma_of);
+    amlfs_h5_write_f64(f, "/draw", 2, d2, t->draw);
     amlfs_h5_write_f64(f, "/theta", 2, d2, t->theta);
     amlfs_h5_finish(&out);
 }

@@ -6,19 +6,24 @@
 
 #include <stdint.h>
 
+/* Version-1 files (schemas/old/) read as the free form: every sigma the one sigma, the
+ * draws equal to theta. Files are written in the current version. */
 typedef struct {
     int64_t epoch, intervals, adam_step, seed;
-    char space[16], mode[16], sampling[16], shaping[16], init[16], last_update[512];
-    double sigma, lr, beta1, beta2, adam_eps, init_max_error;
-    double *mu, *mu_init, *adam_m, *adam_v; /* each 4M */
+    char space[16], mode[16], sampling[16], shaping[16], init[16], form[16],
+        last_update[512];
+    double sigma, sigma_intercept, slope_floor, lr, beta1, beta2, adam_eps, init_max_error;
+    double *mu, *mu_init, *adam_m, *adam_v; /* each 4M, in the draw's coordinates */
+    double *sigma_of;                       /* 4M, per coordinate; 0: not searched */
 } amlfs_policy;
 
 typedef struct {
-    int64_t epoch, samples, intervals, seed;
-    char space[16], mode[16], sampling[16], shaping[16];
-    double sigma;
-    double *mu;    /* 4M */
-    double *theta; /* (B, 4M) */
+    int64_t epoch, samples, intervals, seed, floored;
+    char space[16], mode[16], sampling[16], shaping[16], form[16];
+    double sigma, sigma_intercept, slope_floor;
+    double *mu, *sigma_of; /* 4M */
+    double *draw;          /* (B, 4M), what the update uses */
+    double *theta;         /* (B, 4M), the slopes and biases the losses apply */
 } amlfs_thetas;
 
 typedef struct {

@@ -142,9 +142,14 @@ static void load_all(void)
     parsed = calloc((size_t)n_parsed, sizeof *parsed);
     if (!parsed)
         amlfs_fail(AMLFS_EXIT_FAILED, NULL, "out of memory");
-    for (int i = 0; i < n_parsed && i < 31; i++) {
+    int kinds = 0;
+    for (int i = 0; i < n_parsed; i++) {
         parse_one(&parsed[i], amlfs_schema_text[i], amlfs_schema_file[i]);
-        kind_names[i] = parsed[i].kind;
+        int seen = 0;
+        for (int k = 0; k < kinds; k++)
+            seen |= !strcmp(kind_names[k], parsed[i].kind);
+        if (!seen && kinds < 31)
+            kind_names[kinds++] = parsed[i].kind;
     }
 }
 
@@ -154,16 +159,24 @@ static void free_all(void)
     parsed = NULL;
 }
 
-const amlfs_schema *amlfs_schema_find(const char *kind)
+const amlfs_schema *amlfs_schema_find_version(const char *kind, long version)
 {
     if (!parsed) {
         load_all();
         atexit(free_all);
     }
+    const amlfs_schema *best = NULL;
     for (int i = 0; i < n_parsed; i++)
-        if (!strcmp(parsed[i].kind, kind))
-            return &parsed[i];
-    return NULL;
+        if (!strcmp(parsed[i].kind, kind) &&
+            (version > 0 ? parsed[i].version == version
+                         : !best || parsed[i].version > best->version))
+            best = &parsed[i];
+    return best;
+}
+
+const amlfs_schema *amlfs_schema_find(const char *kind)
+{
+    return amlfs_schema_find_version(kind, 0);
 }
 
 const char *const *amlfs_schema_kinds(void)
@@ -558,7 +571,9 @@ int amlfs_schema_validate(hid_t f, const char *kind, char *why, size_t n)
                         kinds), -1;
     }
     struct ctx c = {.f = f, .s = s, .why = why, .n = n};
-    /* the version first: a newer file would fail below with a misleading message */
+    /* the version first: a newer file would fail below with a misleading message; an
+     * earlier version that the tools still read (schemas/old/) is checked against its
+     * own schema */
     if (H5Aexists_by_name(f, "/", "schema_version", H5P_DEFAULT) > 0) {
         hid_t va = H5Aopen_by_name(f, "/", "schema_version", H5P_DEFAULT, H5P_DEFAULT);
         long long v = -1;
@@ -567,8 +582,16 @@ int amlfs_schema_validate(hid_t f, const char *kind, char *why, size_t n)
             H5Aread(va, H5T_NATIVE_LLONG, &v);
         H5Tclose(vt);
         H5Aclose(va);
-        if (v != s->version)
-            return VIOLATION(&c, "/@schema_version: expected %ld, found %lld", s->version, v);
+        const amlfs_schema *old = v > 0 ? amlfs_schema_find_version(found, (long)v) : NULL;
+        if (!old) {
+            char versions[64] = "";
+            for (long k = 1; k <= s->version; k++)
+                if (amlfs_schema_find_version(found, k))
+                    snprintf(versions + strlen(versions), sizeof versions - strlen(versions),
+                             "%s%ld", versions[0] ? " or " : "", k);
+            return VIOLATION(&c, "/@schema_version: expected %s, found %lld", versions, v);
+        }
+        c.s = s = old;
     }
     /* root attributes before the rest: shapes refer to them */
     for (int pass = 0; pass < 2; pass++)

@@ -40,8 +40,10 @@ typedef struct {
     amlfs_schema_entry e[SCHEMA_MAX_ENTRIES];
 } amlfs_schema;
 
-/* The schema of a file kind, or NULL. */
+/* The schema of a file kind (its newest version), or NULL. */
 const amlfs_schema *amlfs_schema_find(const char *kind);
+/* The schema of one version of a kind (version <= 0: the newest), or NULL. */
+const amlfs_schema *amlfs_schema_find_version(const char *kind, long version);
 /* The names of all kinds, NULL-terminated. */
 const char *const *amlfs_schema_kinds(void);
 

@@ -5,17 +5,33 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char *const amlfs_mode_names[] = {"amlfs", "random", "fixed", "replay", NULL};
 const char *const amlfs_sampling_names[] = {"plain", "antithetic", NULL};
 const char *const amlfs_shaping_names[] = {"zscore", "rank", NULL};
+const char *const amlfs_form_names[] = {"free", "anchored", NULL};
 
-void amlfs_draw_thetas(const double *mu, int d, int b, double sigma, uint32_t seed,
+amlfs_form amlfs_form_parse(const char *name)
+{
+    return strcmp(name, "anchored") ? AMLFS_FORM_FREE : AMLFS_FORM_ANCHORED;
+}
+
+void amlfs_sigma_vector(amlfs_form form, amlfs_space space, int m, double sigma,
+                        double sigma_intercept, double *sigma_of)
+{
+    for (int j = 0; j < 4 * m; j++)
+        sigma_of[j] = !amlfs_form_searched(form, space, m, j)
+                          ? 0.0
+                          : (amlfs_form_is_intercept(m, j) ? sigma_intercept : sigma);
+}
+
+void amlfs_draw_thetas(const double *mu, int d, int b, const double *sigma, uint32_t seed,
                        uint32_t epoch, amlfs_mode mode, amlfs_sampling sampling,
-                       double *theta)
+                       double *draw)
 {
     for (int i = 0; i < b; i++) {
-        double *row = theta + (size_t)i * d;
+        double *row = draw + (size_t)i * d;
         if (mode == MODE_FIXED || mode == MODE_REPLAY) {
             for (int j = 0; j < d; j++)
                 row[j] = mu[j];
@@ -28,7 +44,8 @@ void amlfs_draw_thetas(const double *mu, int d, int b, double sigma, uint32_t se
         }
         amlfs_rng_name r = amlfs_rng(seed, epoch, (uint32_t)source, AMLFS_STREAM_THETA);
         for (int j = 0; j < d; j++)
-            row[j] = mu[j] + sign * sigma * amlfs_rng_normal(r, (uint64_t)j);
+            row[j] = sigma[j] > 0 ? mu[j] + sign * sigma[j] * amlfs_rng_normal(r, (uint64_t)j)
+                                  : mu[j];
     }
 }
 
@@ -94,10 +111,10 @@ int amlfs_shape_rewards(const double *raw, const uint8_t *excluded, int b,
     return f;
 }
 
-int64_t amlfs_adam_ascent(double *mu, double *m, double *v, int64_t step, const double *theta,
+int64_t amlfs_adam_ascent(double *mu, double *m, double *v, int64_t step, const double *draw,
                           const double *normalized, const uint8_t *excluded, int b, int d,
-                          double sigma, double lr, double beta1, double beta2, double eps,
-                          double *grad)
+                          const double *sigma, double lr, double beta1, double beta2,
+                          double eps, double *grad)
 {
     int f = 0;
     for (int i = 0; i < b; i++)
@@ -105,11 +122,16 @@ int64_t amlfs_adam_ascent(double *mu, double *m, double *v, int64_t step, const 
     int64_t t = step + 1;
     double c1 = 1.0 - pow(beta1, (double)t), c2 = 1.0 - pow(beta2, (double)t);
     for (int j = 0; j < d; j++) {
+        if (!(sigma[j] > 0)) { /* not searched: left alone */
+            if (grad)
+                grad[j] = 0.0;
+            continue;
+        }
         double g = 0.0;
         for (int i = 0; i < b; i++)
             if (!excluded[i])
-                g += normalized[i] * (theta[(size_t)i * d + j] - mu[j]);
-        g /= (double)f * sigma * sigma;
+                g += normalized[i] * (draw[(size_t)i * d + j] - mu[j]);
+        g /= (double)f * sigma[j] * sigma[j];
         if (grad)
             grad[j] = g;
         m[j] = beta1 * m[j] + (1.0 - beta1) * g;

@@ -3,6 +3,8 @@
 #ifndef AMLFS_SEARCH_H
 #define AMLFS_SEARCH_H
 
+#include "amlfs_kernels.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,13 +15,23 @@ typedef enum { MODE_AMLFS = 0, MODE_RANDOM = 1, MODE_FIXED = 2, MODE_REPLAY = 3 
 extern const char *const amlfs_mode_names[];     /* indexed by amlfs_mode, NULL-ended */
 extern const char *const amlfs_sampling_names[]; /* indexed by amlfs_sampling */
 extern const char *const amlfs_shaping_names[];  /* indexed by amlfs_shaping */
+extern const char *const amlfs_form_names[];     /* indexed by amlfs_form */
 
-/* theta (B,D): row i = mu + sigma eps_i, eps_i = normals 0..D-1 of the Philox stream
- * (seed, epoch, i, AMLFS_STREAM_THETA). Antithetic (B even): rows j < B/2 as plain,
- * row j + B/2 = mu - sigma eps_j. Fixed and replay modes: B copies of mu. */
-void amlfs_draw_thetas(const double *mu, int d, int b, double sigma, uint32_t seed,
+/* The form named by a file's attribute (validated by its schema): free or anchored. */
+amlfs_form amlfs_form_parse(const char *name);
+
+/* The per-coordinate sigma (4M) of a form: sigma for searched slopes, sigma_intercept
+ * for searched intercepts, 0 for what the form does not search. */
+void amlfs_sigma_vector(amlfs_form form, amlfs_space space, int m, double sigma,
+                        double sigma_intercept, double *sigma_of);
+
+/* draw (B,D): row i = mu + sigma (.) eps_i (per coordinate), eps_i = normals 0..D-1 of
+ * the Philox stream (seed, epoch, i, AMLFS_STREAM_THETA). Antithetic (B even): rows
+ * j < B/2 as plain, row j + B/2 = mu - sigma (.) eps_j. Fixed and replay modes: B copies
+ * of mu. A coordinate with sigma 0 is mu's in every row. */
+void amlfs_draw_thetas(const double *mu, int d, int b, const double *sigma, uint32_t seed,
                        uint32_t epoch, amlfs_mode mode, amlfs_sampling sampling,
-                       double *theta);
+                       double *draw);
 
 /* Shapes raw rewards (B) into normalized (B). Excluded samples (excluded[i] != 0) get 0
  * and do not count. zscore: (R - mean)/std, population std; rank: r_i/(F-1) - 1/2 with
@@ -32,14 +44,16 @@ int amlfs_shape_rewards(const double *raw, const uint8_t *excluded, int b,
 /* The best sample: highest reward, lowest index on ties; -1 when none is included. */
 int amlfs_best_sample(const double *raw, const uint8_t *excluded, int b);
 
-/* One Adam step that increases J (DESIGN.md 1 step 5):
- *   g = (1/F) sum_i normalized_i (theta_i - mu) / sigma^2 over included samples,
+/* One Adam step that increases J (DESIGN.md 1 step 5), on the searched coordinates
+ * (sigma_j > 0) only:
+ *   g_j = (1/F) sum_i normalized_i (d_ij - mu_j) / sigma_j^2 over included samples,
  *   t = step + 1; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  *   mu += lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
- * Updates mu, m, v in place (each D) and returns t. grad (D) receives g, or NULL. */
-int64_t amlfs_adam_ascent(double *mu, double *m, double *v, int64_t step, const double *theta,
+ * Coordinates with sigma_j = 0 keep mu, m and v (g_j = 0 there). Updates mu, m, v in
+ * place (each D) and returns t. grad (D) receives g, or NULL. */
+int64_t amlfs_adam_ascent(double *mu, double *m, double *v, int64_t step, const double *draw,
                           const double *normalized, const uint8_t *excluded, int b, int d,
-                          double sigma, double lr, double beta1, double beta2, double eps,
-                          double *grad);
+                          const double *sigma, double lr, double beta1, double beta2,
+                          double eps, double *grad);
 
 #endif
