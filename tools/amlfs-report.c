@@ -12,6 +12,7 @@
 #include "atomic_out.h"
 #include "h5io.h"
 #include "policy.h"
+#include "search.h"
 #include "tool.h"
 
 #include <errno.h>
@@ -592,6 +593,16 @@ static int piece_of(double x, double lo, double hi, int m)
 /* The t domain of the space: p_y in [0, 1], or the target cosine in [-1, 1]. */
 static double t_lo(const run_info *run) { return run->space == AMLFS_SPACE_COSINE ? -1.0 : 0.0; }
 
+/* The slopes and biases (4M, allocated) that a mu of the policy stands for in its form
+ * (DESIGN.md 1: the anchored form's mu is in the draw's coordinates). */
+static double *theta_of(const run_info *run, const amlfs_policy *p, const double *mu)
+{
+    double *theta = amlfs_zalloc((size_t)(4 * run->intervals), sizeof(double));
+    amlfs_form_theta(amlfs_form_parse(p->form), run->space, run->intervals, mu,
+                     p->slope_floor, theta);
+    return theta;
+}
+
 /* Whether mu_1 differs from the final mu and from the identity, so that drawing it adds
  * a curve of its own. */
 static int draw_mu_init(const run_info *run)
@@ -599,8 +610,10 @@ static int draw_mu_init(const run_info *run)
     const amlfs_policy *last = &run->policy[run->npolicies - 1];
     int d = 4 * run->intervals, m = run->intervals;
     int same = !memcmp(last->mu, last->mu_init, sizeof(double) * (size_t)d), identity = 1;
+    double *theta = theta_of(run, last, last->mu_init);
     for (int j = 0; j < d; j++)
-        identity &= last->mu_init[j] == ((j / m) % 2 == 0 ? 1.0 : 0.0);
+        identity &= theta[j] == ((j / m) % 2 == 0 ? 1.0 : 0.0);
+    free(theta);
     return !same && !identity;
 }
 
@@ -611,8 +624,9 @@ static void write_transforms_dat(const run_info *run)
 {
     const amlfs_policy *last = &run->policy[run->npolicies - 1];
     int m = run->intervals;
-    amlfs_loss_spec fin = {run->space, m, last->mu, 1.0};
-    amlfs_loss_spec ini = {run->space, m, last->mu_init, 1.0};
+    double *theta_fin = theta_of(run, last, last->mu), *theta_ini = theta_of(run, last, last->mu_init);
+    amlfs_loss_spec fin = {run->space, m, theta_fin, 1.0};
+    amlfs_loss_spec ini = {run->space, m, theta_ini, 1.0};
     out_file o;
     out_open(&o, run, "transforms.dat");
     fprintf(o.f, "# the transforms at the final mu (policy of epoch %d) and at mu_1\n",
@@ -633,6 +647,8 @@ static void write_transforms_dat(const run_info *run)
             fputc('\n', o.f);
         }
     }
+    free(theta_fin);
+    free(theta_ini);
     out_close(&o);
 }
 
@@ -706,10 +722,15 @@ static void write_weight_dat(run_info *run)
     out_open(&o, run, "weight.dat");
     fprintf(o.f, "# -p_y dL/dp_y, the gradient weight relative to cross-entropy\n"
                  "# index 0: p_y w at the final mu (policy of epoch %d)\n", run->npolicies);
-    weight_curve(o.f, run, last->mu);
+    double *theta = theta_of(run, last, last->mu);
+    weight_curve(o.f, run, theta);
+    free(theta);
     fprintf(o.f, "\n\n# index 1: p_y w at mu_1\n");
-    if (draw_mu_init(run))
-        weight_curve(o.f, run, last->mu_init);
+    if (draw_mu_init(run)) {
+        theta = theta_of(run, last, last->mu_init);
+        weight_curve(o.f, run, theta);
+        free(theta);
+    }
     else /* the identity (cross-entropy's 1) or the final mu: not drawn again */
         fprintf(o.f, "# (mu_1 is the identity or the final mu: not drawn)\nNaN NaN\n");
     out_close(&o);

@@ -340,6 +340,47 @@ def edited(src, dst, edit):
     return dst
 
 
+def anchored_theta(draw, m, space, floor=0.05):
+    """DESIGN.md 1's anchored transforms, written out literally: slopes floored, the
+    value at each knot by continuity from the lower end, b_k = phi(xi_k) - a_k xi_k."""
+    out = []
+    for which in (0, 1):
+        a = np.maximum(draw[2 * m * which: 2 * m * which + m], floor)
+        c = draw[2 * m * which + m]
+        lo = -1.0 if (which == 0 and space == "cosine") else 0.0
+        c = (c if space == "cosine" else 0.0) if which == 0 else max(c, 0.0)
+        h = (1.0 - lo) / m
+        value, b = c, []
+        for k in range(m):
+            b.append(value - a[k] * (lo + k * h))
+            value += a[k] * h
+        out += [a, np.array(b)]
+    return np.concatenate(out)
+
+
+def theta_of_policy(path):
+    """The slopes and biases (4M) a policy file's mu stands for in its form."""
+    with h5py.File(path) as f:
+        mu, m = f["mu"][()], int(f.attrs["intervals"])
+        form, space = (f.attrs[k] for k in ("form", "space"))
+        floor = float(f.attrs["slope_floor"])
+    form = form.decode() if isinstance(form, bytes) else str(form)
+    space = space.decode() if isinstance(space, bytes) else str(space)
+    return mu if form == "free" else anchored_theta(mu, m, space, floor)
+
+
+def set_theta(f, theta):
+    """Writes /theta (B,4M) into an open free-form thetas file, and /draw with it: the
+    free form's draw is its theta (DESIGN.md 1), and readers check that /theta is the
+    form's theta of /draw."""
+    form = f.attrs["form"]
+    form = form.decode() if isinstance(form, bytes) else str(form)
+    if form != "free":
+        raise ValueError(f"{f.filename}: a {form}-form thetas file; set_theta needs --form free")
+    f["theta"][...] = theta
+    f["draw"][...] = theta
+
+
 def replace_dataset(f, name, data):
     del f[name]
     f[name] = data

@@ -34,6 +34,9 @@ class Fixtures:
         must("amlfs-init", "--policy-only", "--out", p("policy-anti.h5"),
              "--sampling", "antithetic")
         must("amlfs-init", "--policy-only", "--out", p("policy-cosine.h5"), "--space", "cosine")
+        must("amlfs-init", "--policy-only", "--out", p("policy-free.h5"), "--form", "free")
+        must("amlfs-sample", "--policy", p("policy-free.h5"), "--epoch", 1, "--samples", 4,
+             "--out", p("thetas-free.h5"))
         must("amlfs-sample", "--policy", p("policy.h5"), "--epoch", 1, "--samples", 4,
              "--out", p("thetas.h5"))
         must("amlfs-sample", "--policy", p("policy-cosine.h5"), "--epoch", 1, "--samples", 2,
@@ -62,17 +65,18 @@ class Fixtures:
             f.write("schema = policy\nmu = 1 0 1 0\n")
         self.missing = p("missing.h5")
 
-        def wide(f):  # /mu and /theta with 4M+1 columns, intervals still M
+        def wide(f):  # /mu, /draw and /theta with 4M+1 columns, intervals still M
             replace_dataset(f, "mu", np.append(f["mu"][()], 0.0))
-            th = f["theta"][()]
-            replace_dataset(f, "theta", np.hstack([th, np.zeros((th.shape[0], 1))]))
+            for name in ("draw", "theta"):
+                th = f[name][()]
+                replace_dataset(f, name, np.hstack([th, np.zeros((th.shape[0], 1))]))
 
         edited(p("thetas.h5"), p("thetas-wide.h5"), wide)
 
         def nan(f):
-            th = f["theta"][()]
+            th = f["draw"][()]
             th[2, 5] = np.nan
-            f["theta"][...] = th
+            f["draw"][...] = th
 
         edited(p("thetas.h5"), p("thetas-nan.h5"), nan)
 
@@ -225,7 +229,7 @@ class BadInputTest(T.ToolTest):
                             "--out", OUT)),
             ("amlfs-update", ("--policy", self.fx.p("policy.h5"), "--thetas", wide,
                               "--rewards", self.fx.p("rewards.h5"), "--out", OUT))]:
-            self.bad(2, tool, *args, mentions=[wide, ("/mu", "/theta")])
+            self.bad(2, tool, *args, mentions=[wide, ("/mu", "/draw", "/theta")])
 
     def test_theta_with_nan(self):
         nan = self.fx.p("thetas-nan.h5")
@@ -234,7 +238,7 @@ class BadInputTest(T.ToolTest):
                             "--out", OUT)),
             ("amlfs-update", ("--policy", self.fx.p("policy.h5"), "--thetas", nan,
                               "--rewards", self.fx.p("rewards.h5"), "--out", OUT))]:
-            self.bad(2, tool, *args, mentions=[nan, "/theta", ("nan",)])
+            self.bad(2, tool, *args, mentions=[nan, "/draw", ("nan",)])
 
     def test_policy_state_the_update_cannot_use(self):
         """The Adam state and constants are inputs too: a bad one is exit 2 naming the
@@ -270,8 +274,43 @@ class BadInputTest(T.ToolTest):
         self.bad(2, "amlfs-sample", "--policy", bad, "--epoch", 1, "--samples", 4,
                  "--out", OUT, mentions=[bad, "sigma"])
 
+    def test_sigma_intercept_or_floor_negative(self):
+        for opt in ("--sigma-intercept", "--slope-floor"):
+            for v in ("-0.1", "nan"):
+                self.bad(2, "amlfs-init", "--policy-only", opt, v, "--out", OUT, mentions=[opt])
+        bad = edited(self.fx.p("policy.h5"), self.path("policy-si.h5"),
+                     lambda f: f.attrs.__setitem__("sigma_intercept", np.float64(-0.2)))
+        self.bad(2, "amlfs-sample", "--policy", bad, "--epoch", 1, "--samples", 4,
+                 "--out", OUT, mentions=[bad, "sigma_intercept"])
+
+        def searched_bias(f):  # a sigma on a coordinate the anchored form does not search
+            s = f["sigma"][()]
+            s[7] = 0.2
+            f["sigma"][...] = s
+
+        bad = edited(self.fx.p("policy.h5"), self.path("policy-sb.h5"), searched_bias)
+        self.bad(2, "amlfs-sample", "--policy", bad, "--epoch", 1, "--samples", 4,
+                 "--out", OUT, mentions=[bad, "/sigma[7]", "anchored"])
+
+    def test_thetas_of_the_other_form(self):
+        fx = self.fx
+        for policy, thetas in (("policy.h5", "thetas-free.h5"), ("policy-free.h5", "thetas.h5")):
+            self.bad(2, "amlfs-update", "--policy", fx.p(policy), "--thetas", fx.p(thetas),
+                     "--rewards", fx.p("rewards.h5"), "--out", OUT,
+                     mentions=[fx.p(thetas), "form"])
+
+    def test_theta_that_is_not_its_draw(self):
+        def off(f):
+            th = f["theta"][()]
+            th[1, 3] += 1e-9
+            f["theta"][...] = th
+
+        bad = edited(self.fx.p("thetas.h5"), self.path("thetas-off.h5"), off)
+        self.bad(2, "amlfs-loss", "--thetas", bad, "--index", 0, "--input",
+                 self.fx.p("logits.h5"), "--out", OUT, mentions=[bad, "/theta[1]", "/draw[1]"])
+
     def test_unknown_choice(self):
-        for opt in ("--space", "--mode", "--init", "--sampling", "--shaping"):
+        for opt in ("--space", "--mode", "--init", "--sampling", "--shaping", "--form"):
             self.bad(2, "amlfs-init", "--policy-only", opt, "banana", "--out", OUT,
                      mentions=[opt, "banana"])
         self.bad(2, "amlfs-reward", "--thetas", self.fx.p("thetas.h5"), "--metric", "banana",

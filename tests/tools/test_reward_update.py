@@ -67,19 +67,36 @@ class Epoch(ToolTest):
         self.assertEqual(attr(r, "best"), 1)
 
     def test_update_is_reinforce_adam_by_hand(self):
-        p, t = self.setup_epoch(3, "--sigma", 0.25, "--intervals", 2)
+        for form in ("free", "anchored"):
+            with self.subTest(form=form):
+                self.check_update_by_hand(form)
+
+    def check_update_by_hand(self, form):
+        """g_j = (1/F) sum_i z_i (d_ij - mu_j) / sigma_j^2 over the searched coordinates
+        (sigma_j > 0), from the draws; the others keep mu and the Adam moments."""
+        p = self.policy(f"policy-{form}.h5", "--sigma", 0.25, "--sigma-intercept", 0.125,
+                        "--intervals", 2, "--form", form)
+        t = self.path(f"thetas-{form}.h5")
+        self.ok("amlfs-sample", "--policy", p, "--epoch", 1, "--samples", 3, "--out", t)
         evals = [self.path(f"e{i}.h5") for i in range(3)]
         for e, v in zip(evals, (0.8, 0.2, 0.5)):
             write_eval(e, top1=v)
-        r, _ = self.reward(t, evals)
-        nxt = self.path("policy-2.h5")
+        r, _ = self.reward(t, evals, out=f"rewards-{form}.h5")
+        nxt = self.path(f"policy-2-{form}.h5")
         self.ok("amlfs-update", "--policy", p, "--thetas", t, "--rewards", r, "--out", nxt)
-        mu, theta = read(p, "mu"), read(t, "theta")
+        mu, draw, sigma = read(p, "mu"), read(t, "draw"), read(p, "sigma")
+        if form == "free":
+            np.testing.assert_array_equal(draw, read(t, "theta"))
+            np.testing.assert_array_equal(sigma, [0.25, 0.25, 0.125, 0.125] * 2)
+        else:  # slopes, and tau's value at 0 (the bias block's first entry)
+            np.testing.assert_array_equal(sigma, [0.25, 0.25, 0, 0, 0.25, 0.25, 0.125, 0])
+        on = sigma > 0
+        s2 = np.where(on, sigma, 1.0) ** 2
         # rewards 0.8, 0.2, 0.5: mean 0.5, population std sqrt(0.06), z = (+-0.3, 0)/std
         z = np.array([0.3, -0.3, 0.0]) / np.sqrt(0.06)
-        g = sum(z[i] * (theta[i] - mu) for i in range(3)) / 3 / 0.25 ** 2
+        g = np.where(on, sum(z[i] * (draw[i] - mu) for i in range(3)) / 3 / s2, 0.0)
         # first Adam step: m-hat = g, v-hat = g^2
-        want = mu + 0.05 * g / (np.abs(g) + 1e-8)
+        want = np.where(on, mu + 0.05 * g / (np.abs(g) + 1e-8), mu)
         np.testing.assert_allclose(read(nxt, "mu"), want, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(read(nxt, "adam_m"), 0.1 * g, rtol=1e-12)
         np.testing.assert_allclose(read(nxt, "adam_v"), 0.001 * g * g, rtol=1e-12)
@@ -89,20 +106,21 @@ class Epoch(ToolTest):
         np.testing.assert_array_equal(read(nxt, "mu_init"), mu)
 
         # epoch 2 from the new policy: the second step uses the stored moments
-        t2 = self.path("thetas-2.h5")
+        t2 = self.path(f"thetas-2-{form}.h5")
         self.ok("amlfs-sample", "--policy", nxt, "--epoch", 2, "--samples", 3, "--out", t2)
         for e, v in zip(evals, (0.1, 0.4, 0.4)):
             write_eval(e, top1=v, epoch=2)
-        r2, _ = self.reward(t2, evals, out="rewards-2.h5")
-        p3 = self.path("policy-3.h5")
+        r2, _ = self.reward(t2, evals, out=f"rewards-2-{form}.h5")
+        p3 = self.path(f"policy-3-{form}.h5")
         self.ok("amlfs-update", "--policy", nxt, "--thetas", t2, "--rewards", r2, "--out", p3)
-        mu2, theta2 = read(nxt, "mu"), read(t2, "theta")
+        mu2, draw2 = read(nxt, "mu"), read(t2, "draw")
         x = np.array([0.1, 0.4, 0.4])
         z2 = (x - x.mean()) / x.std()
-        g2 = sum(z2[i] * (theta2[i] - mu2) for i in range(3)) / 3 / 0.25 ** 2
+        g2 = np.where(on, sum(z2[i] * (draw2[i] - mu2) for i in range(3)) / 3 / s2, 0.0)
         m2 = 0.9 * (0.1 * g) + 0.1 * g2
         v2 = 0.999 * (0.001 * g * g) + 0.001 * g2 * g2
-        want2 = mu2 + 0.05 * (m2 / (1 - 0.9 ** 2)) / (np.sqrt(v2 / (1 - 0.999 ** 2)) + 1e-8)
+        want2 = np.where(on, mu2 + 0.05 * (m2 / (1 - 0.9 ** 2)) /
+                         (np.sqrt(v2 / (1 - 0.999 ** 2)) + 1e-8), mu2)
         np.testing.assert_allclose(read(p3, "mu"), want2, rtol=1e-12, atol=1e-14)
         self.assertEqual(attr(p3, "adam_step"), 2)
 

@@ -304,10 +304,14 @@ class Run(unittest.TestCase):
     def test_replay_final_mu(self):
         source, run = self.replay("mu")
         final_mu = T.read(policy(source, 4), "mu")
+        final_theta = T.theta_of_policy(policy(source, 4))
         for e in (1, 2, 3):
-            theta = T.read(os.path.join(epoch_dir(run, e), "thetas.h5"), "theta")
+            thetas = os.path.join(epoch_dir(run, e), "thetas.h5")
+            draw, theta = T.read(thetas, "draw"), T.read(thetas, "theta")
             self.assertEqual(theta.shape, (1, 24))
-            np.testing.assert_array_equal(theta[0], final_mu, f"epoch {e}")
+            np.testing.assert_array_equal(draw[0], final_mu, f"epoch {e}")
+            np.testing.assert_allclose(theta[0], final_theta, rtol=1e-13, atol=1e-13,
+                                       err_msg=f"epoch {e}")
         self.assertTrue(os.path.isfile(os.path.join(run, "final/eval-test.h5")))
 
     def test_replay_schedule_of_best_thetas(self):
@@ -348,6 +352,8 @@ class Run(unittest.TestCase):
         os.makedirs(run)
         with open(os.path.join(ref, "config")) as f:
             config = re.sub(r"^epochs = .*$", "epochs = 2", f.read(), flags=re.M)
+            # the free form, whose theta rows the test sets directly
+            config = re.sub(r"^form = .*$", "form = free", config, flags=re.M)
             config = re.sub(r"^keep = .*$", "keep = 1", config, flags=re.M)
         with open(os.path.join(run, "config"), "w") as f:
             f.write(config)
@@ -391,6 +397,8 @@ class Run(unittest.TestCase):
         os.makedirs(run)
         with open(os.path.join(ref, "config")) as f:
             config = re.sub(r"^epochs = .*$", "epochs = 2", f.read(), flags=re.M)
+            # the free form, whose theta rows the test sets directly
+            config = re.sub(r"^form = .*$", "form = free", config, flags=re.M)
         with open(os.path.join(run, "config"), "w") as f:
             f.write(config)
         self.step("setup", run)
@@ -401,7 +409,7 @@ class Run(unittest.TestCase):
             theta = f["theta"][()]
             theta[1] = np.concatenate([np.ones(m), np.zeros(m), np.full(m, 1e308),
                                        np.full(m, 1e308)])
-            f["theta"][...] = theta
+            T.set_theta(f, theta)
         self.assertEqual(T.run("amlfs-check", thetas).returncode, 0)
         p = self.driver("--resume", run, AMLFS_STEP_FAIL="1/2")
         self.finished(p)
@@ -463,6 +471,10 @@ class Run(unittest.TestCase):
             ("replay without a source", {"mode": "replay"}, [], ["replay_run"]),
             ("antithetic with an odd B", {"sampling": "antithetic"}, [], ["antithetic"]),
             ("keep < 0", {"keep": -1}, [], ["keep"]),
+            ("unknown form", {"form": "banana"}, [], ["form", "banana"]),
+            ("sigma_intercept < 0", {"sigma_intercept": -0.1}, [], ["sigma_intercept"]),
+            ("slope_floor < 0 by --set", {}, ["--set", "slope_floor=-1"], ["slope_floor"]),
+            ("unknown init", {"init": "huber"}, [], ["init", "huber"]),
         ]
         for n, (what, keys, extra, mentions) in enumerate(cases):
             with self.subTest(what):

@@ -657,7 +657,7 @@ class SchemaTest(unittest.TestCase):
                            lambda f: f.create_dataset("params/block/w", data=np.zeros(2,
                                                       np.float32))), "/params/block")
         self.check_rejects("newer schema_version", e("version", policy,
-                           lambda f: f.attrs.__setitem__("schema_version", np.int64(2))),
+                           lambda f: f.attrs.__setitem__("schema_version", np.int64(3))),
                            "/@schema_version")
         self.check_rejects("loss-input with both inputs", e("both",
                            self.inputs["loss-input"][1], lambda f: f.create_dataset(

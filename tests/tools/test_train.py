@@ -97,7 +97,8 @@ class Fixtures:
         T.write_dataset(p("rgb.h5"), n=(40, 20, 20), noise=False, channels=3, size=32)
         T.write_dataset(p("five.h5"), n=(20, 10, 10), classes=5, noise=False)
         # a fixed-mode policy: every row of its thetas is mu, the identity
-        must("amlfs-init", "--policy-only", "--mode", "fixed", "--out", p("fixed-1.h5"))
+        must("amlfs-init", "--policy-only", "--mode", "fixed", "--form", "free", "--out",
+             p("fixed-1.h5"))
         must("amlfs-sample", "--policy", p("fixed-1.h5"), "--epoch", 1, "--samples", 2,
              "--out", p("fixed-thetas-1.h5"))
         # a search policy: rows differ
@@ -125,7 +126,7 @@ class Fixtures:
         def overflow(f):
             th = f["theta"][()]
             th[0] = np.concatenate([np.zeros(M), np.ones(M), np.full(2 * M, 1e308)])
-            f["theta"][...] = th
+            T.set_theta(f, th)
 
         edited(p("fixed-thetas-1.h5"), p("overflow-thetas.h5"), overflow)
         must("amlfs-train-epoch", "--checkpoint", p("start.h5"), "--thetas",
