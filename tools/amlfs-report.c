@@ -1297,6 +1297,16 @@ static void write_index(const run_info *run, const run_info *ctl)
     /* the result */
     char buf[1024];
     fputs("<h2>Result</h2>\n<table>\n", f);
+    /* first, what the search bought: the test top-1 against the control's */
+    if (ctl && run->has_final && ctl->has_final && !strcmp(run->final_status, "ok") &&
+        !strcmp(ctl->final_status, "ok")) {
+        double diff = 100.0 * (run->final_top1 - ctl->final_top1);
+        snprintf(buf, sizeof buf, "test top-1 %.4f against the control's %.4f: %+.2f points "
+                                  "(%s)",
+                 run->final_top1, ctl->final_top1, diff,
+                 diff > 0 ? "the search paid" : "the search did not beat its control");
+        html_row(f, "against the control", buf);
+    }
     if (run->has_final) {
         html_row(f, "status", "finished: the best model of the last epoch was evaluated once "
                               "on the test split");
@@ -1311,10 +1321,10 @@ static void write_index(const run_info *run, const run_info *ctl)
     else
         snprintf(buf, sizeof buf, "%d", run->nepochs);
     html_row(f, "epochs rewarded", buf);
-    snprintf(buf, sizeof buf, "%s, %s space, M = %lld, sigma = %g, policy lr %g, "
-                              "mu_1 = %s, sampling %s, shaping %s",
-             p1->mode, p1->space, (long long)p1->intervals, p1->sigma, p1->lr, p1->init,
-             p1->sampling, p1->shaping);
+    snprintf(buf, sizeof buf, "%s, %s space, %s form, M = %lld, sigma = %g (intercepts %g), "
+                              "policy lr %g, mu_1 = %s, sampling %s, shaping %s",
+             p1->mode, p1->space, p1->form, (long long)p1->intervals, p1->sigma,
+             p1->sigma_intercept, p1->lr, p1->init, p1->sampling, p1->shaping);
     html_row(f, "search", buf);
     if (run->nepochs) {
         const epoch_info *ep = &run->epoch[run->nepochs - 1];
