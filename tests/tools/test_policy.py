@@ -147,6 +147,53 @@ class Init(ToolTest):
                     self.assertAlmostEqual(attr(p, "init_max_error"), max(et, eu), delta=1e-8)
 
 
+def as_version_1(path, kind):
+    """Rewrites a free-form file of the current version as the tools wrote it before the
+    forms (schemas/old/KIND-1.schema): no /sigma, /draw or form attributes."""
+    import h5py
+    with h5py.File(path, "r+") as f:
+        for name in ("sigma", "draw"):
+            if name in f:
+                del f[name]
+        for name in ("form", "sigma_intercept", "slope_floor", "floored"):
+            if name in f.attrs:
+                del f.attrs[name]
+        f.attrs["schema_version"] = np.int64(1)
+    return path
+
+
+class Version1(ToolTest):
+    def test_version_1_files_are_read_as_the_free_form(self):
+        import shutil
+        p2 = self.policy("v2.h5", "--form", "free", "--init", "focal", "--seed", 5)
+        p1 = self.path("v1.h5")
+        shutil.copyfile(p2, p1)
+        as_version_1(p1, "policy")
+        self.assertIn("valid", self.ok("amlfs-check", p1).stdout)
+        for pol in (p1, p2):
+            self.ok("amlfs-sample", "--policy", pol, "--epoch", 1, "--samples", 4, "--out",
+                    self.path(f"t-{os.path.basename(pol)}"))
+        t1, t2 = self.path("t-v1.h5"), self.path("t-v2.h5")
+        np.testing.assert_array_equal(read(t1, "theta"), read(t2, "theta"))
+        self.assertEqual(attr(t1, "form"), "free")
+        # a version-1 thetas file updates a version-1 policy as before
+        tv1 = self.path("tv1.h5")
+        shutil.copyfile(t1, tv1)
+        as_version_1(tv1, "thetas")
+        from amlfs_test import write_eval
+        evals = [self.path(f"e{i}.h5") for i in range(4)]
+        for e, v in zip(evals, (0.1, 0.5, 0.3, 0.2)):
+            write_eval(e, top1=v)
+        r = self.path("r.h5")
+        self.ok("amlfs-reward", "--thetas", tv1, "--metric", "top1", "--out", r, *evals)
+        for pol, th, out in ((p1, tv1, "n1.h5"), (p2, t2, "n2.h5")):
+            self.ok("amlfs-update", "--policy", pol, "--thetas", th, "--rewards", r, "--out",
+                    self.path(out))
+        np.testing.assert_array_equal(read(self.path("n1.h5"), "mu"),
+                                      read(self.path("n2.h5"), "mu"))
+        self.assertEqual(attr(self.path("n1.h5"), "schema_version"), 2)
+
+
 class Sample(ToolTest):
     def sample(self, policy, b, out="thetas.h5", epoch=1):
         self.ok("amlfs-sample", "--policy", policy, "--epoch", epoch, "--samples", b,
