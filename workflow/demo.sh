@@ -22,7 +22,7 @@ top1() { h5dump -a /top1 "$1/final/eval-test.h5" | sed -n 's/^ *(0): *//p'; }
 s=$(top1 "$out") c=$(top1 "$control")
 awk -v s="$s" -v c="$c" 'BEGIN { d = 100 * (s - c);
     printf "demo: test top-1: the search %.4f, its control %.4f: %+.2f points (%s)\n", s, c, d,
-           (d > 0 ? "the search paid" : "the search did not beat its control") }'
+           (d > 0 ? "above the control" : "not above the control") }'
 echo "demo: the report, the search against its control: $out/report/index.html"
 echo "demo: every file of the runs can be read with h5dump or amlfs-check, e.g."
 echo "demo:   amlfs-check $out/policy/epoch-0013.h5"
