@@ -1304,7 +1304,8 @@ static void write_index(const run_info *run, const run_info *ctl)
         snprintf(buf, sizeof buf, "test top-1 %.4f against the control's %.4f: %+.2f points "
                                   "(%s)",
                  run->final_top1, ctl->final_top1, diff,
-                 diff > 0 ? "above the control, one run of each" : "not above the control, one run of each");
+                 diff > 0 ? "above the control, one run of each"
+                          : "not above the control, one run of each");
         html_row(f, "against the control", buf);
     }
     if (run->has_final) {
