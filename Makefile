@@ -96,7 +96,7 @@ help:
 	@echo "make cuda       compile and link the CUDA sources with nvcc"
 	@echo "make demo       a short real search on Fashion-MNIST and its report"
 	@echo "make bench      loss, layer and overhead benchmarks, JSON into bench/results/"
-	@echo "make bench-train  training speed and accuracy next to PyTorch"
+	@echo "make bench-train  training speed, accuracy and first epoch next to PyTorch"
 	@echo "make install PREFIX=DIR   tools into DIR/bin, schemas into DIR/share/amlfs"
 	@echo "make install-cuda PREFIX=DIR   the same with the CUDA build's tools"
 
@@ -274,13 +274,15 @@ $(CUDA_B)/lib/.bundled: $(CUDA_BINS) $(CUDA_TOOLS)
 
 # ---- bench, demo, install ---------------------------------------------------------
 # bench: the loss and layer programs and the search's overhead; bench-train: training
-# speed and accuracy next to PyTorch (python3-torch from bench-deps)
+# speed and accuracy next to PyTorch, and the first epoch next to PyTorch's default start
+# (python3-torch from bench-deps)
 bench: all
 	@for b in $(filter-out %/train,$(BENCHES)); do echo "== $$b"; $$b || exit 1; done
 	@echo "== bench/overhead"; bench/overhead
 
 bench-train: bench-deps all
 	@bench/train
+	@bench/first-epoch
 
 demo: deps all
 	@workflow/demo.sh

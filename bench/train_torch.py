@@ -11,11 +11,14 @@ amlfs (tests/fixtures/torch_models.py): Debian's python3-torch, so /usr/bin/pyth
             is that model's.
   accuracy  small-cnn trained on the training split of an amlfs-prep dataset file as
             amlfs-train-epoch trains it: images normalised with the file's mean and std,
-            He initialisation from the Philox stream of --seed (amlfs-init's), batch 100,
-            SGD lr 0.05 with a per-iteration cosine schedule to 0 over the run (amlfs_lr_at),
+            PyTorch's default initialisation (weights and linear biases uniform in
+            +-1/sqrt(fan_in)) drawn from the Philox stream of --seed as amlfs-init draws
+            it, batch 100, SGD lr 0.05 with a per-iteration cosine schedule to 0 over the
+            run (amlfs_lr_at, as CosineAnnealingLR stepped per batch),
             momentum 0.9, weight decay 5e-4 on every parameter, and by default the same
             order of the images as amlfs-train-epoch (sample 0 of each epoch, from the
-            pure-Python Philox), so the two runs differ only by float32 rounding; then
+            pure-Python Philox), so the two runs differ only by float32 rounding (--order
+            shuffle and --init torch: PyTorch's own draws instead); then
             top-1 on the test split with the running batch-norm statistics.
 
 Both take --device cpu (the default) or cuda[:N]. On a GPU, float32 stays float32 as in
@@ -197,7 +200,8 @@ def accuracy(args):
         classes = int(f.attrs["classes"])
     batch, lr = args.batch, args.lr
     model = torch_models.build("small-cnn", xtr.shape[1], classes, xtr.shape[2])
-    torch_models.he_init(model, args.seed)
+    if args.init == "amlfs":  # else PyTorch's own draws, after torch.manual_seed(seed)
+        torch_models.project_init(model, args.seed)
     model = model.to(device)
     xtr, ytr, xte, yte = xtr.to(device), ytr.to(device), xte.to(device), yte.to(device)
     opt = optimizer(model, lr)
@@ -244,6 +248,7 @@ def accuracy(args):
           f"{args.epochs} epochs on {n} images, {train_s:.1f} s")
     return {"side": "pytorch", "model": "small-cnn", "epochs": args.epochs, "batch": batch,
             "lr": lr, "threads": torch.get_num_threads(), "seed": args.seed, "order": args.order,
+            "init": args.init,
             "train_images": n, "test_images": int(xte.shape[0]), "test_top1": top1,
             "train_seconds": train_s, "per_epoch": epochs_log, "peak_mb": peak_rss_mb(),
             "device": str(device), **gpu_memory(device)}
@@ -266,6 +271,9 @@ def main():
     ac.add_argument("--order", choices=("amlfs", "shuffle"), default="amlfs",
                     help="amlfs: amlfs-train-epoch's order of each epoch (sample 0); "
                          "shuffle: torch.randperm")
+    ac.add_argument("--init", choices=("amlfs", "torch"), default="amlfs",
+                    help="amlfs: amlfs-init's draws of PyTorch's default bounds; "
+                         "torch: PyTorch's own default initialisation")
     for p in (sp, ac):
         p.add_argument("--threads", type=int, default=torch.get_num_threads())
         p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")

@@ -132,6 +132,9 @@ int main(int argc, char **argv)
     for (int b = 0; b < batches; b++) {
         int first = b * batch, count = n - first < batch ? n - first : batch;
         amlfs_make_batch(&train, order, first, count, augment, seed, epoch, sample, x, y);
+        /* the schedule steps per batch (PyTorch's CosineAnnealingLR stepped each batch over
+         * the run), a function of the epoch and the batch alone: a run resumed from any
+         * epoch's checkpoint has the rates of an unbroken one */
         double lr = amlfs_lr_at(&sched, (double)(epoch - 1) + (double)b / batches);
         double loss = amlfs_model_train_step(m, x, y, count, &spec, lr, st.momentum,
                                              st.weight_decay, (int)st.nesterov,

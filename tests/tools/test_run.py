@@ -389,9 +389,10 @@ class Run(unittest.TestCase):
 
     # ---- failures inside an epoch -----------------------------------------------------------
     def test_diverged_and_failed_samples_recorded(self):
-        """Sample 1 of epoch 1 gets a theta whose loss overflows (tau's slopes and biases
-        1e308: -log tau = -inf), sample 2's job fails (AMLFS_STEP_FAIL); the epoch goes on
-        with sample 0, the run finishes, the rewards record both."""
+        """Sample 1 of epoch 1 gets a theta whose loss overflows (t = 1 everywhere, tau's
+        slopes and biases 1e308: -log tau = -inf at every p), sample 2's job fails
+        (AMLFS_STEP_FAIL); the epoch goes on with sample 0, the run finishes, the rewards
+        record both."""
         ref, _ = self.reference()
         run = self.path("diverge")
         os.makedirs(run)
@@ -407,7 +408,7 @@ class Run(unittest.TestCase):
         m = 6
         with h5py.File(thetas, "r+") as f:
             theta = f["theta"][()]
-            theta[1] = np.concatenate([np.ones(m), np.zeros(m), np.full(m, 1e308),
+            theta[1] = np.concatenate([np.zeros(m), np.ones(m), np.full(m, 1e308),
                                        np.full(m, 1e308)])
             T.set_theta(f, theta)
         self.assertEqual(T.run("amlfs-check", thetas).returncode, 0)

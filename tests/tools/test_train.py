@@ -1,9 +1,10 @@
 """amlfs-init --model, amlfs-train-epoch and amlfs-eval on tiny datasets: the start
-checkpoint (shapes, parameter counts, He statistics, defaults, bytes), one epoch (what it
-records, reproducible bytes, another data order per sample, a loss that goes down, a
-diverged loss), the evaluation against a numpy forward pass of small-cnn, and bad input
-(exit 2), failed writes (exit 1: no directory, a full disk, the file-size limit), each
-with one stderr line, the previous output left as it was and no temporary left behind.
+checkpoint (shapes, parameter counts, the initialisation's values and statistics,
+defaults, bytes), one epoch (what it records, reproducible bytes, another data order per
+sample, a loss that goes down, a diverged loss), the evaluation against a numpy forward
+pass of small-cnn, and bad input (exit 2), failed writes (exit 1: no directory, a full
+disk, the file-size limit), each with one stderr line, the previous output left as it was
+and no temporary left behind.
 
 Run with /usr/bin/python3; AMLFS_BIN selects the build (build/rel/bin by default)."""
 import filecmp
@@ -21,6 +22,7 @@ import h5py
 import numpy as np
 
 import amlfs_test as T
+import philox_ref
 from amlfs_test import must, edited
 from amlfs_test import ToolTest, attr, read
 
@@ -174,26 +176,29 @@ class Init(ToolTest):
         for k, v in optim.items():
             self.assertTrue(np.all(v == 0), f"momentum {k} not zero")
         for k, v in params.items():
-            if k.endswith(".weight") and v.ndim >= 2:  # He normal, sd sqrt(2 / fan_in)
-                n, sd = v.size, math.sqrt(2.0 / np.prod(v.shape[1:]))
-                x = v.astype(np.float64).ravel()
-                # the sample sd's standard error is about sd / sqrt(2n): 5 of them
-                self.assertLess(abs(x.std() / sd - 1), 5 / math.sqrt(2 * n) + 1e-3,
-                                f"{k}: sd {x.std()}, He's {sd}")
-                self.assertLess(abs(x.mean()), 5 * sd / math.sqrt(n), f"{k}: mean {x.mean()}")
-                if n >= 1000:  # normal, not uniform: 68.3% within one sd
-                    inside = np.mean(np.abs(x) < sd)
-                    self.assertLess(abs(inside - 0.6827), 5 * math.sqrt(0.2166 / n), k)
-            elif k.startswith("bn") or ".bn" in k:
+            if k.startswith("bn") or ".bn" in k:
                 want = 1.0 if k.endswith(".weight") else 0.0
                 self.assertTrue(np.all(v == want), f"{k} is not {want}")
-            else:  # linear biases
-                self.assertTrue(k.endswith(".bias") and np.all(v == 0), k)
+                continue
+            # PyTorch's default: weights and linear biases uniform in +-1/sqrt(fan_in),
+            # fan_in the weight's inputs per output (a bias: its layer's weight's)
+            w = params[k[:-len("bias")] + "weight"] if k.endswith(".bias") else v
+            bound = 1.0 / math.sqrt(np.prod(w.shape[1:]))
+            x, n = v.astype(np.float64).ravel(), v.size
+            self.assertTrue(np.all(np.abs(x) <= bound), f"{k}: beyond +-{bound}")
+            sd = bound / math.sqrt(3)  # uniform's; the sample sd's error about sd/sqrt(5n)
+            self.assertLess(abs(x.std() / sd - 1), 5 / math.sqrt(5 * n) + 1e-3,
+                            f"{k}: sd {x.std()}, uniform's {sd}")
+            self.assertLess(abs(x.mean()), 5 * sd / math.sqrt(n), f"{k}: mean {x.mean()}")
+            if n >= 1000:  # uniform, not normal: half within half the bound
+                inside = np.mean(np.abs(x) < bound / 2)
+                self.assertLess(abs(inside - 0.5), 5 * math.sqrt(0.25 / n), k)
         for k, v in bufs.items():
             want = 0.0 if k.endswith("running_mean") else 1.0
             self.assertTrue(np.all(v == want), f"{k} is not {want}")
         # distinct draws for every tensor, not one stream restarted
-        firsts = [v.ravel()[:8].tolist() for k, v in params.items() if v.ndim >= 2]
+        firsts = [v.ravel()[:8].tolist() for k, v in params.items()
+                  if v.ndim >= 2 or (k.endswith(".bias") and "bn" not in k)]
         self.assertEqual(len(firsts), len({tuple(x) for x in firsts}))
         a = T.attr
         self.assertEqual(a(c, "epoch"), 0)
@@ -236,6 +241,26 @@ class Init(ToolTest):
         self.assertEqual({k: attr(c, k) for k in want}, want)
         self.assertEqual(read(c, "params/fc2.weight").shape, (5, 64))
         np.testing.assert_array_equal(read(c, "theta"), [1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0])
+
+    def test_initialisation_is_philox_uniform(self):
+        """Every value, computed independently: the weights and linear biases in build
+        order draw uniforms u_k of Philox stream (seed, 0, 0, INIT) one after another,
+        w = (2 u_k - 1) / sqrt(fan_in) in double, rounded to float32 (model.c)."""
+        c = self.init("small-cnn", FX.p("five.h5"), "--seed", 11)
+        params = tensors(c, "params")
+        order = [("conv1.weight", 1 * 9), ("conv2.weight", 16 * 9),
+                 ("fc1.weight", 32 * 7 * 7), ("fc1.bias", 32 * 7 * 7),
+                 ("fc2.weight", 64), ("fc2.bias", 64)]
+        name, k = (11, 0, 0, 4), 0  # AMLFS_STREAM_INIT = 4
+        for tname, fan_in in order:
+            v = params[tname].ravel()
+            # the whole of the small tensors, the first and last 300 values of fc1.weight
+            idx = range(v.size) if v.size <= 5000 else [*range(300), *range(v.size - 300, v.size)]
+            want = [(2.0 * philox_ref.uniform(name, k + j) - 1.0) / math.sqrt(fan_in)
+                    for j in idx]
+            np.testing.assert_array_equal(v[list(idx)], np.array(want).astype(np.float32),
+                                          tname)
+            k += v.size
 
     def test_seed_gives_the_bytes(self):
         a = self.init("small-cnn", FX.p("data.h5"), "--seed", 5, out="a.h5")

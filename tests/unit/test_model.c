@@ -1,7 +1,7 @@
 /* test_model: whole small-cnn and resnet20, initialisation and one training step's
  * forward and backward, against PyTorch (tests/fixtures/models.h5, written by
  * tests/fixtures/make_model_fixtures.py with the same layer names and the same Philox
- * He initialisation). Tolerances: float32 through different summation orders, so
+ * initialisation). Tolerances: float32 through different summation orders, so
  * |got - want| <= 1e-4 |want| + 2e-5 max|want of the tensor| per element. */
 #include "check.h"
 #include "model.h"

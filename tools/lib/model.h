@@ -10,9 +10,10 @@
  *              (parameter-free: subsample and zero-pad channels), as in the paper's
  *              CIFAR experiments.
  * Convolutions have no bias (batch norm follows each); linear layers do.
- * Initialisation: He normal, std = sqrt(2 / fan_in), for convolution and linear weights,
- * from Philox stream (seed, 0, 0, AMLFS_STREAM_INIT) tensor after tensor; biases and
- * BN betas 0, BN gammas 1, running mean 0, running variance 1.
+ * Initialisation: PyTorch's default, uniform in +-1/sqrt(fan_in) for convolution and
+ * linear weights and for linear biases (fan_in: the weight's inputs per output), from
+ * Philox stream (seed, 0, 0, AMLFS_STREAM_INIT), tensor after tensor in build order;
+ * BN gammas 1, betas 0, running mean 0, running variance 1 (model.c, init_tensors).
  */
 #ifndef AMLFS_MODEL_H
 #define AMLFS_MODEL_H
@@ -33,7 +34,7 @@ typedef struct {
     float *data;     /* the context's memory */
     float *grad;     /* parameters only */
     float *momentum; /* parameters only: SGD's buffer */
-    int he_fan_in;   /* > 0: He-initialised weight with this fan-in */
+    int fan_in;      /* > 0: drawn uniform in +-1/sqrt(fan_in) (a weight, a linear bias) */
     float fill;      /* otherwise the initial value */
 } amlfs_tensor;
 
