@@ -177,7 +177,7 @@ def report(args):
                       ("early-stopped model", "test_top1_early_stopped")):
         w(f"\n## Test top-1 (%), {kind}\n")
         w("| method | " + " | ".join(f"noise {round(n * 100)}%" for n in noises) +
-          " | model-epochs | wall s (mean) |")
+          " | model-epochs | seconds, logs/times.csv rows summed (mean) |")
         w("|---|" + "---|" * (len(noises) + 2))
         for m in order:
             cells, me, wall = [], None, []
