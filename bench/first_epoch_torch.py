@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import train_torch  # noqa: E402  (read_split, optimizer; torch_models through it)
+import train_torch  # noqa: E402  (read_split, optimizer, eval_top1; torch_models through it)
 
 
 def main():
@@ -67,13 +67,7 @@ def main():
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(1) == ytr[idx]).sum().item()
     train_s = time.perf_counter() - t0
-    model.eval()
-    hits = 0
-    with torch.no_grad():
-        for first in range(0, xva.shape[0], batch):
-            hits += (model(xva[first:first + batch]).argmax(1)
-                     == yva[first:first + batch]).sum().item()
-    top1 = hits / xva.shape[0]
+    top1 = train_torch.eval_top1(model, xva, yva, batch)
     print(f"pytorch small-cnn seed {args.seed}: val top-1 {top1:.4f} ({xva.shape[0]} images) "
           f"after {args.epochs} epoch(s) on {n} images; last epoch's train loss "
           f"{loss_sum / n:.4f}, top-1 {correct / n:.4f}; {train_s:.1f} s")

@@ -56,6 +56,15 @@ MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
 STREAM_DATA_ORDER = 2  # kernels/amlfs_rng.h
 
 
+def eval_top1(model, x, y, batch):
+    """Top-1 of model on (x, y) in eval mode (running statistics), batch by batch."""
+    model.eval()
+    hits = 0
+    with torch.no_grad():
+        for first in range(0, x.shape[0], batch):
+            hits += (model(x[first:first + batch]).argmax(1) == y[first:first + batch]).sum().item()
+    return hits / x.shape[0]
+
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
@@ -237,13 +246,7 @@ def accuracy(args):
         print(f"pytorch small-cnn epoch {epoch}: train loss {loss_sum / n:.4f}, "
               f"top-1 {correct / n:.4f}, {n / seconds:.0f} images/s", flush=True)
     train_s = time.perf_counter() - t_start
-    model.eval()
-    hits = 0
-    with torch.no_grad():
-        for first in range(0, xte.shape[0], batch):
-            hits += (model(xte[first:first + batch]).argmax(1)
-                     == yte[first:first + batch]).sum().item()
-    top1 = hits / xte.shape[0]
+    top1 = eval_top1(model, xte, yte, batch)
     print(f"pytorch small-cnn: test top-1 {top1:.4f} ({xte.shape[0]} images) after "
           f"{args.epochs} epochs on {n} images, {train_s:.1f} s")
     return {"side": "pytorch", "model": "small-cnn", "epochs": args.epochs, "batch": batch,
