@@ -2,7 +2,10 @@
 #
 # Dependencies are found through pkg-config, or through these variables for a build
 # without root on a cluster (each names an install prefix with include/ and lib/):
-#   HDF5_DIR, DNNL_DIR, OPENBLAS_DIR, CUDA_HOME (default /usr/local/cuda).
+#   HDF5_DIR, DNNL_DIR, CUDA_HOME (default /usr/local/cuda).
+# The flags are resolved when make reads this file, so the targets that install the
+# packages first (demo, test, bench-train) run `deps` and then a second make that
+# reads it again (`make setup`; tests/tools/test_make_setup.sh proves it).
 
 VERSION := 0.1.0
 PREFIX  ?= /usr/local
@@ -19,13 +22,6 @@ HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null)
 HDF5_LIBDIR := $(patsubst -L%,%,$(filter -L%,$(shell pkg-config --libs hdf5 2>/dev/null)))
 HDF5_LIBS   := $(if $(HDF5_LIBDIR),-L$(HDF5_LIBDIR)) -lhdf5_hl -lhdf5
 endif
-ifdef OPENBLAS_DIR
-BLAS_CFLAGS := -I$(OPENBLAS_DIR)/include
-BLAS_LIBS   := -L$(OPENBLAS_DIR)/lib -Wl,-rpath,$(OPENBLAS_DIR)/lib -lopenblas
-else
-BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
-BLAS_LIBS   := $(or $(shell pkg-config --libs openblas 2>/dev/null),-lopenblas)
-endif
 ifdef DNNL_DIR
 DNNL_CFLAGS := -I$(DNNL_DIR)/include
 DNNL_LIBS   := -L$(DNNL_DIR)/lib -Wl,-rpath,$(DNNL_DIR)/lib -ldnnl
@@ -38,10 +34,10 @@ endif
 # snprintf into fixed buffers truncates on purpose (paths and messages), hence the -Wno
 WARN     := -Wall -Wextra -Werror -Wno-format-truncation
 CPPFLAGS := -D_GNU_SOURCE -DAMLFS_VERSION='"$(VERSION)"' -Ikernels -Itools/lib \
-            $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(DNNL_CFLAGS)
+            $(HDF5_CFLAGS) $(DNNL_CFLAGS)
 OPT      ?= -O2 -march=x86-64-v2
 CFLAGS   := -std=c11 $(OPT) -g $(WARN) -fopenmp
-LDLIBS   := $(HDF5_LIBS) $(DNNL_LIBS) $(BLAS_LIBS) -lz -fopenmp -lm
+LDLIBS   := $(HDF5_LIBS) $(DNNL_LIBS) -lz -fopenmp -lm
 
 # The sanitizer build lives in its own tree and never mixes objects with the plain one.
 ifeq ($(SAN),1)
@@ -72,7 +68,8 @@ BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 KERNEL_LIB := $(B)/libamlfs_kernels.a
 TOOL_LIB   := $(B)/libamlfs_tools.a
 
-.PHONY: bench-train workflow-links all help deps bench-deps test test-fast sanitize cuda demo install uninstall \
+.PHONY: bench-train bench-train-run workflow-links all help deps bench-deps setup test test-fast sanitize cuda demo \
+        demo-run install uninstall \
         install-cuda install-files \
         bench clean check-deps
 .DEFAULT_GOAL := all
@@ -90,6 +87,7 @@ workflow-links:
 help:
 	@echo "make            build the tools into $(BIN)/ (and bin/ links to them)"
 	@echo "make deps       apt-get the Debian packages amlfs needs (once; idempotent)"
+	@echo "make setup      deps, then a second make that finds what they installed"
 	@echo "make bench-deps add python3-torch (fixtures, benchmarks)"
 	@echo "make test       plain and sanitizer builds, unit and tool tests, CUDA build"
 	@echo "make sanitize   ASan+UBSan build and its test run"
@@ -101,7 +99,7 @@ help:
 	@echo "make install-cuda PREFIX=DIR   the same with the CUDA build's tools"
 
 # ---- Debian packages --------------------------------------------------------------
-DEB_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libdnnl-dev libopenblas-dev \
+DEB_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libdnnl-dev \
             librandom123-dev zlib1g-dev parallel gnuplot-nox slurm-wlm munge dataset-fashion-mnist \
             python3 python3-h5py python3-numpy valgrind
 BENCH_PKGS := python3-torch
@@ -122,6 +120,11 @@ bench-deps: deps
 	  echo "bench-deps: installing:" $$missing; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	else echo "bench-deps: all Debian packages present"; fi
+
+# setup: the packages, then a second make that reads this file again and so resolves the
+# flags of what `deps` just installed (a make that ran `deps` resolved them before).
+setup: deps
+	@$(MAKE) --no-print-directory check-deps
 
 # Says what was found; fails loudly when a required one is missing.
 check-deps:
@@ -190,7 +193,7 @@ $(B)/tests/test_layers_fd: $(B)/tests/unit/test_layers_fd.o $(B)/kernels/cpu/lay
 test-fast: all
 	@tests/run.sh $(B)
 
-test: deps
+test: setup
 	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory sanitize
 	@if [ -x "$(NVCC)" ]; then $(MAKE) --no-print-directory cuda; \
@@ -204,8 +207,7 @@ sanitize:
 
 # ---- CUDA -------------------------------------------------------------------------
 # cuDNN 9 deprecates its legacy convolution and batch-norm calls: files that use them
-# are compiled with -Wno-deprecated-declarations (DESIGN.md 4). NCCL's library is in
-# $(CUDA_HOME)/lib, not lib64.
+# are compiled with -Wno-deprecated-declarations (DESIGN.md 4).
 #
 # build/cuda holds the CUDA checks, bench-train (bench/train.c with the CUDA backend
 # linked in) and lib/: the shared libraries those programs load from outside the CUDA
@@ -221,22 +223,21 @@ CUDA_TOOLS := $(TOOL_SRC:tools/%.c=$(CUDA_B)/bin/%)
 NVCCFLAGS  := -O2 -std=c++17 -Ikernels -Xcompiler -Wall,-Wextra,-Werror \
               -arch=sm_90 -DAMLFS_VERSION='"$(VERSION)"'
 CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Xlinker -rpath,$(CUDA_HOME)/lib64 \
-              -Xlinker -rpath,$(CUDA_HOME)/lib -lcudnn -lcublas -lnccl -lcudart
+              -Xlinker -rpath,$(CUDA_HOME)/lib -lcudnn -lcublas -lcudart
 # The bundle's folder relative to a program: DT_RPATH, not RUNPATH, so that it also
 # serves the libraries' own dependencies (libdnnl's)
 cuda_rpath = -Xlinker --disable-new-dtags -Xlinker -rpath,'$$ORIGIN/$(1)'
 # the host libraries, with -Wl, spelled for nvcc
 comma      := ,
-CUDA_HOST_LIBS := $(patsubst -Wl$(comma)%,-Xlinker %,$(HDF5_LIBS) $(DNNL_LIBS) $(BLAS_LIBS)) \
+CUDA_HOST_LIBS := $(patsubst -Wl$(comma)%,-Xlinker %,$(HDF5_LIBS) $(DNNL_LIBS)) \
               -lz -lm -Xcompiler -fopenmp
 # what lib/ leaves to the machine: the CUDA libraries and the C/C++ runtime
-CUDA_NOT_BUNDLED := linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcudart|libcudnn|libcublas|libnccl
+CUDA_NOT_BUNDLED := linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcudart|libcudnn|libcublas
 
 cuda:
 	@test -x "$(NVCC)" || { echo "cuda: nvcc not found at $(NVCC) (set CUDA_HOME)"; exit 1; }
 	@test -f "$(CUDA_HOME)/include/cudnn.h" || { echo "cuda: cuDNN not found in $(CUDA_HOME)/include"; exit 1; }
-	@test -f "$(CUDA_HOME)/include/nccl.h" || { echo "cuda: NCCL not found in $(CUDA_HOME)/include"; exit 1; }
-	@echo "cuda: nvcc $$($(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), cuDNN, cuBLAS, NCCL found"
+	@echo "cuda: nvcc $$($(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), cuDNN, cuBLAS found"
 	$(MAKE) --no-print-directory $(KERNEL_LIB) $(TOOL_LIB) $(CUDA_BINS) $(CUDA_TOOLS) \
 	  $(CUDA_B)/lib/.bundled
 	@echo "cuda: $(CUDA_B) is $$(du -sh --apparent-size $(CUDA_B) | cut -f1) ($$(du -sh --apparent-size $(CUDA_B)/lib | cut -f1) in lib/:" \
@@ -280,11 +281,17 @@ bench: all
 	@for b in $(filter-out %/train,$(BENCHES)); do echo "== $$b"; $$b || exit 1; done
 	@echo "== bench/overhead"; bench/overhead
 
-bench-train: bench-deps all
+bench-train: bench-deps
+	@$(MAKE) --no-print-directory bench-train-run
+
+bench-train-run: all
 	@bench/train
 	@bench/first-epoch
 
-demo: deps all
+demo: setup
+	@$(MAKE) --no-print-directory demo-run
+
+demo-run: all
 	@workflow/demo.sh
 
 # install-cuda: the same with the tools of the CUDA build (--device cuda:N), which run on
