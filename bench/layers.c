@@ -174,7 +174,7 @@ static void release(amlfs_context *ctx, layer_case *c)
 int main(void)
 {
     char err[256] = "";
-    amlfs_context *ctx = amlfs_context_create((amlfs_device){AMLFS_DEVICE_CPU, 0}, 0, err, sizeof err);
+    amlfs_context *ctx = amlfs_context_create((amlfs_device){AMLFS_DEVICE_CPU, 0, 0}, 0, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "bench/layers: error: %s\n", err);
         return 1;

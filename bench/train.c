@@ -361,7 +361,7 @@ static void parse_device(const char *s, bench_options *o)
 
 int main(int argc, char **argv)
 {
-    bench_options o = {3, 5, 1.0, 0, {AMLFS_DEVICE_CPU, 0}, "cpu"};
+    bench_options o = {3, 5, 1.0, 0, {AMLFS_DEVICE_CPU, 0, 0}, "cpu"};
     const char *model = "all", *json = RESULT_PATH;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},

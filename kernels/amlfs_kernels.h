@@ -153,23 +153,6 @@ int amlfs_form_theta(amlfs_form form, amlfs_space space, int m, const double *dr
 int amlfs_fit_draw(amlfs_init_kind init, amlfs_space space, amlfs_form form, int m,
                    double slope_floor, double *draw, double *max_err);
 
-#ifdef AMLFS_CUDA
-/* ---- CUDA (kernels/cuda/): device pointers, the default stream ----------------------- */
-
-#define AMLFS_CUDA_MAX_INTERVALS 64 /* theta travels as a kernel argument */
-
-/* amlfs_searchable_loss on the GPU, the same semantics and precision (one thread block
- * per sample; its reduction order differs, so results agree to rounding, not bits).
- * spec and theta on the host; d_in (N,C), d_y (N), d_loss (N) required; d_grad (N,C),
- * d_weight (N), d_clamped (one int, assigned) may be NULL. mean (host) receives the
- * mean loss summed in sample order, or NULL. Returns 0, -1 on bad arguments (M outside
- * [1, AMLFS_CUDA_MAX_INTERVALS] among them), or a cudaError_t value. */
-int amlfs_cuda_searchable_loss(const amlfs_loss_spec *spec, const float *d_in,
-                               const int32_t *d_y, int n, int c, double *d_loss,
-                               float *d_grad, double *d_weight, int *d_clamped,
-                               double *mean);
-#endif
-
 #ifdef __cplusplus
 }
 #endif

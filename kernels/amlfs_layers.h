@@ -207,6 +207,8 @@ typedef enum { AMLFS_DEVICE_CPU = 0, AMLFS_DEVICE_CUDA = 1 } amlfs_device_kind;
 typedef struct {
     amlfs_device_kind kind;
     int index; /* the GPU's ordinal; 0 on the CPU */
+    int log;   /* 1: the backend says what it chose on stderr (CUDA: each convolution's
+                * algorithms); the caller decides, the kernels read no environment */
 } amlfs_device;
 
 /* A device's state: the oneDNN engine and stream on the CPU; a CUDA backend's handles
@@ -225,6 +227,8 @@ amlfs_context *amlfs_context_create(amlfs_device device, int threads, char *err,
                                     size_t errlen);
 void amlfs_context_destroy(amlfs_context *ctx);
 amlfs_device amlfs_context_device(const amlfs_context *ctx);
+/* The CPU threads the context uses: as asked, or with 0 the OpenMP default. */
+int amlfs_context_threads(const amlfs_context *ctx);
 /* One line for logs and the run's config: "cpu: oneDNN 2.6.3, ISA avx2, 2 threads". */
 const char *amlfs_context_describe(const amlfs_context *ctx);
 

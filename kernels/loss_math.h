@@ -1,10 +1,45 @@
 /* loss_math.h: the per-sample arithmetic of the softmax losses, one definition for the
  * CPU (kernels/cpu/loss.c, classic.c) and the GPU (kernels/cuda/loss_kernel.cuh): the
  * float32 softmax exp, the target's probability, the piece of a piecewise-linear
- * transform and the loss from the composed piece. kernels/cpu/loss.c's header comment
- * says why each is computed as it is. The C build does not contract a * b + c into fused
+ * transform and the loss from the composed piece; this comment is the one derivation of
+ * that arithmetic (the other files point here). The C build does not contract a * b + c into fused
  * multiply-adds and nvcc does, so the GPU's results agree with the CPU's to within an
  * ulp or so, not bit for bit.
+ *
+ * Precision (DESIGN.md 1): the softmax over C is float32 (exps of float32 arguments) with
+ * its sum accumulated in float64; from log p_y on, every per-sample quantity is float64.
+ * Four choices keep the identity equal to cross-entropy (prob space) and to the
+ * normalised softmax (cosine space) to 1e-6 relative for every loss below 690 (measured
+ * worst: 7e-8 for losses, 1.2e-7 for gradients; tests/unit/test_loss.c):
+ *
+ *   1. Each exp argument is float32 plus its rounding remainder (hi + lo), and lo goes
+ *      into the exp's range reduction. A term e^d whose argument were rounded alone would
+ *      carry a relative error |d| 2^-24: 1e-6 already at d = -17, which is what a
+ *      confident sample's loss is made of.
+ *   2. The other classes' terms are summed apart from the target's, and near p_y = 1
+ *      log p_y = -log1p(tail e^{-z_y}) (z_y = f_y - max): a loss near 0 keeps the
+ *      precision of the terms that make it, where log(1 + tail) would round it to 1e-16
+ *      absolute. Terms below e^-87 (float32's range) are 0, so a loss below ~1e-38 is 0.
+ *   3. z_y = f_y - max is float64 from the inputs, so a loss near 690 (p_y near 1e-300,
+ *      far below float32's range) keeps every digit.
+ *   4. The transform's value enters in the log domain. With the pieces in use,
+ *      q = tau(t(p)) = A p + B (prob space: A = a_tau a_t, B = a_tau b_t + b_tau;
+ *      cosine space: A = a_tau, B = b_tau), so
+ *          L = -log q = -log p - log1p(d),   d = q/p - 1 = (A - 1) + B/p,
+ *          w = -p dL/dp = A p/q = A / (1 + d).
+ *      At the identity A = 1 and B = 0 exactly, so d = 0, L = -log p and w = 1 bit
+ *      for bit; near the identity log1p keeps the small correction precise; elsewhere
+ *      the rounding is that of A p + B itself. Where d is not usable (p = 0, or B/p
+ *      overflows) the direct -log q is used.
+ *
+ * The gradient weight w is -p_y dL/dp_y: 1 for cross-entropy, 0 where a clamp is active.
+ * Then dL/df_j = w (p_j - 1[j=y]) (DESIGN.md 1 writes w (1[j=y] - p_j) with w of the
+ * opposite sign; the two agree).
+ *
+ * Clamps: those of DESIGN.md 1 (t's output to [eps, 1] in the prob space, tau's to
+ * [eps, inf)) set w = 0 and are counted. t's input clamp in the cosine space (a cosine
+ * rounded past +-1) is the transform's domain, not a clamp of the loss: only the target
+ * cosine's gradient through t is 0 there, as amlfs_pwl's slope says.
  *
  * amlfs_softmax_exp(hi, lo) is exp(hi + lo), hi <= 0 and lo its rounding remainder
  * (|lo| <= ulp(hi)/2; 0 when there is none), in float32: within 1 ulp of exp on [-87, 0] (checked over every float32
@@ -70,7 +105,7 @@ AMLFS_HD float amlfs_softmax_exp(float hi, float lo)
 }
 
 /* The target's probability from z_y = f_y - max (float64, <= 0) and tail, the float64
- * sum of the other classes' terms (item 2 of loss.c's header comment). */
+ * sum of the other classes' terms (item 2 above). */
 typedef struct {
     double sum;         /* the softmax sum e^{z_y} + tail */
     double p;           /* p_y */
@@ -107,7 +142,7 @@ AMLFS_HD int amlfs_pwl_piece(int m, double lo, double hi, double x, double *xc, 
 }
 
 /* The loss and weight from log p and the composed piece q = A p + B, q already known to
- * be >= eps (no clamp): item 4 of loss.c's header comment. */
+ * be >= eps (no clamp): item 4 above. */
 AMLFS_HD void amlfs_loss_from_piece(double log_p, double p, double q, double A, double B,
                                     double *loss, double *w)
 {

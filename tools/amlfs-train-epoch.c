@@ -9,7 +9,6 @@
 #include "train.h"
 
 #include <getopt.h>
-#include <omp.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +166,7 @@ int main(int argc, char **argv)
     free(st.theta);
     st.theta = amlfs_zalloc((size_t)(4 * th.intervals), sizeof(double));
     memcpy(st.theta, theta, sizeof(double) * 4 * (size_t)th.intervals);
-    st.threads = threads ? threads : omp_get_max_threads();
+    st.threads = amlfs_context_threads(ctx);
     snprintf(st.device, sizeof st.device, "%s", amlfs_context_describe(ctx));
     amlfs_checkpoint_write(&st, m, ctx, out);
     printf("%s\n", out);

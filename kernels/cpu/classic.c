@@ -3,12 +3,9 @@
  * CosFace and ArcFace with their losses: the baselines of a search, and the softmax
  * cross-entropy that the searchable loss is benchmarked against (bench/loss.c).
  *
- * Precision, as DESIGN.md 1 asks of the searchable loss: the softmax over C runs in
- * float32 (amlfs_softmax_exp of loss_math.h, within 1 ulp of exp) with its sum accumulated in float64;
- * from log p_y on, the per-sample part (p_y, the focal factor, the gradient weight) is
- * float64. log p_y = z_y - log(sum), z = f - max, with the sum split into e^{z_y} and the
- * rest ("tail"); when z_y > -1 it is -log1p(tail e^{-z_y}), which keeps losses far below
- * float64's epsilon (confident samples) to float32 relative precision. The margin heads
+ * Precision, as DESIGN.md 1 asks of the searchable loss: the softmax and the target's
+ * probability are kernels/loss_math.h's (its header comment derives them); the focal
+ * factor and the gradient weight are float64 from log p_y on. The margin heads
  * form their logits in float64 from float64 cosines (rounding s cos to float32 would cost
  * s 2^-24 in every loss) and shift them by their max in float64 before the float32 exp.
  *

@@ -4,6 +4,7 @@
  */
 #include "amlfs_layers.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,6 +15,7 @@ struct amlfs_context {
     amlfs_device device;
     const amlfs_backend *backend;
     void *dev; /* the backend's state */
+    int threads; /* the CPU threads: as asked, or OpenMP's default */
     char description[256];
 };
 
@@ -64,6 +66,7 @@ amlfs_context *amlfs_context_create(amlfs_device device, int threads, char *err,
         return NULL;
     }
     ctx->device = device;
+    ctx->threads = threads ? threads : omp_get_max_threads();
     ctx->backend = backend;
     ctx->dev = backend->context_create(device, threads, err, errlen);
     if (!ctx->dev) {
@@ -82,6 +85,7 @@ void amlfs_context_destroy(amlfs_context *ctx)
 }
 
 amlfs_device amlfs_context_device(const amlfs_context *ctx) { return ctx->device; }
+int amlfs_context_threads(const amlfs_context *ctx) { return ctx->threads; }
 const char *amlfs_context_describe(const amlfs_context *ctx) { return ctx->description; }
 
 void *amlfs_alloc(amlfs_context *ctx, size_t bytes) { return ctx->backend->alloc(ctx->dev, bytes); }

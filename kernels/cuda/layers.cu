@@ -23,8 +23,8 @@
  *     norm's sums are ours, in double.
  * A failing CUDA, cuDNN or cuBLAS call after a plan exists (not expected) prints
  * "amlfs: cuda: <what>: <error>" and aborts, as the CPU backend does; creation failures
- * return NULL with the message in err. AMLFS_CUDA_LOG=1 in the environment prints each
- * convolution plan's algorithms to stderr.
+ * return NULL with the message in err. A device with log = 1 (the tools set it from
+ * AMLFS_CUDA_LOG=1) prints each convolution plan's algorithms to stderr.
  */
 #include "amlfs_layers.h"
 #include "cuda/batchnorm.cuh"
@@ -40,6 +40,7 @@
 
 typedef struct {
     int index;
+    int log; /* amlfs_device.log: each convolution's algorithms on stderr */
     cudaStream_t stream;
     cudnnHandle_t cudnn;
     cublasHandle_t cublas;
@@ -147,6 +148,7 @@ static void *cuda_context_create(amlfs_device device, int threads, char *err, si
         return NULL;
     }
     d->index = device.index;
+    d->log = device.log;
     TRY_CUDA(cudaSetDevice(d->index), "cudaSetDevice");
     TRY_CUDA(cudaGetDeviceProperties(&d->prop, d->index), "cudaGetDeviceProperties");
     TRY_CUDA(cudaStreamCreate(&d->stream), "cudaStreamCreate");
@@ -495,7 +497,7 @@ static void *cuda_conv_create(void *dev, const amlfs_conv_shape *s, char *err, s
     if (s->has_bias &&
         channel_sums_init(&p->bias_sums, s->n, s->k, p->oh * p->ow, err, errlen, d) != 0)
         goto fail;
-    if (getenv("AMLFS_CUDA_LOG") && *getenv("AMLFS_CUDA_LOG") == '1')
+    if (d->log)
         fprintf(stderr,
                 "amlfs: cuda: conv n %d c %d h %d w %d k %d r %d s %d stride %d pad %d: "
                 "forward algo %d%s, backward data algo %d%s, backward filter algo %d%s, "

@@ -1,6 +1,7 @@
 /* loss.cu: the searchable loss of DESIGN.md 1 on the GPU, forward and gradient, with the
- * semantics and precision of kernels/cpu/loss.c (the reference; its header comment says
- * why each step is computed as it is). One thread block per sample:
+ * semantics and precision of kernels/cpu/loss.c (the reference); the per-sample
+ * arithmetic is kernels/loss_math.h's, whose header comment derives it. One thread block
+ * per sample:
  *   1. the row's maximum (block reduction);
  *   2. the other classes' float32 terms, their float64 sum (block reduction), the terms
  *      kept in the gradient row;
@@ -10,8 +11,7 @@
  * multiply-adds, so results agree with the CPU to rounding, not bit for bit; they are the
  * same on every run of the same GPU (no atomics in any floating-point sum).
  */
-#define AMLFS_CUDA
-#include "amlfs_kernels.h"
+#include "cuda/amlfs_cuda.h"
 #include "cuda/loss_kernel.cuh"
 
 #include <cuda_runtime.h>

@@ -1,15 +1,12 @@
 /* loss_kernel.cuh: the device code of the searchable loss (kernels/cuda/loss.cu launches
  * it): the transforms, the block reductions and the kernel, one thread block per sample.
- * The per-sample arithmetic is kernels/loss_math.h's, shared with kernels/cpu/loss.c,
- * whose header comment says why each step is computed as it is. Only device built-ins are used here, so the kernel can also be
- * compiled for a host-side emulation of a thread block when no GPU is at hand. */
+ * The per-sample arithmetic is kernels/loss_math.h's, shared with kernels/cpu/loss.c;
+ * its header comment is the derivation. Only device built-ins are used here, so the
+ * kernel can also be compiled for a host-side emulation of a thread block when no GPU is at hand. */
 #ifndef AMLFS_CUDA_LOSS_KERNEL_CUH
 #define AMLFS_CUDA_LOSS_KERNEL_CUH
 
-#ifndef AMLFS_CUDA
-#define AMLFS_CUDA
-#endif
-#include "amlfs_kernels.h"
+#include "cuda/amlfs_cuda.h"
 #include "cuda/softmax_exp.cuh"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* softmax_exp.cuh: the float32 softmax term of the searchable loss on the GPU, the same
- * arithmetic as kernels/cpu/loss.c (see its header comment, item 1): exp(hi + lo) with lo
+ * arithmetic as kernels/cpu/loss.c (loss_math.h derives it, item 1): exp(hi + lo) with lo
  * the float32 rounding remainder of the argument, joined in the range reduction, is
  * amlfs_softmax_exp of kernels/loss_math.h, shared with the CPU. The TwoSum below is
  * additions only, which no contraction touches; the CPU's (loss.c) relies on the C

@@ -18,8 +18,7 @@
  *   mean    rtol 1e-6
  *   normals atol 1e-14, rtol 1e-14; blocks exact.
  */
-#define AMLFS_CUDA
-#include "amlfs_kernels.h"
+#include "cuda/amlfs_cuda.h"
 #include "amlfs_rng.h"
 #include "cuda/rng.cuh"
 

@@ -719,7 +719,8 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[256];
-    amlfs_device device = {AMLFS_DEVICE_CUDA, 0};
+    const char *log = getenv("AMLFS_CUDA_LOG");
+    amlfs_device device = {AMLFS_DEVICE_CUDA, 0, log && !strcmp(log, "1")};
     ctx = amlfs_context_create(device, 0, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "%s: error: cuda:0: %s\n", prog, err);

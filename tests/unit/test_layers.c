@@ -830,7 +830,7 @@ static void test_refusals(void)
     CHECK(amlfs_shortcut_shape_check(&bad_sc, err, sizeof err) != 0 && err[0],
           "a shortcut with an odd channel difference was accepted");
 
-    amlfs_device cuda = {AMLFS_DEVICE_CUDA, 0};
+    amlfs_device cuda = {AMLFS_DEVICE_CUDA, 0, 0};
     err[0] = 0;
     amlfs_context *gpu = amlfs_context_create(cuda, 0, err, sizeof err);
     if (gpu) {
@@ -840,7 +840,7 @@ static void test_refusals(void)
         CHECK(err[0] != 0, "a refused CUDA context says nothing");
         printf("  refused: %s\n", err);
     }
-    amlfs_device cpu1 = {AMLFS_DEVICE_CPU, 1};
+    amlfs_device cpu1 = {AMLFS_DEVICE_CPU, 1, 0};
     err[0] = 0;
     CHECK(amlfs_context_create(cpu1, 0, err, sizeof err) == NULL && err[0],
           "cpu:1 was accepted");
@@ -851,7 +851,7 @@ static void test_refusals(void)
 int main(void)
 {
     char err[256] = "";
-    amlfs_device cpu = {AMLFS_DEVICE_CPU, 0};
+    amlfs_device cpu = {AMLFS_DEVICE_CPU, 0, 0};
     ctx = amlfs_context_create(cpu, 0, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "test_layers: cannot create the CPU context: %s\n", err);

@@ -290,7 +290,7 @@ static void test_gap_shortcut(int n, int c, int h, int w, int k, int stride)
 static int run_all(void)
 {
     char err[256] = "";
-    ctx = amlfs_context_create((amlfs_device){AMLFS_DEVICE_CPU, 0}, 0, err, sizeof err);
+    ctx = amlfs_context_create((amlfs_device){AMLFS_DEVICE_CPU, 0, 0}, 0, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "test_layers_native: cannot create the CPU context: %s\n", err);
         return 1;

@@ -119,7 +119,7 @@ int main(void)
         return 1;
     }
     char err[256];
-    amlfs_device cpu = {AMLFS_DEVICE_CPU, 0};
+    amlfs_device cpu = {AMLFS_DEVICE_CPU, 0, 0};
     amlfs_context *ctx = amlfs_context_create(cpu, 1, err, sizeof err);
     CHECK(ctx != NULL, "context: %s", err);
     if (ctx) {

@@ -56,6 +56,8 @@ struct amlfs_model {
     int ntensors, nlayers, nacts;
     amlfs_tensor tensor[MAX_TENSORS];
     layer layer[MAX_LAYERS];
+    layer spare;   /* what a layer past MAX_LAYERS is built into, to be refused */
+    int too_big;   /* 1: the model needs more than MAX_LAYERS or MAX_TENSORS */
     size_t act_size[MAX_LAYERS + 1];   /* per sample, floats in its layout */
     amlfs_layout layout[MAX_LAYERS + 1];
     float *act[MAX_LAYERS + 1];        /* in-place layers share their input's buffer */
@@ -78,6 +80,10 @@ struct amlfs_model {
 static int add_tensor(amlfs_model *m, const char *name, amlfs_tensor_kind kind, int rank,
                       const int64_t *dims, int fan_in, float fill)
 {
+    if (m->ntensors >= MAX_TENSORS) {
+        m->too_big = 1;
+        return -1;
+    }
     amlfs_tensor *t = &m->tensor[m->ntensors];
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -102,7 +108,12 @@ typedef struct {
 
 static layer *new_layer(builder *b, layer_kind kind)
 {
-    layer *l = &b->m->layer[b->m->nlayers++];
+    amlfs_model *m = b->m;
+    layer *l = &m->spare;
+    if (m->nlayers < MAX_LAYERS)
+        l = &m->layer[m->nlayers++];
+    else
+        m->too_big = 1;
     memset(l, 0, sizeof *l);
     l->kind = kind;
     l->in = b->act;
@@ -121,6 +132,10 @@ static void finish_layer_as(builder *b, layer *l, int k, int oh, int ow, amlfs_l
     l->k = k;
     l->oh = oh;
     l->ow = ow;
+    if (l == &m->spare || m->nacts >= MAX_LAYERS) { /* refused by build */
+        m->too_big = 1;
+        return;
+    }
     l->out = ++m->nacts;
     m->layout[l->out] = layout;
     m->act_size[l->out] = amlfs_act_floats(m->ctx, layout, 1, k, oh, ow);
@@ -236,7 +251,22 @@ static void basic_block(builder *b, const char *name, int k, int stride)
     relu(b);
 }
 
+static int build_layers(amlfs_model *m);
+
+/* The model's layers and tensors, refused when they outgrow the fixed tables. */
 static int build(amlfs_model *m)
+{
+    if (build_layers(m) != 0)
+        return -1;
+    if (m->too_big)
+        return snprintf(m->err, sizeof m->err,
+                        "%s needs more than %d layers or %d tensors (MAX_LAYERS, "
+                        "MAX_TENSORS in tools/lib/model.c)",
+                        m->shape.model, MAX_LAYERS, MAX_TENSORS), -1;
+    return 0;
+}
+
+static int build_layers(amlfs_model *m)
 {
     const amlfs_model_shape *s = &m->shape;
     builder b = {m, 0, s->channels, s->height, s->width, AMLFS_LAYOUT_PLAIN};
@@ -442,14 +472,14 @@ static int gradient_slots(const amlfs_model *m, int *slot)
  * against 0.76 on 3,000 Fashion-MNIST images; bench/first-epoch). The uniforms come
  * from Philox stream (seed, 0, 0, AMLFS_STREAM_INIT), one cursor tensor after tensor in
  * build order: w = bound (2u - 1) in double, rounded to float. */
-static void init_tensors(amlfs_model *m, uint32_t seed)
+static int init_tensors(amlfs_model *m, uint32_t seed)
 {
     amlfs_rng_cursor r = {amlfs_rng(seed, 0, 0, AMLFS_STREAM_INIT), 0};
     for (int i = 0; i < m->ntensors; i++) {
         amlfs_tensor *t = &m->tensor[i];
         float *host = malloc(t->size * sizeof(float));
         if (!host)
-            continue;
+            return -1;
         if (t->fan_in > 0) {
             double bound = 1.0 / sqrt((double)t->fan_in);
             for (size_t j = 0; j < t->size; j++)
@@ -461,6 +491,7 @@ static void init_tensors(amlfs_model *m, uint32_t seed)
         amlfs_upload(m->ctx, t->data, host, t->size * sizeof(float));
         free(host);
     }
+    return 0;
 }
 
 amlfs_model *amlfs_model_create(amlfs_context *ctx, const amlfs_model_shape *shape,
@@ -547,7 +578,11 @@ amlfs_model *amlfs_model_create(amlfs_context *ctx, const amlfs_model_shape *sha
         amlfs_model_destroy(m);
         return NULL;
     }
-    init_tensors(m, seed);
+    if (init_tensors(m, seed) != 0) {
+        snprintf(err, errlen, "out of memory (the initial weights on the host)");
+        amlfs_model_destroy(m);
+        return NULL;
+    }
     return m;
 }
 

@@ -34,7 +34,9 @@ int amlfs_model_defaults(amlfs_train_state *st, const char *model)
 
 amlfs_context *amlfs_open_device(const char *device, int threads)
 {
-    amlfs_device dev = {AMLFS_DEVICE_CPU, 0};
+    /* AMLFS_CUDA_LOG=1: the backend reports its choices (the kernels read no environment) */
+    const char *log = getenv("AMLFS_CUDA_LOG");
+    amlfs_device dev = {AMLFS_DEVICE_CPU, 0, log && !strcmp(log, "1")};
     if (!strncmp(device, "cuda:", 5)) {
         char *end;
         long idx = strtol(device + 5, &end, 10);
