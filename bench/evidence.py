@@ -51,11 +51,17 @@ def run_name(method, noise, seed):
     return f"{method}-noise{round(noise * 100):d}-seed{seed}"
 
 
+PRETTY = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+MODEL = {"fashion-mnist": "small-cnn", "cifar10": "resnet20"}
+
+
 def prepare(args, noise):
     data = os.path.join(args.work, f"data-noise{round(noise * 100):d}.h5")
     if not os.path.exists(data):
-        cmd = ["amlfs-prep", "fashion-mnist", "--train-size", args.train_size, "--val-size",
+        cmd = ["amlfs-prep", args.dataset, "--train-size", args.train_size, "--val-size",
                args.val_size, "--seed", 1, "--out", data]
+        if args.src:
+            cmd += ["--src", args.src]
         if noise > 0:
             cmd += ["--noise", noise, "--noise-kind", "symmetric"]
         subprocess.run(list(map(str, cmd)), check=True, stdout=subprocess.DEVNULL)
@@ -69,11 +75,13 @@ def one_run(args, method, noise, seed, data):
         return "kept"
     keys, samples = METHODS[method]
     b = args.samples if samples == "B" else 1
-    cfg = {"dataset": "fashion-mnist", "data": data, "model": "small-cnn",
+    cfg = {"dataset": args.dataset, "data": data, "model": args.model,
            "epochs": args.epochs, "samples": b, "intervals": 6, "sigma": 0.2,
            "policy_lr": 0.05, "seed": seed, "keep": 0,
            "jobs": args.jobs if b > 1 else 1,
            "threads": args.threads if b > 1 else args.jobs * args.threads}
+    if args.device != "cpu":
+        cfg["device"] = args.device
     cfg.update(keys)
     if method == "replay":
         source = os.path.join(args.work, run_name("amlfs", noise, seed))
@@ -106,7 +114,8 @@ def one_run(args, method, noise, seed, data):
     es_eval = os.path.join(run, "final", "eval-test-early.h5")
     if not os.path.exists(es_eval):
         subprocess.run(["amlfs-eval", "--checkpoint", ckpt, "--data", data, "--split", "test",
-                        "--out", es_eval, "--threads", str(args.jobs * args.threads)],
+                        "--out", es_eval, "--threads", str(args.jobs * args.threads),
+                        "--device", args.device.split(",")[0]],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = os.path.join(run, f"epoch-{args.epochs:04d}")
     best = int(attr(os.path.join(last, "rewards.h5"), "best"))
@@ -152,24 +161,27 @@ def report(args):
         cell.setdefault((r["method"], r["noise"]), []).append(r)
     docs = os.path.join(args.root, "docs")
     os.makedirs(docs, exist_ok=True)
+    name = args.name
     out = []
     w = out.append
     w("# Does the search pay? The evidence study\n")
-    w("Made by `bench/evidence --report` from the result files in `bench/results/evidence/`"
+    w("Made by `bench/evidence --report` from the result files in"
+      f" `{os.path.relpath(args.results, args.root)}/`"
       " (one per run, listed at the end); do not edit by hand: the paragraph under"
-      " \"What the numbers show\" is kept from `docs/results-notes.md`.\n")
+      f" \"What the numbers show\" is kept from `docs/{name}-notes.md`.\n")
     r0 = rows[0]["config"]
     sizes = "?"
     if os.path.exists(r0["data"]):
         with h5py.File(r0["data"], "r") as f:
             sizes = f"{len(f['train/labels']):,} / {len(f['val/labels']):,}"
-    w(f"Setting: Fashion-MNIST, small-cnn, {r0.get('epochs')} epochs, B = "
+    dataset = PRETTY.get(r0.get("dataset"), r0.get("dataset"))
+    w(f"Setting: {dataset}, {r0.get('model')}, {r0.get('epochs')} epochs, B = "
       f"{max(r['config'].get('samples', 1) for r in rows)} for the methods that keep the best of"
       " B, M = 6, sigma 0.2, policy lr 0.05; one prepared data file per noise level (training /"
       f" validation images {sizes}, `amlfs-prep --seed 1`), so every method and seed sees"
       " the same split, validation set and noisy labels. Symmetric label noise applies to the"
       " training labels only (amlfs-prep): the validation split that gives the rewards and"
-      " picks the early-stopping epoch is clean; the test split is Fashion-MNIST's 10,000."
+      f" picks the early-stopping epoch is clean; the test split is {dataset}'s 10,000."
       " Early-stopped: the model of the epoch with the best validation reward, evaluated once"
       " on test. Mean ± sample standard deviation over the seeds.\n")
     order = [m for m in METHODS if any((m, n) in cell for n in noises)]
@@ -224,7 +236,7 @@ def report(args):
         w("\nThe target (at 40% noise the search at least 0.5 point above fixed, gce and"
           " early-stopped ce, means of the seeds run): " + "; ".join(target) + ".")
     # the plot: test top-1 against noise per method
-    dat = os.path.join(docs, "results.dat")
+    dat = os.path.join(docs, f"{name}.dat")
     with open(dat, "w") as f:
         for m in order:
             f.write(f"# {m}\n")
@@ -234,15 +246,16 @@ def report(args):
                     v = [100 * r["test_top1_final"] for r in rs]
                     f.write(f"{100 * n:g} {np.mean(v):.4f} {np.std(v):.4f}\n")
             f.write("\n\n")
-    plots = ", ".join(f"'results.dat' index {i} using 1:2:3 with yerrorlines lw 2 title '{m}'"
+    plots = ", ".join(f"'{name}.dat' index {i} using 1:2:3 with yerrorlines lw 2 title '{m}'"
                       for i, m in enumerate(order))
-    gp = ("set terminal pngcairo size 1000,650\nset output 'results.png'\n"
+    gp = ("set terminal pngcairo size 1000,650\n"
+          f"set output '{name}.png'\n"
           "set xlabel 'symmetric label noise (%)'\nset ylabel 'test top-1 (%), final model'\n"
           "set key outside right\nset grid\nset offsets 2,2,0,0\n"
           f"plot {plots}\n")
     subprocess.run(["gnuplot"], input=gp, text=True, cwd=docs, check=True)
     # the found transforms per noise level (amlfs, the last epoch's best sample)
-    tdat = os.path.join(docs, "results-transforms.dat")
+    tdat = os.path.join(docs, f"{name}-transforms.dat")
     found = [(n, r) for n in noises for r in cell.get(("amlfs", n), [])[:1]]
     with open(tdat, "w") as f:
         x = np.linspace(0, 1, 601)
@@ -255,32 +268,33 @@ def report(args):
                 f.write(f"{xi:.5f} {ti:.6f} {ui:.6f}\n")
             f.write("\n\n")
     if found:
-        plots = ", ".join(f"'results-transforms.dat' index {i} using 1:2 with lines lw 2 "
+        plots = ", ".join(f"'{name}-transforms.dat' index {i} using 1:2 with lines lw 2 "
                           f"title 't, noise {round(n * 100)}%'" for i, (n, _) in enumerate(found))
-        plots += ", " + ", ".join(f"'results-transforms.dat' index {i} using 1:3 with lines "
+        plots += ", " + ", ".join(f"'{name}-transforms.dat' index {i} using 1:3 with lines "
                                   f"lw 2 dt 2 title 'tau(t), noise {round(n * 100)}%'"
                                   for i, (n, _) in enumerate(found))
-        gp = ("set terminal pngcairo size 1000,650\nset output 'results-transforms.png'\n"
+        gp = ("set terminal pngcairo size 1000,650\n"
+              f"set output '{name}-transforms.png'\n"
               "set xlabel 'p_y'\nset ylabel 'value'\nset key left top\nset grid\n"
               f"plot x title 'identity' lc 'gray', {plots}\n")
         subprocess.run(["gnuplot"], input=gp, text=True, cwd=docs, check=True)
     w("\n## Plots\n")
-    w("![test top-1 against noise](results.png)\n")
+    w(f"![test top-1 against noise]({name}.png)\n")
     if found:
-        w("![the found t and tau(t) per noise level](results-transforms.png)\n")
+        w(f"![the found t and tau(t) per noise level]({name}-transforms.png)\n")
         w("The found loss of each noise level: `t` and `tau(t(p))` of the last epoch's best"
           " sample of the first seed's amlfs run (the loss is `-log tau(t(p_y))`).\n")
     w("\n## What the numbers show\n")
-    notes = os.path.join(docs, "results-notes.md")
+    notes = os.path.join(docs, f"{name}-notes.md")
     w(open(notes).read().strip() + "\n" if os.path.exists(notes) else "(no notes yet)\n")
     w("\n## Result files\n")
     for r in rows:
         w(f"- `{r['file']}`: {r['method']}, noise {r['noise']}, seed {r['seed']}, test "
           f"{r['test_top1_final']:.4f}, early-stopped {r['test_top1_early_stopped']:.4f} "
           f"(epoch {r['early_stop_epoch']}), commit {r['commit']}")
-    with open(os.path.join(docs, "results.md"), "w") as f:
+    with open(os.path.join(docs, f"{name}.md"), "w") as f:
         f.write("\n".join(out) + "\n")
-    print(f"wrote {os.path.join(docs, 'results.md')} from {len(rows)} result files")
+    print(f"wrote {os.path.join(docs, name + '.md')} from {len(rows)} result files")
 
 
 def main():
@@ -298,7 +312,15 @@ def main():
     ap.add_argument("--work", default=None)
     ap.add_argument("--results", default=None)
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--dataset", default="fashion-mnist", choices=sorted(MODEL))
+    ap.add_argument("--src", default=None)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--name", default="results")
     args = ap.parse_args()
+    args.model = args.model or MODEL[args.dataset]
+    if args.src:
+        args.src = os.path.abspath(args.src)
     args.work = os.path.abspath(args.work or os.path.join(args.root, "runs", "evidence"))
     args.results = os.path.abspath(args.results or
                                    os.path.join(args.root, "bench", "results", "evidence"))
