@@ -73,12 +73,12 @@ int amlfs_plain_dims(hid_t f, const char *path, const char *name, amlfs_plain_ty
                      int min_rank, int max_rank, const char *shape, hsize_t *dims)
 {
     if (!amlfs_h5_exists(f, name))
-        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: missing, expected a dataset %s of %s", name,
-                   shape, type_expected[type]);
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: missing, expected a dataset of %s, shape %s",
+                   name, type_expected[type], shape);
     H5O_info_t info;
     if (H5Oget_info_by_name(f, name, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET)
-        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: not a dataset, expected a dataset %s of %s",
-                   name, shape, type_expected[type]);
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: not a dataset, expected a dataset of %s, "
+                   "shape %s", name, type_expected[type], shape);
     hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
     if (ds < 0)
         amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: cannot open the dataset", name);
@@ -94,8 +94,8 @@ int amlfs_plain_dims(hid_t f, const char *path, const char *name, amlfs_plain_ty
     H5Tclose(t);
     H5Dclose(ds);
     if (!ok_type)
-        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: %s, expected %s", name, found,
-                   type_expected[type]);
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: %s, expected %s, shape %s", name, found,
+                   type_expected[type], shape);
     if (rank < min_rank || rank > max_rank) {
         char s[128];
         amlfs_plain_shape(rank < 0 ? 0 : rank, got, s, sizeof s);
