@@ -2,9 +2,11 @@
  * it can be compared with another framework's (DESIGN.md 2). */
 #include "amlfs_kernels.h"
 #include "h5io.h"
+#include "plain.h"
 #include "policy.h"
 #include "tool.h"
 
+#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -21,7 +23,17 @@ static const char usage[] =
     "(the gradient weight relative to cross-entropy, 1 at the identity),\n"
     "/grad (N,C), the attributes mean and clamped, and the theta used.\n"
     "\n"
-    "  --thetas FILE    a thetas file (amlfs-sample)\n"
+    "Files from any framework: an input or thetas file without the root attribute\n"
+    "'schema' is read by its datasets' names, shapes and types (other objects are\n"
+    "passed over). A minimal input holds /logits (N,C) float32 or float64 (or /cosines\n"
+    "(N,C) with the attribute scale, a number) and /targets (N) of any integer type\n"
+    "(int64, int32, uint8, ...), each 0 to C-1; float64 is rounded to float32, the\n"
+    "precision the loss computes in. A minimal thetas file holds /theta (B,4M) or (4M)\n"
+    "float64 (or float32): the slopes and biases [a_t, b_t, a_tau, b_tau], M each\n"
+    "(DESIGN.md 1), applied as they are; its space is the input's (logits: prob,\n"
+    "cosines: cosine) unless the root attribute space says prob or cosine.\n"
+    "\n"
+    "  --thetas FILE    a thetas file (amlfs-sample, or hand-written as above)\n"
     "  --index I        the row of theta to use, 0 to B-1\n"
     "  --input FILE     the batch\n"
     "  --out FILE       the result (written atomically)\n"
@@ -63,29 +75,91 @@ int main(int argc, char **argv)
     if (index >= t.samples)
         amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "--index %lld, but B = %lld (0 to %lld)",
                    index, (long long)t.samples, (long long)t.samples - 1);
-    int cosine = !strcmp(t.space, "cosine");
 
-    hid_t f = amlfs_h5_open(in_path, "loss-input");
-    const char *input = amlfs_h5_exists(f, "/logits") ? "/logits" : "/cosines";
+    int plain;
+    hid_t f = amlfs_h5_open_or_plain(in_path, "loss-input", &plain);
+    int has_logits = amlfs_h5_exists(f, "/logits"), has_cosines = amlfs_h5_exists(f, "/cosines");
+    if (plain && has_logits == has_cosines) /* the schema says so for amlfs files */
+        amlfs_fail(AMLFS_EXIT_USAGE, in_path, "expected exactly one of /logits (N,C) (prob "
+                   "space) and /cosines (N,C) (cosine space), found %s",
+                   has_logits ? "both" : "neither");
+    const char *input = has_logits ? "/logits" : "/cosines";
+    if (t.plain && !t.space_given) /* a hand-written theta: the input says the space */
+        snprintf(t.space, sizeof t.space, "%s", has_logits ? "prob" : "cosine");
+    int cosine = !strcmp(t.space, "cosine");
     if (cosine != !strcmp(input, "/cosines"))
         amlfs_fail(AMLFS_EXIT_USAGE, in_path, "holds %s, but theta is of the %s space (%s)",
                    input, t.space, cosine ? "needs /cosines" : "needs /logits");
     hsize_t dims[8];
-    amlfs_h5_dims(f, input, dims);
+    if (plain)
+        amlfs_plain_dims(f, in_path, input, PLAIN_FLOAT, 2, 2, "(N,C)", dims);
+    else
+        amlfs_h5_dims(f, input, dims);
     int n = (int)dims[0], classes = (int)dims[1];
     if (n < 1 || classes < 2)
-        amlfs_fail(AMLFS_EXIT_USAGE, in_path, "%s: shape (%d,%d), expected N >= 1, C >= 2",
+        amlfs_fail(AMLFS_EXIT_USAGE, in_path, "%s: shape (%d,%d), expected (N,C), N >= 1, C >= 2",
                    input, n, classes);
-    float *x = amlfs_zalloc((size_t)n * classes, sizeof(float));
+    if (plain) {
+        hsize_t td[8];
+        char want[96], found[64];
+        snprintf(want, sizeof want, "(N) = (%d), one target per row of %s", n, input);
+        int rank = amlfs_plain_dims(f, in_path, "/targets", PLAIN_INTEGER, 1, 1, want, td);
+        if (td[0] != (hsize_t)n)
+            amlfs_fail(AMLFS_EXIT_USAGE, in_path, "/targets: shape %s, expected %s",
+                       amlfs_plain_shape(rank, td, found, sizeof found), want);
+    }
+    double scale = 0.0;
+    if (cosine && plain) {
+        if (!amlfs_plain_attr_f64(f, in_path, "/cosines", "scale", 0.0, &scale))
+            amlfs_fail(AMLFS_EXIT_USAGE, in_path, "/cosines@scale: missing, expected the "
+                       "cosine head's scale s (a number) with /cosines");
+    } else if (cosine) {
+        scale = amlfs_attr_f64(f, "/cosines", "scale");
+    }
+    /* The targets as int64 (int32, or any integer type of a plain file, exactly), then
+     * the logits. Buffers are freed before an exit on bad values: the error paths are
+     * checked for leaks. */
+    int64_t *y64 = amlfs_zalloc((size_t)n, sizeof(int64_t));
+    amlfs_h5_read(f, "/targets", H5T_NATIVE_INT64, y64);
+    int bad_target = -1;
+    for (int i = 0; i < n && bad_target < 0; i++)
+        if (y64[i] < 0 || y64[i] >= classes)
+            bad_target = i;
+    if (bad_target >= 0) {
+        long long v = (long long)y64[bad_target];
+        free(y64);
+        amlfs_fail(AMLFS_EXIT_USAGE, in_path, "/targets[%d] = %lld, expected 0 to %d",
+                   bad_target, v, classes - 1);
+    }
     int32_t *y = amlfs_zalloc((size_t)n, sizeof(int32_t));
-    amlfs_h5_read(f, input, H5T_NATIVE_FLOAT, x);
-    amlfs_h5_read(f, "/targets", H5T_NATIVE_INT32, y);
-    double scale = cosine ? amlfs_attr_f64(f, "/cosines", "scale") : 0.0;
-    H5Fclose(f);
     for (int i = 0; i < n; i++)
-        if (y[i] < 0 || y[i] >= classes)
-            amlfs_fail(AMLFS_EXIT_USAGE, in_path, "/targets[%d] = %d, expected 0 to %d", i,
-                       (int)y[i], classes - 1);
+        y[i] = (int32_t)y64[i];
+    free(y64);
+    float *x = amlfs_zalloc((size_t)n * classes, sizeof(float));
+    if (plain) {
+        /* float64 (NumPy's, PyTorch's double) to the kernel's float32, checked here: a
+         * value beyond float32's range must not pass as a finite one */
+        double *x64 = amlfs_zalloc((size_t)n * classes, sizeof(double));
+        amlfs_h5_read(f, input, H5T_NATIVE_DOUBLE, x64);
+        size_t bad = (size_t)-1;
+        for (size_t i = 0; i < (size_t)n * classes && bad == (size_t)-1; i++) {
+            if (!isfinite(x64[i]) || fabs(x64[i]) > FLT_MAX)
+                bad = i;
+            x[i] = (float)x64[i];
+        }
+        double v = bad != (size_t)-1 ? x64[bad] : 0.0;
+        free(x64);
+        if (bad != (size_t)-1) {
+            free(x);
+            free(y);
+            amlfs_fail(AMLFS_EXIT_USAGE, in_path, "%s[%zu][%zu] = %g, expected %s", input,
+                       bad / classes, bad % classes, v,
+                       cosine ? "a cosine in [-1, 1]" : "a finite logit (float32 range)");
+        }
+    } else {
+        amlfs_h5_read(f, input, H5T_NATIVE_FLOAT, x);
+    }
+    H5Fclose(f);
     for (size_t i = 0; i < (size_t)n * classes; i++)
         if (!isfinite(x[i]) || (cosine && fabsf(x[i]) > 1.0f))
             amlfs_fail(AMLFS_EXIT_USAGE, in_path, "%s[%zu][%zu] = %g, expected %s", input,

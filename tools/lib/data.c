@@ -2,16 +2,147 @@
 #include "data.h"
 #include "amlfs_rng.h"
 #include "h5io.h"
+#include "plain.h"
 #include "tool.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-void amlfs_split_read(amlfs_split *s, const char *path, const char *split)
+void amlfs_image_moments(const uint8_t *images, int n, int channels, size_t plane,
+                         double *mean, double *std)
 {
-    memset(s, 0, sizeof *s);
-    hid_t f = amlfs_h5_open(path, "dataset");
+    for (int ch = 0; ch < channels; ch++) {
+        double s = 0, s2 = 0;
+        for (int i = 0; i < n; i++) {
+            const uint8_t *p = images + ((size_t)i * channels + ch) * plane;
+            for (size_t j = 0; j < plane; j++) {
+                s += p[j];
+                s2 += (double)p[j] * p[j];
+            }
+        }
+        double count = (double)n * plane;
+        mean[ch] = s / count / 255.0;
+        std[ch] = sqrt(fmax(s2 / count - (s / count) * (s / count), 0.0)) / 255.0;
+    }
+}
+
+static const char *const split_names[] = {"train", "val", "test", NULL};
+
+/* A plain file's /SPLIT/images: (N,C,H,W) or (N,H,W) uint8, 1 to 3 channels. */
+static void plain_images(hid_t f, const char *path, const char *name, int *n, int *c, int *h,
+                         int *w)
+{
+    hsize_t d[8];
+    int rank = amlfs_plain_dims(f, path, name, PLAIN_UINT8, 3, 4, "(N,C,H,W) or (N,H,W)", d);
+    *n = (int)d[0];
+    *c = rank == 4 ? (int)d[1] : 1;
+    *h = (int)d[rank - 2];
+    *w = (int)d[rank - 1];
+    if (*n < 1 || *c < 1 || *c > 3 || *h < 1 || *w < 1) {
+        char found[64];
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: shape %s, expected (N,C,H,W) with N >= 1 and "
+                   "1 to 3 channels, or (N,H,W)", name, amlfs_plain_shape(rank, d, found,
+                   sizeof found));
+    }
+}
+
+/* A plain file's /SPLIT/labels of n images, any integer type, read as int64 (new buffer),
+ * each >= 0. */
+static int64_t *plain_labels(hid_t f, const char *path, const char *name, int n,
+                             const char *images)
+{
+    hsize_t d[8];
+    char want[160], found[64];
+    snprintf(want, sizeof want, "(N) = (%d), one label per image of %s", n, images);
+    int rank = amlfs_plain_dims(f, path, name, PLAIN_INTEGER, 1, 1, want, d);
+    if (d[0] != (hsize_t)n)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: shape %s, expected %s", name,
+                   amlfs_plain_shape(rank, d, found, sizeof found), want);
+    int64_t *v = amlfs_zalloc((size_t)n, sizeof(int64_t));
+    amlfs_h5_read(f, name, H5T_NATIVE_INT64, v);
+    for (int i = 0; i < n; i++)
+        if (v[i] < 0 || v[i] > INT32_MAX) {
+            long long bad = (long long)v[i];
+            free(v);
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "%s[%d] = %lld, expected a class 0 to C-1", name,
+                       i, bad);
+        }
+    return v;
+}
+
+/* A dataset file without 'schema' (data.h). */
+static void split_read_plain(amlfs_split *s, hid_t f, const char *path, const char *split)
+{
+    char images[64], labels[64];
+    snprintf(images, sizeof images, "/%s/images", split);
+    snprintf(labels, sizeof labels, "/%s/labels", split);
+    plain_images(f, path, images, &s->n, &s->channels, &s->height, &s->width);
+    int64_t *own = plain_labels(f, path, labels, s->n, images);
+    /* classes: the attribute, else one more than the largest label of any split */
+    int64_t classes;
+    if (!amlfs_plain_attr_i64(f, path, "/", "classes", 0, &classes)) {
+        for (int i = 0; i < s->n; i++)
+            classes = own[i] + 1 > classes ? own[i] + 1 : classes;
+        for (const char *const *other = split_names; *other; other++) {
+            char oi[64], ol[64];
+            snprintf(oi, sizeof oi, "/%s/images", *other);
+            snprintf(ol, sizeof ol, "/%s/labels", *other);
+            if (!strcmp(*other, split) || !amlfs_h5_exists(f, ol) || !amlfs_h5_exists(f, oi))
+                continue;
+            int n, c, h, w;
+            plain_images(f, path, oi, &n, &c, &h, &w);
+            int64_t *v = plain_labels(f, path, ol, n, oi);
+            for (int i = 0; i < n; i++)
+                classes = v[i] + 1 > classes ? v[i] + 1 : classes;
+            free(v);
+        }
+    }
+    if (classes < 2 || classes > INT32_MAX) {
+        free(own);
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@classes: %lld classes (from the attribute or the "
+                   "largest label), expected 2 or more", (long long)classes);
+    }
+    s->classes = (int)classes;
+    s->labels = amlfs_zalloc((size_t)s->n, sizeof(int32_t));
+    for (int i = 0; i < s->n; i++)
+        s->labels[i] = (int32_t)own[i];
+    free(own);
+    s->images = amlfs_zalloc((size_t)s->n * s->channels * s->height, (size_t)s->width);
+    amlfs_h5_read(f, images, H5T_NATIVE_UINT8, s->images);
+    amlfs_plain_attr_str(f, path, "/", "name", NULL, "plain", s->name, sizeof s->name);
+    /* mean and std: the attributes, else the training images' (as amlfs-prep computes) */
+    int has_mean = amlfs_plain_attr_f64v(f, path, "/", "mean", s->mean, (size_t)s->channels);
+    int has_std = amlfs_plain_attr_f64v(f, path, "/", "std", s->std, (size_t)s->channels);
+    if (has_mean != has_std)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@%s: missing, expected /@mean and /@std together "
+                   "(or neither: the training images' are used)", has_mean ? "std" : "mean");
+    if (!has_mean) {
+        if (!strcmp(split, "train")) {
+            amlfs_image_moments(s->images, s->n, s->channels, (size_t)s->height * s->width,
+                                s->mean, s->std);
+        } else {
+            if (!amlfs_h5_exists(f, "/train/images"))
+                amlfs_fail(AMLFS_EXIT_USAGE, path, "/train/images: missing, needed for the "
+                           "normalisation of /%s (or give /@mean and /@std, one per channel)",
+                           split);
+            int n, c, h, w;
+            plain_images(f, path, "/train/images", &n, &c, &h, &w);
+            if (c != s->channels || h != s->height || w != s->width)
+                amlfs_fail(AMLFS_EXIT_USAGE, path, "/train/images: %d-channel %dx%d, but %s is "
+                           "%d-channel %dx%d", c, h, w, images, s->channels, s->height,
+                           s->width);
+            uint8_t *train = amlfs_zalloc((size_t)n * c * h, (size_t)w);
+            amlfs_h5_read(f, "/train/images", H5T_NATIVE_UINT8, train);
+            amlfs_image_moments(train, n, c, (size_t)h * w, s->mean, s->std);
+            free(train);
+        }
+    }
+}
+
+/* A dataset file of amlfs-prep (validated against its schema). */
+static void split_read_schema(amlfs_split *s, hid_t f, const char *path, const char *split)
+{
     char images[64], labels[64];
     snprintf(images, sizeof images, "/%s/images", split);
     snprintf(labels, sizeof labels, "/%s/labels", split);
@@ -29,14 +160,6 @@ void amlfs_split_read(amlfs_split *s, const char *path, const char *split)
     a = H5Aopen_by_name(f, "/", "std", H5P_DEFAULT, H5P_DEFAULT);
     H5Aread(a, H5T_NATIVE_DOUBLE, s->std);
     H5Aclose(a);
-    for (int c = 0; c < s->channels; c++) {
-        if (!isfinite(s->mean[c]))
-            amlfs_fail(AMLFS_EXIT_USAGE, path, "/@mean[%d] = %g, expected a finite number", c,
-                       s->mean[c]);
-        if (!(s->std[c] > 0) || !isfinite(s->std[c]))
-            amlfs_fail(AMLFS_EXIT_USAGE, path, "/@std[%d] = %g, expected a finite number > 0",
-                       c, s->std[c]);
-    }
     hsize_t dims[8];
     amlfs_h5_dims(f, labels, dims);
     s->n = (int)dims[0];
@@ -46,7 +169,28 @@ void amlfs_split_read(amlfs_split *s, const char *path, const char *split)
     s->labels = amlfs_zalloc((size_t)s->n, sizeof(int32_t));
     amlfs_h5_read(f, images, H5T_NATIVE_UINT8, s->images);
     amlfs_h5_read(f, labels, H5T_NATIVE_INT32, s->labels);
+}
+
+void amlfs_split_read(amlfs_split *s, const char *path, const char *split)
+{
+    memset(s, 0, sizeof *s);
+    int plain;
+    hid_t f = amlfs_h5_open_or_plain(path, "dataset", &plain);
+    if (plain)
+        split_read_plain(s, f, path, split);
+    else
+        split_read_schema(s, f, path, split);
     H5Fclose(f);
+    char labels[64];
+    snprintf(labels, sizeof labels, "/%s/labels", split);
+    for (int c = 0; c < s->channels; c++) {
+        if (!isfinite(s->mean[c]))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/@mean[%d] = %g, expected a finite number", c,
+                       s->mean[c]);
+        if (!(s->std[c] > 0) || !isfinite(s->std[c]))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/@std[%d] = %g, expected a finite number > 0",
+                       c, s->std[c]);
+    }
     for (int i = 0; i < s->n; i++)
         if (s->labels[i] < 0 || s->labels[i] >= s->classes)
             amlfs_fail(AMLFS_EXIT_USAGE, path, "%s[%d] = %d, expected 0 to %d", labels, i,

@@ -6,6 +6,7 @@
 
 #include "amlfs_rng.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -16,8 +17,18 @@ typedef struct {
     char name[32];
 } amlfs_split;
 
-/* Reads /SPLIT of a dataset file (validated; exit 2 naming the file on any problem). */
+/* Reads /SPLIT of a dataset file (validated; exit 2 naming the file on any problem).
+ * A file without the root attribute 'schema' (written by hand, plain.h) needs only
+ * /SPLIT/images (N,C,H,W) or (N,H,W) uint8 (1 to 3 channels) and /SPLIT/labels (N) of
+ * any integer type; the optional root attributes classes (default: one more than the
+ * largest label in /train, /val and /test), mean and std (one per channel, [0,1] pixel
+ * units; default: those of /train/images) and name are used when present. */
 void amlfs_split_read(amlfs_split *s, const char *path, const char *split);
+
+/* Per-channel mean and standard deviation (population) of n images (N,C,plane) in [0,1]
+ * pixel units: what amlfs-prep records for the training split. */
+void amlfs_image_moments(const uint8_t *images, int n, int channels, size_t plane,
+                         double *mean, double *std);
 void amlfs_split_free(amlfs_split *s);
 
 /* Shuffles idx[0..n) in place with uniform draws 0..n-2 of stream r (Fisher-Yates). */

@@ -1,6 +1,7 @@
 /* policy.c: reading and writing the policy, thetas and rewards files. */
 #include "policy.h"
 #include "h5io.h"
+#include "plain.h"
 #include "search.h"
 #include "tool.h"
 
@@ -59,6 +60,99 @@ static void check_common(const char *path, int64_t intervals, double sigma, int6
         amlfs_fail(AMLFS_EXIT_USAGE, path, "/@epoch: %lld, expected >= 1", (long long)epoch);
 }
 
+/* ---- hand-written files without the root attribute 'schema' (policy.h) ------------ */
+
+static const char *const space_names[] = {"prob", "cosine", NULL};
+
+/* The M of a plain file's theta-shaped dataset, whose last dimension is 4M. */
+static int64_t plain_intervals(const char *path, const char *name, int rank,
+                               const hsize_t *dims, const char *shape)
+{
+    hsize_t d = dims[rank - 1];
+    if (d < 4 || d % 4 || (rank == 2 && dims[0] < 1)) {
+        char found[64];
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: shape %s, expected %s: the slopes and biases "
+                   "[a_t, b_t, a_tau, b_tau], M >= 1 values each", name,
+                   amlfs_plain_shape(rank, dims, found, sizeof found), shape);
+    }
+    return (int64_t)(d / 4);
+}
+
+static void policy_read_plain(amlfs_policy *p, hid_t f, const char *path)
+{
+    hsize_t dims[8];
+    int rank = amlfs_plain_dims(f, path, "/mu", PLAIN_FLOAT, 1, 1, "(4M)", dims);
+    int64_t m = plain_intervals(path, "/mu", rank, dims, "(4M)");
+    size_t d = (size_t)(4 * m);
+    amlfs_policy_alloc(p, m);
+    p->plain = 1;
+    amlfs_h5_read(f, "/mu", H5T_NATIVE_DOUBLE, p->mu);
+    memcpy(p->mu_init, p->mu, d * sizeof(double));
+    amlfs_plain_attr_str(f, path, "/", "space", space_names, "prob", p->space, sizeof p->space);
+    amlfs_plain_attr_str(f, path, "/", "form", amlfs_form_names, "free", p->form,
+                         sizeof p->form);
+    amlfs_plain_attr_str(f, path, "/", "mode", amlfs_mode_names, "amlfs", p->mode,
+                         sizeof p->mode);
+    amlfs_plain_attr_str(f, path, "/", "sampling", amlfs_sampling_names, "plain", p->sampling,
+                         sizeof p->sampling);
+    amlfs_plain_attr_str(f, path, "/", "shaping", amlfs_shaping_names, "zscore", p->shaping,
+                         sizeof p->shaping);
+    snprintf(p->init, sizeof p->init, "identity");
+    p->init_max_error = NAN; /* not a fit */
+    snprintf(p->last_update, sizeof p->last_update, "init");
+    amlfs_plain_attr_i64(f, path, "/", "epoch", 1, &p->epoch);
+    amlfs_plain_attr_i64(f, path, "/", "seed", AMLFS_DEFAULT_SEED, &p->seed);
+    amlfs_plain_attr_f64(f, path, "/", "sigma", AMLFS_DEFAULT_SIGMA, &p->sigma);
+    amlfs_plain_attr_f64(f, path, "/", "sigma_intercept", p->sigma, &p->sigma_intercept);
+    amlfs_plain_attr_f64(f, path, "/", "slope_floor", AMLFS_SLOPE_FLOOR, &p->slope_floor);
+    amlfs_plain_attr_f64(f, path, "/", "lr", AMLFS_DEFAULT_POLICY_LR, &p->lr);
+    p->beta1 = AMLFS_ADAM_BETA1;
+    p->beta2 = AMLFS_ADAM_BETA2;
+    p->adam_eps = AMLFS_ADAM_EPS;
+    p->adam_step = 0;
+    amlfs_space sp = strcmp(p->space, "cosine") ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE;
+    if (amlfs_h5_exists(f, "/sigma")) {
+        hsize_t sd[8];
+        char want[32], found[64];
+        int srank = amlfs_plain_dims(f, path, "/sigma", PLAIN_FLOAT, 1, 1, "(4M)", sd);
+        if (sd[0] != d)
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/sigma: shape %s, expected (4M) = %s, one per "
+                       "coordinate of /mu", amlfs_plain_shape(srank, sd, found, sizeof found),
+                       amlfs_plain_shape(1, (hsize_t[]){d}, want, sizeof want));
+        amlfs_h5_read(f, "/sigma", H5T_NATIVE_DOUBLE, p->sigma_of);
+    } else {
+        amlfs_sigma_vector(amlfs_form_parse(p->form), sp, (int)m, p->sigma, p->sigma_intercept,
+                           p->sigma_of);
+    }
+}
+
+static void thetas_read_plain(amlfs_thetas *t, hid_t f, const char *path)
+{
+    hsize_t dims[8];
+    int rank = amlfs_plain_dims(f, path, "/theta", PLAIN_FLOAT, 1, 2, "(B,4M) or (4M)", dims);
+    int64_t m = plain_intervals(path, "/theta", rank, dims, "(B,4M) or (4M)");
+    int64_t b = rank == 2 ? (int64_t)dims[0] : 1;
+    size_t d = (size_t)(4 * m);
+    amlfs_thetas_alloc(t, b, m);
+    t->plain = 1;
+    amlfs_h5_read(f, "/theta", H5T_NATIVE_DOUBLE, t->theta);
+    /* given losses, not draws: the free form (the draw is theta), nothing searched */
+    memcpy(t->draw, t->theta, (size_t)b * d * sizeof(double));
+    memcpy(t->mu, t->theta, d * sizeof(double));
+    t->space_given = amlfs_plain_attr_str(f, path, "/", "space", space_names, "prob",
+                                          t->space, sizeof t->space);
+    amlfs_plain_attr_i64(f, path, "/", "epoch", 1, &t->epoch);
+    amlfs_plain_attr_i64(f, path, "/", "seed", AMLFS_DEFAULT_SEED, &t->seed);
+    snprintf(t->form, sizeof t->form, "free");
+    snprintf(t->mode, sizeof t->mode, "fixed");
+    snprintf(t->sampling, sizeof t->sampling, "plain");
+    snprintf(t->shaping, sizeof t->shaping, "zscore");
+    t->sigma = AMLFS_DEFAULT_SIGMA;
+    t->sigma_intercept = 0.0;
+    t->slope_floor = 0.0;
+    t->floored = 0;
+}
+
 void amlfs_policy_alloc(amlfs_policy *p, int64_t intervals)
 {
     size_t d = (size_t)(4 * intervals);
@@ -79,10 +173,9 @@ void amlfs_policy_free(amlfs_policy *p)
     free(p->sigma_of);
 }
 
-void amlfs_policy_read(amlfs_policy *p, const char *path)
+/* The policy of an amlfs file (validated against its schema). */
+static void policy_read_schema(amlfs_policy *p, hid_t f)
 {
-    memset(p, 0, sizeof *p);
-    hid_t f = amlfs_h5_open(path, "policy");
     amlfs_policy_alloc(p, amlfs_attr_i64(f, "/", "intervals"));
     p->epoch = amlfs_attr_i64(f, "/", "epoch");
     p->adam_step = amlfs_attr_i64(f, "/", "adam_step");
@@ -116,6 +209,18 @@ void amlfs_policy_read(amlfs_policy *p, const char *path)
     amlfs_h5_read(f, "/mu_init", H5T_NATIVE_DOUBLE, p->mu_init);
     amlfs_h5_read(f, "/adam_m", H5T_NATIVE_DOUBLE, p->adam_m);
     amlfs_h5_read(f, "/adam_v", H5T_NATIVE_DOUBLE, p->adam_v);
+}
+
+void amlfs_policy_read(amlfs_policy *p, const char *path)
+{
+    memset(p, 0, sizeof *p);
+    int plain;
+    hid_t f = amlfs_h5_open_or_plain(path, "policy", &plain);
+    if (plain)
+        policy_read_plain(p, f, path);
+    else
+        policy_read_schema(p, f);
+    size_t d = (size_t)(4 * p->intervals);
     H5Fclose(f);
     check_common(path, p->intervals, p->sigma, p->seed, p->epoch);
     check_form(path, p->form, p->space, p->intervals, p->sigma_intercept, p->slope_floor,
@@ -190,10 +295,9 @@ void amlfs_thetas_free(amlfs_thetas *t)
     free(t->theta);
 }
 
-void amlfs_thetas_read(amlfs_thetas *t, const char *path)
+/* The thetas of an amlfs file (validated against its schema). */
+static void thetas_read_schema(amlfs_thetas *t, hid_t f)
 {
-    memset(t, 0, sizeof *t);
-    hid_t f = amlfs_h5_open(path, "thetas");
     amlfs_thetas_alloc(t, amlfs_attr_i64(f, "/", "samples"), amlfs_attr_i64(f, "/", "intervals"));
     t->epoch = amlfs_attr_i64(f, "/", "epoch");
     t->seed = amlfs_attr_i64(f, "/", "seed");
@@ -221,6 +325,19 @@ void amlfs_thetas_read(amlfs_thetas *t, const char *path)
             t->sigma_of[j] = t->sigma;
         memcpy(t->draw, t->theta, bd * sizeof(double));
     }
+    t->space_given = 1;
+}
+
+void amlfs_thetas_read(amlfs_thetas *t, const char *path)
+{
+    memset(t, 0, sizeof *t);
+    int plain;
+    hid_t f = amlfs_h5_open_or_plain(path, "thetas", &plain);
+    if (plain)
+        thetas_read_plain(t, f, path);
+    else
+        thetas_read_schema(t, f);
+    size_t d = (size_t)(4 * t->intervals), bd = (size_t)t->samples * d;
     H5Fclose(f);
     check_common(path, t->intervals, t->sigma, t->seed, t->epoch);
     check_form(path, t->form, t->space, t->intervals, t->sigma_intercept, t->slope_floor,

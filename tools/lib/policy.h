@@ -7,7 +7,18 @@
 #include <stdint.h>
 
 /* Version-1 files (schemas/old/) read as the free form: every sigma the one sigma, the
- * draws equal to theta. Files are written in the current version. */
+ * draws equal to theta. Files are written in the current version.
+ *
+ * Hand-written files without the root attribute 'schema' (plain.h) are read too:
+ * - thetas: /theta (B,4M) or (4M), float64 or float32, the slopes and biases applied as
+ *   they are (the free form, /draw = /theta, nothing searched: sigma 0 everywhere);
+ *   optional root attributes space (prob), epoch (1), seed (1);
+ * - policy: /mu (4M), float64 or float32, in the draw's coordinates of its form;
+ *   optional root attributes space (prob), form (free: mu is the slopes and biases),
+ *   sigma, sigma_intercept (sigma), slope_floor, lr, seed, epoch (1), mode, sampling,
+ *   shaping (the defaults below, amlfs-init's), and an optional /sigma (4M); the Adam
+ *   state starts at zero, mu_init is mu, init is recorded as identity with
+ *   init_max_error NaN (not a fit). */
 typedef struct {
     int64_t epoch, intervals, adam_step, seed;
     char space[16], mode[16], sampling[16], shaping[16], init[16], form[16],
@@ -15,6 +26,7 @@ typedef struct {
     double sigma, sigma_intercept, slope_floor, lr, beta1, beta2, adam_eps, init_max_error;
     double *mu, *mu_init, *adam_m, *adam_v; /* each 4M, in the draw's coordinates */
     double *sigma_of;                       /* 4M, per coordinate; 0: not searched */
+    int plain;                              /* read from a file without 'schema' */
 } amlfs_policy;
 
 typedef struct {
@@ -24,6 +36,8 @@ typedef struct {
     double *mu, *sigma_of; /* 4M */
     double *draw;          /* (B, 4M), what the update uses */
     double *theta;         /* (B, 4M), the slopes and biases the losses apply */
+    int plain;             /* read from a file without 'schema' */
+    int space_given;       /* the file names its space (always, unless plain) */
 } amlfs_thetas;
 
 typedef struct {
@@ -46,6 +60,15 @@ enum {
 #define EXCLUDED_CODES \
     "0 included; 1 eval missing; 2 eval unreadable or invalid; 3 diverged; " \
     "4 non-finite metric; 5 eval of another epoch"
+
+/* The search's defaults (amlfs-init's, DESIGN.md 1): what a hand-written policy that
+ * does not set them gets. */
+#define AMLFS_DEFAULT_SIGMA 0.2
+#define AMLFS_DEFAULT_POLICY_LR 0.05
+#define AMLFS_DEFAULT_SEED 1
+#define AMLFS_ADAM_BETA1 0.9
+#define AMLFS_ADAM_BETA2 0.999
+#define AMLFS_ADAM_EPS 1e-8
 
 void amlfs_policy_alloc(amlfs_policy *p, int64_t intervals);
 void amlfs_policy_read(amlfs_policy *p, const char *path);

@@ -1,0 +1,490 @@
+/* amlfs-export: a found loss as a small self-contained Python file, for training with it
+ * outside amlfs: a PyTorch module (forward gives the loss, autograd the gradient) and a
+ * NumPy function (the loss and its gradient), from one theta of a thetas file, from a
+ * policy's mu, or from a run's per-epoch schedule of its best samples' thetas
+ * (DESIGN.md 1: the two spaces, the clamps, the prob space's log form). The numbers are
+ * written with 17 significant digits, so Python reads back the same float64 values. */
+#include "amlfs_kernels.h"
+#include "atomic_out.h"
+#include "policy.h"
+#include "search.h"
+#include "tool.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char usage[] =
+    "usage: amlfs-export --thetas thetas.h5 --index I --out myloss.py [--scale S]\n"
+    "       amlfs-export --policy policy.h5 --out myloss.py [--scale S]\n"
+    "       amlfs-export --run RUN --out myloss.py [--scale S]\n"
+    "\n"
+    "Writes a loss as a self-contained Python file (NumPy; PyTorch optional):\n"
+    "  from myloss import Loss, loss_numpy\n"
+    "  criterion = Loss()                  # a torch.nn.Module (scale=S in the cosine space)\n"
+    "  loss = criterion(logits, targets)   # the batch mean; loss.backward() as usual\n"
+    "  per_row, grad = loss_numpy(logits, targets)   # grad: of the mean, (N,C)\n"
+    "The inputs are logits (prob space) or cosines (cosine space), (N,C), targets (N)\n"
+    "classes 0 to C-1. The arithmetic is amlfs-loss's (DESIGN.md 1), computed in\n"
+    "float64: it agrees with amlfs-loss to about 1e-7 relative (amlfs's softmax terms\n"
+    "are float32).\n"
+    "\n"
+    "  --thetas FILE    a thetas file (amlfs-sample, or hand-written: /theta (B,4M))\n"
+    "  --index I        its row, 0 to B-1\n"
+    "  --policy FILE    a policy (amlfs-init, amlfs-update, or hand-written: /mu (4M)):\n"
+    "                   the loss of its mu (the slopes and biases mu stands for in its form)\n"
+    "  --run RUN        a run directory: the schedule of its epochs' best samples, epoch e\n"
+    "                   using row @best (RUN/epoch-NNNN/rewards.h5) of epoch e's thetas,\n"
+    "                   for every epoch with a rewards file; the module then takes the\n"
+    "                   epoch, 1 to E: Loss(epoch=e), criterion.epoch = e, or\n"
+    "                   criterion(logits, targets, epoch=e), loss_numpy(..., epoch=e)\n"
+    "  --scale S        cosine space: the cosine head's scale s written as the default\n"
+    "                   (else Loss(scale=S) and loss_numpy(..., scale=S) need it)\n"
+    "  --out FILE       the Python file to write (atomically)\n"
+    "  --help, --version\n"
+    "\n"
+    "Exit status: 0 written, 1 the write failed, 2 bad usage or input.\n";
+
+#define PATH_LEN 4096
+
+typedef struct {
+    char space[16];
+    int64_t intervals;
+    int epochs;      /* 0: one theta; else the schedule's length */
+    double *thetas;  /* (max(epochs,1), 4M) */
+    char source[PATH_LEN + 64];
+} export_loss;
+
+static void from_thetas(export_loss *x, const char *path, long long index)
+{
+    amlfs_thetas t;
+    amlfs_thetas_read(&t, path);
+    if (index >= t.samples)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "--index %lld, but B = %lld (0 to %lld)", index,
+                   (long long)t.samples, (long long)t.samples - 1);
+    size_t d = (size_t)(4 * t.intervals);
+    x->intervals = t.intervals;
+    snprintf(x->space, sizeof x->space, "%s", t.space);
+    x->thetas = amlfs_zalloc(d, sizeof(double));
+    memcpy(x->thetas, t.theta + (size_t)index * d, d * sizeof(double));
+    snprintf(x->source, sizeof x->source, "%s, row %lld", path, index);
+    amlfs_thetas_free(&t);
+}
+
+static void from_policy(export_loss *x, const char *path)
+{
+    amlfs_policy p;
+    amlfs_policy_read(&p, path);
+    size_t d = (size_t)(4 * p.intervals);
+    x->intervals = p.intervals;
+    snprintf(x->space, sizeof x->space, "%s", p.space);
+    x->thetas = amlfs_zalloc(d, sizeof(double));
+    /* mu is in the draw's coordinates: the loss is the theta it stands for */
+    amlfs_form_theta(amlfs_form_parse(p.form),
+                     strcmp(p.space, "cosine") ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE,
+                     (int)p.intervals, p.mu, p.slope_floor, x->thetas);
+    snprintf(x->source, sizeof x->source, "%s, mu of epoch %lld (%s form)", path,
+             (long long)p.epoch, p.form);
+    amlfs_policy_free(&p);
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Epochs 1, 2, ... while RUN/epoch-NNNN/rewards.h5 exists and names a best sample. */
+static void from_run(export_loss *x, const char *run)
+{
+    struct stat st;
+    if (stat(run, &st) != 0 || !S_ISDIR(st.st_mode))
+        amlfs_fail(AMLFS_EXIT_USAGE, run, "not a run directory");
+    size_t cap = 0;
+    for (int e = 1;; e++) {
+        char rpath[PATH_LEN], tpath[PATH_LEN];
+        snprintf(rpath, sizeof rpath, "%s/epoch-%04d/rewards.h5", run, e);
+        snprintf(tpath, sizeof tpath, "%s/epoch-%04d/thetas.h5", run, e);
+        if (!is_file(rpath))
+            break;
+        amlfs_rewards r;
+        amlfs_rewards_read(&r, rpath);
+        if (r.best < 0) { /* no finite reward: the run stopped here */
+            amlfs_note("%s: no best sample (%s): the schedule ends at epoch %d", rpath,
+                       r.update_skipped, e - 1);
+            amlfs_rewards_free(&r);
+            break;
+        }
+        amlfs_thetas t;
+        amlfs_thetas_read(&t, tpath);
+        if (r.epoch != e || t.epoch != e)
+            amlfs_fail(AMLFS_EXIT_USAGE, r.epoch != e ? rpath : tpath,
+                       "/@epoch: %lld, expected %d as its folder says",
+                       (long long)(r.epoch != e ? r.epoch : t.epoch), e);
+        if (r.samples != t.samples)
+            amlfs_fail(AMLFS_EXIT_USAGE, rpath, "has B = %lld, %s has B = %lld",
+                       (long long)r.samples, tpath, (long long)t.samples);
+        if (e == 1) {
+            x->intervals = t.intervals;
+            snprintf(x->space, sizeof x->space, "%s", t.space);
+        } else if (t.intervals != x->intervals || strcmp(t.space, x->space)) {
+            amlfs_fail(AMLFS_EXIT_USAGE, tpath, "M = %lld in space %s, epoch 1's thetas have "
+                       "M = %lld in space %s", (long long)t.intervals, t.space,
+                       (long long)x->intervals, x->space);
+        }
+        size_t d = (size_t)(4 * t.intervals);
+        if ((size_t)e > cap) {
+            cap = cap ? 2 * cap : 16;
+            double *grown = realloc(x->thetas, cap * d * sizeof(double));
+            if (!grown)
+                amlfs_fail(AMLFS_EXIT_FAILED, NULL, "out of memory");
+            x->thetas = grown;
+        }
+        memcpy(x->thetas + (size_t)(e - 1) * d, t.theta + (size_t)r.best * d,
+               d * sizeof(double));
+        x->epochs = e;
+        amlfs_thetas_free(&t);
+        amlfs_rewards_free(&r);
+    }
+    if (x->epochs == 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, run, "no epoch with a best sample (no "
+                   "epoch-0001/rewards.h5, or it has none)");
+    snprintf(x->source, sizeof x->source, "%s, the best sample's theta of epochs 1 to %d",
+             run, x->epochs);
+}
+
+/* The generated module's code after its numbers (SPACE, INTERVALS, SCALE, EPOCHS,
+ * THETAS): one definition of the loss in NumPy and one in PyTorch. */
+static const char body[] =
+    "EPS = 1e-300  # the clamps' floor (DESIGN.md 1)\n"
+    "\n"
+    "\n"
+    "def theta_of(epoch=None):\n"
+    "    \"\"\"The slopes and biases [a_t, b_t, a_tau, b_tau] (4M) in use: the one theta, or\n"
+    "    the schedule's theta of epoch (1 to EPOCHS).\"\"\"\n"
+    "    if EPOCHS is None:\n"
+    "        return THETAS[0]\n"
+    "    if epoch is None:\n"
+    "        raise ValueError(f\"this loss is a schedule of {EPOCHS} epochs: give epoch, 1 to {EPOCHS}\")\n"
+    "    e = int(epoch)\n"
+    "    if not 1 <= e <= EPOCHS:\n"
+    "        raise ValueError(f\"epoch {epoch}: the schedule has epochs 1 to {EPOCHS}\")\n"
+    "    return THETAS[e - 1]\n"
+    "\n"
+    "\n"
+    "def _scale_of(scale):\n"
+    "    s = SCALE if scale is None else float(scale)\n"
+    "    if SPACE == \"cosine\" and not (s is not None and s > 0 and math.isfinite(s)):\n"
+    "        raise ValueError(\"the cosine space needs the cosine head's scale s > 0 (scale=...)\")\n"
+    "    return s\n"
+    "\n"
+    "\n"
+    "def _piece(x, lo, hi, m):\n"
+    "    \"\"\"The interval k of x clamped to [lo, hi] (M equal intervals), as amlfs computes it.\"\"\"\n"
+    "    xc = np.clip(x, lo, hi)\n"
+    "    return np.minimum(np.floor((xc - lo) / (hi - lo) * m), m - 1).astype(np.int64)\n"
+    "\n"
+    "\n"
+    "def loss_numpy(inputs, targets, epoch=None, scale=None):\n"
+    "    \"\"\"The per-sample loss (N) and the gradient of their mean with respect to the inputs\n"
+    "    (N, C): the logits (prob space) or the cosines (cosine space), float64.\"\"\"\n"
+    "    theta = np.asarray(theta_of(epoch), np.float64)\n"
+    "    m = len(theta) // 4\n"
+    "    at, bt, au, bu = theta[:m], theta[m:2 * m], theta[2 * m:3 * m], theta[3 * m:]\n"
+    "    x = np.asarray(inputs, np.float64)\n"
+    "    y = np.asarray(targets).astype(np.int64)\n"
+    "    n, c = x.shape\n"
+    "    if y.shape != (n,) or (y < 0).any() or (y >= c).any():\n"
+    "        raise ValueError(f\"targets: expected (N) = ({n}) classes 0 to {c - 1}\")\n"
+    "    s = _scale_of(scale)\n"
+    "    rows = np.arange(n)\n"
+    "    onehot = np.zeros((n, c), bool)\n"
+    "    onehot[rows, y] = True\n"
+    "    with np.errstate(all=\"ignore\"):\n"
+    "        if SPACE == \"cosine\":\n"
+    "            cy = x[rows, y]\n"
+    "            k = _piece(cy, -1.0, 1.0, m)\n"
+    "            t_y = at[k] * np.clip(cy, -1.0, 1.0) + bt[k]\n"
+    "            slope_t = np.where((cy >= -1.0) & (cy <= 1.0), at[k], 0.0)\n"
+    "            g = np.where(onehot, t_y[:, None], x)\n"
+    "            z = s * (g - g.max(1, keepdims=True))\n"
+    "        else:\n"
+    "            z = x - x.max(1, keepdims=True)\n"
+    "        e = np.exp(z)\n"
+    "        tail = np.where(onehot, 0.0, e).sum(1)\n"
+    "        z_y = z[rows, y]\n"
+    "        e_y = np.exp(z_y)\n"
+    "        total = e_y + tail\n"
+    "        p = e_y / total\n"
+    "        one_minus_p = tail / total\n"
+    "        log_p = np.where(z_y > -1.0, -np.log1p(tail / e_y), z_y - np.log(total))\n"
+    "        if SPACE == \"cosine\":\n"
+    "            ku = _piece(p, 0.0, 1.0, m)\n"
+    "            v = au[ku] * np.clip(p, 0.0, 1.0) + bu[ku]\n"
+    "            log_form = np.zeros(n, bool)\n"
+    "            clamped = v < EPS\n"
+    "            A, B = au[ku], bu[ku]\n"
+    "        else:\n"
+    "            kt = _piece(p, 0.0, 1.0, m)\n"
+    "            u = at[kt] * np.clip(p, 0.0, 1.0) + bt[kt]\n"
+    "            through_zero = (kt == 0) & (bt[0] == 0.0) & (at[0] > 0.0) & (u <= 1.0)\n"
+    "            t_clamped = ~through_zero & ((u < EPS) | (u > 1.0))\n"
+    "            u = np.where(t_clamped, np.where(u < EPS, EPS, 1.0), u)\n"
+    "            ku = _piece(u, 0.0, 1.0, m)\n"
+    "            log_form = through_zero & (ku == 0) & (bu[0] == 0.0) & (au[0] > 0.0)\n"
+    "            v = au[ku] * np.clip(u, 0.0, 1.0) + bu[ku]\n"
+    "            clamped = ~log_form & (t_clamped | (v < EPS))\n"
+    "            A, B = au[ku] * at[kt], au[ku] * bt[kt] + bu[ku]\n"
+    "        # -log(A p + B) as -log p - log1p(d), d = (A - 1) + B/p, where that is usable\n"
+    "        d = (A - 1.0) + B / p\n"
+    "        ok = (p > 0.0) & np.isfinite(d) & (d > -1.0)\n"
+    "        loss = np.where(ok, (0.0 - log_p) - np.where(d == 0.0, 0.0, np.log1p(d)), -np.log(v))\n"
+    "        w = np.where(ok, A / (1.0 + d), A * p / v)\n"
+    "        if SPACE == \"prob\":\n"
+    "            a0 = au[0] * at[0]\n"
+    "            loss = np.where(log_form, (0.0 - log_p) - (0.0 if a0 == 1.0 else math.log(a0)), loss)\n"
+    "            w = np.where(log_form, 1.0, w)\n"
+    "        loss = np.where(clamped, -np.log(np.maximum(v, EPS)), loss)\n"
+    "        w = np.where(clamped, 0.0, w)\n"
+    "    # dL/dz_j = w (p_j - 1[j=y]) / N\n"
+    "    gz = np.where(onehot, -one_minus_p[:, None], e / total[:, None]) * (w / n)[:, None]\n"
+    "    if SPACE == \"cosine\":\n"
+    "        gz = s * gz\n"
+    "        gz[rows, y] *= slope_t\n"
+    "    return loss, gz\n"
+    "\n"
+    "\n"
+    "try:\n"
+    "    import torch\n"
+    "except ImportError:  # the NumPy function works without PyTorch\n"
+    "    torch = None\n"
+    "\n"
+    "if torch is not None:\n"
+    "    def _piece_t(x, lo, hi, m):\n"
+    "        xc = x.clamp(lo, hi)\n"
+    "        return torch.floor((xc - lo) / (hi - lo) * m).long().clamp(max=m - 1)\n"
+    "\n"
+    "    class Loss(torch.nn.Module):\n"
+    "        \"\"\"The loss as a PyTorch module: forward(inputs, targets[, epoch]) gives the mean\n"
+    "        loss over the batch (reduction \"mean\", or \"sum\" or \"none\"); autograd gives its\n"
+    "        gradient. inputs are logits (N, C) in the prob space, cosines (N, C) in the cosine\n"
+    "        space; computed in float64 (the gradient comes back in the inputs' dtype).\n"
+    "        A schedule takes the epoch (1 to EPOCHS) as an argument or from self.epoch.\"\"\"\n"
+    "\n"
+    "        def __init__(self, scale=None, reduction=\"mean\", epoch=None):\n"
+    "            super().__init__()\n"
+    "            if reduction not in (\"mean\", \"sum\", \"none\"):\n"
+    "                raise ValueError(f\"reduction {reduction!r}: expected mean, sum or none\")\n"
+    "            self.scale = _scale_of(scale)\n"
+    "            self.reduction = reduction\n"
+    "            self.epoch = epoch\n"
+    "            self.register_buffer(\"thetas\", torch.tensor(THETAS, dtype=torch.float64),\n"
+    "                                 persistent=False)\n"
+    "\n"
+    "        def forward(self, inputs, targets, epoch=None):\n"
+    "            e = epoch if epoch is not None else self.epoch\n"
+    "            theta_of(e)  # checks the epoch\n"
+    "            theta = self.thetas[0 if EPOCHS is None else int(e) - 1]\n"
+    "            m = theta.numel() // 4\n"
+    "            at, bt, au, bu = theta[:m], theta[m:2 * m], theta[2 * m:3 * m], theta[3 * m:]\n"
+    "            x = inputs.to(torch.float64)\n"
+    "            n, c = x.shape\n"
+    "            y = targets.long()\n"
+    "            if y.shape != (n,) or bool((y < 0).any()) or bool((y >= c).any()):\n"
+    "                raise ValueError(f\"targets: expected (N) = ({n}) classes 0 to {c - 1}\")\n"
+    "            rows = torch.arange(n, device=x.device)\n"
+    "            onehot = torch.nn.functional.one_hot(y, c).bool()\n"
+    "            if SPACE == \"cosine\":\n"
+    "                cy = x[rows, y]\n"
+    "                k = _piece_t(cy.detach(), -1.0, 1.0, m)\n"
+    "                t_y = at[k] * cy.clamp(-1.0, 1.0) + bt[k]\n"
+    "                g = torch.where(onehot, t_y[:, None], x)\n"
+    "                z = self.scale * (g - g.detach().max(1, keepdim=True).values)\n"
+    "            else:\n"
+    "                z = x - x.detach().max(1, keepdim=True).values\n"
+    "            ex = torch.exp(z)\n"
+    "            tail = torch.where(onehot, torch.zeros_like(ex), ex).sum(1)\n"
+    "            z_y = z[rows, y]\n"
+    "            e_y = torch.exp(z_y)\n"
+    "            near = z_y > -1.0\n"
+    "            e_near = torch.where(near, e_y, torch.ones_like(e_y))\n"
+    "            log_p = torch.where(near, -torch.log1p(tail / e_near), z_y - torch.log(e_y + tail))\n"
+    "            with torch.no_grad():  # the pieces in use and which formula applies\n"
+    "                p = torch.exp(log_p)\n"
+    "                one = torch.ones_like(p)\n"
+    "                if SPACE == \"cosine\":\n"
+    "                    ku = _piece_t(p, 0.0, 1.0, m)\n"
+    "                    v = au[ku] * p.clamp(0.0, 1.0) + bu[ku]\n"
+    "                    log_form = torch.zeros_like(p, dtype=torch.bool)\n"
+    "                    clamped = v < EPS\n"
+    "                    A, B = au[ku], bu[ku]\n"
+    "                else:\n"
+    "                    kt = _piece_t(p, 0.0, 1.0, m)\n"
+    "                    u = at[kt] * p.clamp(0.0, 1.0) + bt[kt]\n"
+    "                    through_zero = (kt == 0) & bool(bt[0] == 0.0) & bool(at[0] > 0.0) & (u <= 1.0)\n"
+    "                    t_clamped = ~through_zero & ((u < EPS) | (u > 1.0))\n"
+    "                    u = torch.where(t_clamped, torch.where(u < EPS, EPS * one, one), u)\n"
+    "                    ku = _piece_t(u, 0.0, 1.0, m)\n"
+    "                    log_form = through_zero & (ku == 0) & bool(bu[0] == 0.0) & bool(au[0] > 0.0)\n"
+    "                    v = au[ku] * u.clamp(0.0, 1.0) + bu[ku]\n"
+    "                    clamped = ~log_form & (t_clamped | (v < EPS))\n"
+    "                    A, B = au[ku] * at[kt], au[ku] * bt[kt] + bu[ku]\n"
+    "                d0 = (A - 1.0) + B / torch.where(p > 0.0, p, one)\n"
+    "                ok = (p > 0.0) & torch.isfinite(d0) & (d0 > -1.0) & ~clamped & ~log_form\n"
+    "                direct = ~ok & ~clamped & ~log_form\n"
+    "                const = -torch.log(torch.clamp(v, min=EPS))\n"
+    "            # -log(A p + B) = -log p - log1p(d), d = (A - 1) + B e^{-log p}: differentiated\n"
+    "            # through log p, so no 1/p^2 appears\n"
+    "            lp_ok = torch.where(ok, log_p, torch.zeros_like(log_p))\n"
+    "            d = (A - 1.0) + B * torch.exp(-lp_ok)\n"
+    "            d = torch.where(ok, d, torch.zeros_like(d))\n"
+    "            loss = torch.where(ok, (0.0 - log_p) - torch.log1p(d), const)\n"
+    "            q = A * torch.exp(log_p) + B\n"
+    "            loss = torch.where(direct, -torch.log(torch.where(direct, q, one)), loss)\n"
+    "            if SPACE == \"prob\":\n"
+    "                a0 = float(au[0] * at[0])\n"
+    "                loss = torch.where(log_form, (0.0 - log_p) - (0.0 if a0 == 1.0 else math.log(a0)),\n"
+    "                                   loss)\n"
+    "            if self.reduction == \"mean\":\n"
+    "                return loss.mean()\n"
+    "            if self.reduction == \"sum\":\n"
+    "                return loss.sum()\n"
+    "            return loss\n";
+
+/* Text inside the module's docstring: backslashes and quotes escaped, so that no path
+ * can end the docstring or make an escape sequence. */
+static void put_doc_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+}
+
+static void write_module(FILE *f, const export_loss *x, double scale, const char *out)
+{
+    int m = (int)x->intervals;
+    /* the module's name, for the usage in its docstring: the file's, less .py */
+    const char *slash = strrchr(out, '/'), *base = slash ? slash + 1 : out;
+    size_t len = strlen(base);
+    if (len > 3 && !strcmp(base + len - 3, ".py"))
+        len -= 3;
+    fprintf(f, "\"\"\"A loss found by amlfs (AM-LFS), exported by amlfs-export %s from\n",
+            AMLFS_VERSION);
+    put_doc_text(f, x->source);
+    fprintf(f, ".\n\n");
+    if (!strcmp(x->space, "cosine"))
+        fprintf(f, "Cosine space: f'_y = s t(cos_y), f'_j = s cos_j (j != y), "
+                   "L = -log tau(softmax(f')_y);\nt on [-1, 1], tau on [0, 1] clamped to "
+                   "[1e-300, inf).\n");
+    else
+        fprintf(f, "Prob space: L = -log tau(t(p_y)), p_y = softmax(f)_y; t and tau on "
+                   "[0, 1],\nt clamped to [1e-300, 1], tau to [1e-300, inf); where both "
+                   "pass through 0 the\nfirst interval is computed in log form.\n");
+    fprintf(f, "t and tau are piecewise linear in M = %d equal intervals; theta = [a_t, b_t, "
+               "a_tau, b_tau],\nM slopes or biases each (DESIGN.md 1). A clamp gives its "
+               "sample no gradient.\n\n"
+               "    from %.*s import Loss, loss_numpy\n"
+               "    criterion = Loss(%s)    # torch.nn.Module; forward(inputs, targets%s)\n"
+               "    per_row, grad = loss_numpy(inputs, targets%s)  # NumPy, grad of the mean\n"
+               "\"\"\"\n",
+            m, (int)len, base, !strcmp(x->space, "cosine") && !(scale > 0) ? "scale=S" : "",
+            x->epochs ? ", epoch" : "", x->epochs ? ", epoch=e" : "");
+    fprintf(f, "import math\n\nimport numpy as np\n\n");
+    fprintf(f, "SPACE = \"%s\"\nINTERVALS = %d\n", x->space, m);
+    if (scale > 0)
+        fprintf(f, "SCALE = %.17g\n", scale);
+    else
+        fprintf(f, "SCALE = None\n");
+    if (x->epochs)
+        fprintf(f, "EPOCHS = %d\n", x->epochs);
+    else
+        fprintf(f, "EPOCHS = None\n");
+    fprintf(f, "# [a_t (M), b_t (M), a_tau (M), b_tau (M)]%s\nTHETAS = [\n",
+            x->epochs ? ", one row per epoch from 1" : "");
+    int rows = x->epochs ? x->epochs : 1;
+    for (int r = 0; r < rows; r++) {
+        const double *th = x->thetas + (size_t)r * 4 * m;
+        fprintf(f, "    [");
+        for (int j = 0; j < 4 * m; j++)
+            fprintf(f, "%s%.17g", j ? ", " : "", th[j]);
+        fprintf(f, "],\n");
+    }
+    fprintf(f, "]\n\n");
+    fputs(body, f);
+}
+
+int main(int argc, char **argv)
+{
+    amlfs_tool_start("amlfs-export");
+    amlfs_help_version(argc, argv, usage);
+    static const struct option opts[] = {{"thetas", required_argument, 0, 't'},
+                                         {"index", required_argument, 0, 'i'},
+                                         {"policy", required_argument, 0, 'p'},
+                                         {"run", required_argument, 0, 'r'},
+                                         {"scale", required_argument, 0, 's'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {0, 0, 0, 0}};
+    const char *thetas_path = NULL, *policy_path = NULL, *run = NULL, *out = NULL;
+    long long index = -1;
+    double scale = 0.0;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': thetas_path = optarg; break;
+        case 'i': index = amlfs_arg_int("--index", optarg, 0, 1 << 30); break;
+        case 'p': policy_path = optarg; break;
+        case 'r': run = optarg; break;
+        case 's':
+            scale = amlfs_arg_double("--scale", optarg, 0, 1e6);
+            if (!(scale > 0))
+                amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--scale: %g, expected s > 0", scale);
+            break;
+        case 'o': out = optarg; break;
+        default:
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
+                       argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unexpected argument '%s'", argv[optind]);
+    if (!out || (thetas_path != NULL) + (policy_path != NULL) + (run != NULL) != 1)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL,
+                   "--out and one of --thetas (with --index), --policy, --run are required");
+    if ((thetas_path != NULL) != (index >= 0))
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--thetas and --index go together");
+
+    export_loss x;
+    memset(&x, 0, sizeof x);
+    if (thetas_path)
+        from_thetas(&x, thetas_path, index);
+    else if (policy_path)
+        from_policy(&x, policy_path);
+    else
+        from_run(&x, run);
+    if (scale > 0 && strcmp(x.space, "cosine"))
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--scale: the loss is of the %s space, which has "
+                   "no scale", x.space);
+
+    const char *tmp = amlfs_out_begin(out);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        amlfs_fail(AMLFS_EXIT_FAILED, out, "cannot write: %s", strerror(errno));
+    write_module(f, &x, scale, out);
+    errno = 0;
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        int e = errno;
+        amlfs_out_abandon(tmp);
+        amlfs_fail(AMLFS_EXIT_FAILED, out, "cannot write: %s", e ? strerror(e) : "write error");
+    }
+    amlfs_out_commit(tmp);
+    printf("%s\n", out);
+    free(x.thetas);
+    return AMLFS_EXIT_OK;
+}
