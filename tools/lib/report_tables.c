@@ -1,7 +1,6 @@
 /* report_tables.c: the report's CSV tables (RFC 4180), for scripts and spreadsheets.
- * Depends on: report_out (report.h), run, tool. */
+ * Depends on: report_out (report.h), run. */
 #include "report.h"
-#include "tool.h"
 
 #include <math.h>
 #include <stdlib.h>

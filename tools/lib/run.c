@@ -1,5 +1,6 @@
 /* run.c: the reader of a run directory (run.h).
- * Depends on: policy (policy, thetas and rewards files), h5io (the eval file), tool. */
+ * Depends on: policy (policy, thetas and rewards files), h5io and h5get (the eval
+ * file), tool. */
 #include "run.h"
 #include "h5io.h"
 #include "tool.h"

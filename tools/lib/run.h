@@ -2,7 +2,7 @@
  * epochs that have rewards (each checked against its thetas), the test evaluation of
  * final/ and the driver's RUN/STOPPED. It reads what exists, so an unfinished run gives
  * the epochs rewarded so far. The config and logs/ are left to the caller.
- * Depends on: policy (the files' readers), h5io (final/eval-test.h5), tool. */
+ * Depends on: policy (the files' readers), h5io and h5get (final/eval-test.h5), tool. */
 #ifndef AMLFS_RUN_H
 #define AMLFS_RUN_H
 
