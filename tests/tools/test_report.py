@@ -556,8 +556,11 @@ class Share(ToolTest):
         if not shutil.which("make"):
             self.skipTest("make not on PATH")
         prefix = self.path("prefix")
+        # a make of its own: not the jobserver or the variables of a make running the tests
+        env = {k: v for k, v in self.env.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL",
+                                                              "SAN", "PREFIX", "DESTDIR")}
         p = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "install",
-                            "PREFIX=" + prefix], capture_output=True, text=True, env=self.env)
+                            "PREFIX=" + prefix], capture_output=True, text=True, env=env)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         installed = os.path.join(prefix, "share", "amlfs", "report")
         self.assertEqual(sorted(os.listdir(installed)),
