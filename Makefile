@@ -311,6 +311,8 @@ install-files:
 	install -m 644 schemas/old/*.schema $(DESTDIR)$(PREFIX)/share/amlfs/schemas/old/
 	install -d $(DESTDIR)$(PREFIX)/share/amlfs/slurm
 	install -m 644 slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/amlfs/slurm/
+	install -d $(DESTDIR)$(PREFIX)/share/amlfs/report
+	install -m 644 share/report/* $(DESTDIR)$(PREFIX)/share/amlfs/report/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(TOOLS) $(WORKFLOW)))

@@ -1,4 +1,6 @@
-/* amlfs-init: the epoch-1 policy of a search (DESIGN.md 1, the search; 2, the tools). */
+/* amlfs-init: the starts of a search (DESIGN.md 1, the search; 2, the tools), two tools
+ * behind one command line: --policy-only writes the epoch-1 policy (write_policy), --model
+ * the epoch-1 start checkpoint (write_start). main reads the options and dispatches. */
 #include "amlfs_kernels.h"
 #include "h5io.h"
 #include "policy.h"
@@ -68,10 +70,24 @@ static const char *const spaces[] = {"prob", "cosine", NULL};
 static const char *const inits[] = {"identity", "focal", "cosface", "arcface", "sphereface",
                                     "gce", NULL};
 
-int main(int argc, char **argv)
+/* The command line. Both tools use out, intervals, space and seed. */
+typedef struct {
+    const char *out;
+    int intervals, intervals_set, space, space_set;
+    long long seed;
+    /* the policy's */
+    int policy_only, init, mode, sampling, shaping, form, form_set;
+    double sigma, lr, sigma_intercept, slope_floor;
+    const char *from;
+    /* the model's: NAN / -1 / NULL = the model's default */
+    const char *model, *data, *schedule, *augment;
+    long long batch, epochs;
+    int nesterov;
+    double train_lr, momentum, wd, warmup, step, gamma;
+} init_args;
+
+static void parse_args(int argc, char **argv, init_args *a)
 {
-    amlfs_tool_start("amlfs-init");
-    amlfs_help_version(argc, argv, usage);
     enum { O_POLICY_ONLY = 256, O_OUT, O_INTERVALS, O_SPACE, O_SIGMA, O_LR, O_INIT, O_MODE,
            O_FROM, O_SAMPLING, O_SHAPING, O_SEED, O_MODEL, O_DATA, O_BATCH, O_TRAIN_LR,
            O_MOMENTUM, O_NESTEROV, O_WD, O_SCHEDULE, O_WARMUP, O_EPOCHS, O_STEP, O_GAMMA,
@@ -106,80 +122,74 @@ int main(int argc, char **argv)
         {"gamma", required_argument, 0, O_GAMMA},
         {"augment", required_argument, 0, O_AUGMENT},
         {0, 0, 0, 0}};
-    /* training settings: NAN / -1 / NULL = the model's default */
-    const char *model = NULL, *data = NULL, *schedule = NULL, *augment = NULL;
-    long long batch = -1, epochs = -1;
-    int nesterov = 0;
-    double train_lr = NAN, momentum = NAN, wd = NAN, warmup = NAN, step = NAN, gamma = NAN;
     static const char *const schedules[] = {"cosine", "step", NULL};
     static const char *const augments[] = {"none", "crop-flip", NULL};
-    int policy_only = 0, intervals = 6, intervals_set = 0, space = 0, space_set = 0,
-        init = 0, mode = MODE_AMLFS, sampling = SAMPLING_PLAIN, shaping = SHAPING_ZSCORE;
-    double sigma = 0.2, lr = 0.05, sigma_intercept = NAN, slope_floor = AMLFS_SLOPE_FLOOR;
-    int form = AMLFS_FORM_ANCHORED, form_set = 0;
-    long long seed = 1;
-    const char *out = NULL, *from = NULL;
+    *a = (init_args){.intervals = 6, .seed = 1, .mode = MODE_AMLFS, .sampling = SAMPLING_PLAIN,
+                     .shaping = SHAPING_ZSCORE, .form = AMLFS_FORM_ANCHORED, .sigma = 0.2,
+                     .lr = 0.05, .sigma_intercept = NAN, .slope_floor = AMLFS_SLOPE_FLOOR,
+                     .batch = -1, .epochs = -1, .train_lr = NAN, .momentum = NAN, .wd = NAN,
+                     .warmup = NAN, .step = NAN, .gamma = NAN};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case O_POLICY_ONLY: policy_only = 1; break;
-        case O_OUT: out = optarg; break;
+        case O_POLICY_ONLY: a->policy_only = 1; break;
+        case O_OUT: a->out = optarg; break;
         case O_INTERVALS:
             /* M < 1 has no transform; the bound above keeps files and fits small */
-            intervals = (int)amlfs_arg_int("--intervals", optarg, 1, 4096);
-            intervals_set = 1;
+            a->intervals = (int)amlfs_arg_int("--intervals", optarg, 1, 4096);
+            a->intervals_set = 1;
             break;
         case O_SPACE:
-            space = amlfs_arg_choice("--space", optarg, spaces);
-            space_set = 1;
+            a->space = amlfs_arg_choice("--space", optarg, spaces);
+            a->space_set = 1;
             break;
         case O_SIGMA:
-            sigma = amlfs_arg_double("--sigma", optarg, 0, 1e6);
-            if (!(sigma > 0))
-                amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--sigma: %g, expected sigma > 0", sigma);
+            a->sigma = amlfs_arg_double("--sigma", optarg, 0, 1e6);
+            if (!(a->sigma > 0))
+                amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--sigma: %g, expected sigma > 0", a->sigma);
             break;
         case O_FORM:
-            form = amlfs_arg_choice("--form", optarg, amlfs_form_names);
-            form_set = 1;
+            a->form = amlfs_arg_choice("--form", optarg, amlfs_form_names);
+            a->form_set = 1;
             break;
         case O_SIGMA_INTERCEPT:
-            sigma_intercept = amlfs_arg_double("--sigma-intercept", optarg, 0, 1e6);
+            a->sigma_intercept = amlfs_arg_double("--sigma-intercept", optarg, 0, 1e6);
             break;
         case O_SLOPE_FLOOR:
-            slope_floor = amlfs_arg_double("--slope-floor", optarg, 0, 1e6);
+            a->slope_floor = amlfs_arg_double("--slope-floor", optarg, 0, 1e6);
             break;
         case O_LR:
-            lr = amlfs_arg_double("--policy-lr", optarg, 0, 1e6);
-            if (!(lr > 0))
-                amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--policy-lr: %g, expected > 0", lr);
+            a->lr = amlfs_arg_double("--policy-lr", optarg, 0, 1e6);
+            if (!(a->lr > 0))
+                amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--policy-lr: %g, expected > 0", a->lr);
             break;
-        case O_INIT: init = amlfs_arg_choice("--init", optarg, inits); break;
-        case O_MODE: mode = amlfs_arg_choice("--mode", optarg, amlfs_mode_names); break;
-        case O_FROM: from = optarg; break;
+        case O_INIT: a->init = amlfs_arg_choice("--init", optarg, inits); break;
+        case O_MODE: a->mode = amlfs_arg_choice("--mode", optarg, amlfs_mode_names); break;
+        case O_FROM: a->from = optarg; break;
         case O_SAMPLING:
-            sampling = amlfs_arg_choice("--sampling", optarg, amlfs_sampling_names);
+            a->sampling = amlfs_arg_choice("--sampling", optarg, amlfs_sampling_names);
             break;
         case O_SHAPING:
-            shaping = amlfs_arg_choice("--shaping", optarg, amlfs_shaping_names);
+            a->shaping = amlfs_arg_choice("--shaping", optarg, amlfs_shaping_names);
             break;
-        case O_SEED: seed = amlfs_arg_int("--seed", optarg, 0, 0xffffffffLL); break;
-        case O_MODEL: model = optarg; break;
-        case O_DATA: data = optarg; break;
-        case O_BATCH: batch = amlfs_arg_int("--batch", optarg, 1, 1 << 16); break;
-        case O_TRAIN_LR: train_lr = amlfs_arg_double("--lr", optarg, 0, 1e3); break;
-        case O_MOMENTUM: momentum = amlfs_arg_double("--momentum", optarg, 0, 0.9999); break;
-        case O_NESTEROV: nesterov = 1; break;
-        case O_WD: wd = amlfs_arg_double("--weight-decay", optarg, 0, 1); break;
+        case O_SEED: a->seed = amlfs_arg_int("--seed", optarg, 0, 0xffffffffLL); break;
+        case O_MODEL: a->model = optarg; break;
+        case O_DATA: a->data = optarg; break;
+        case O_BATCH: a->batch = amlfs_arg_int("--batch", optarg, 1, 1 << 16); break;
+        case O_TRAIN_LR: a->train_lr = amlfs_arg_double("--lr", optarg, 0, 1e3); break;
+        case O_MOMENTUM: a->momentum = amlfs_arg_double("--momentum", optarg, 0, 0.9999); break;
+        case O_NESTEROV: a->nesterov = 1; break;
+        case O_WD: a->wd = amlfs_arg_double("--weight-decay", optarg, 0, 1); break;
         case O_SCHEDULE:
-            schedule = schedules[amlfs_arg_choice("--schedule", optarg, schedules)];
+            a->schedule = schedules[amlfs_arg_choice("--schedule", optarg, schedules)];
             break;
-        case O_WARMUP: warmup = amlfs_arg_double("--warmup", optarg, 0, 1e4); break;
-        case O_EPOCHS: epochs = amlfs_arg_int("--epochs", optarg, 1, 100000); break;
-        case O_STEP: step = amlfs_arg_double("--step", optarg, 1e-3, 1e5); break;
-        case O_GAMMA: gamma = amlfs_arg_double("--gamma", optarg, 0, 1); break;
+        case O_WARMUP: a->warmup = amlfs_arg_double("--warmup", optarg, 0, 1e4); break;
+        case O_EPOCHS: a->epochs = amlfs_arg_int("--epochs", optarg, 1, 100000); break;
+        case O_STEP: a->step = amlfs_arg_double("--step", optarg, 1e-3, 1e5); break;
+        case O_GAMMA: a->gamma = amlfs_arg_double("--gamma", optarg, 0, 1); break;
         case O_AUGMENT:
-            augment = augments[amlfs_arg_choice("--augment", optarg, augments)];
+            a->augment = augments[amlfs_arg_choice("--augment", optarg, augments)];
             break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
@@ -188,133 +198,167 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unexpected argument '%s'", argv[optind]);
-    if (policy_only == (model != NULL))
-        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "give either --policy-only or --model NAME (see --help)");
-    if (!out)
-        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--out is required");
-    if (model) {
-        if (!data)
-            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--model needs --data data.h5");
-        amlfs_train_state st;
-        memset(&st, 0, sizeof st);
-        if (amlfs_model_defaults(&st, model) != 0)
-            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--model: unknown model '%s' (small-cnn, resnet20)",
-                       model);
-        if (space == 1)
-            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--space cosine needs a cosine head; %s has a "
-                       "linear head (prob space)", model);
-        if (batch > 0) st.shape.batch = (int)batch;
-        if (epochs > 0) st.epochs = epochs;
-        if (!isnan(train_lr)) st.lr = train_lr;
-        if (!isnan(momentum)) st.momentum = momentum;
-        if (!isnan(wd)) st.weight_decay = wd;
-        if (!isnan(warmup)) st.warmup = warmup;
-        if (!isnan(step)) st.step = step;
-        if (!isnan(gamma)) st.gamma = gamma;
-        if (schedule) snprintf(st.schedule, sizeof st.schedule, "%s", schedule);
-        if (augment) snprintf(st.augment, sizeof st.augment, "%s", augment);
-        st.nesterov = nesterov;
-        if (!strcmp(st.schedule, "cosine") && st.warmup >= st.epochs)
-            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--warmup %g must be below --epochs %lld",
-                       st.warmup, (long long)st.epochs);
-        hid_t f = amlfs_h5_open(data, "dataset");
-        amlfs_attr_str(f, "/", "name", st.dataset, sizeof st.dataset);
-        st.shape.classes = (int)amlfs_attr_i64(f, "/", "classes");
-        st.shape.channels = (int)amlfs_attr_i64(f, "/", "channels");
-        st.shape.height = (int)amlfs_attr_i64(f, "/", "height");
-        st.shape.width = (int)amlfs_attr_i64(f, "/", "width");
-        H5Fclose(f);
-        st.seed = seed;
-        st.epoch = 0;
-        st.optim_steps = 0;
-        snprintf(st.status, sizeof st.status, "ok");
-        st.train_loss = st.train_top1 = NAN;
-        st.clamp_fraction = 0;
-        st.intervals = intervals;
-        snprintf(st.space, sizeof st.space, "prob");
-        st.theta = amlfs_zalloc((size_t)(4 * intervals), sizeof(double));
-        for (int j = 0; j < intervals; j++)
-            st.theta[j] = st.theta[2 * intervals + j] = 1.0; /* the identity */
-        amlfs_context *ctx = amlfs_open_device("cpu", 1);
-        st.threads = 1;
-        snprintf(st.device, sizeof st.device, "%s", amlfs_context_describe(ctx));
-        char err[256];
-        amlfs_model *m = amlfs_model_create(ctx, &st.shape, (uint32_t)seed, err, sizeof err);
-        if (!m)
-            amlfs_fail(AMLFS_EXIT_USAGE, data, "%s", err);
-        amlfs_checkpoint_write(&st, m, ctx, out);
-        printf("%s\n", out);
-        amlfs_note("%s for %s (%d classes): %zu parameters", model, st.dataset,
-                   st.shape.classes, amlfs_model_parameters(m));
-        amlfs_model_destroy(m);
-        amlfs_context_destroy(ctx);
-        amlfs_state_free(&st);
-        return AMLFS_EXIT_OK;
-    }
-    if ((mode == MODE_REPLAY) != (from != NULL))
-        amlfs_fail(AMLFS_EXIT_USAGE, from, mode == MODE_REPLAY
-                                               ? "--mode replay needs --from POLICY.h5"
-                                               : "--from is for --mode replay only");
+}
 
+/* ---- --model: the epoch-1 start checkpoint ------------------------------------------ */
+
+/* The model's training settings: its defaults, then what the command line sets. */
+static void training_settings(amlfs_train_state *st, const init_args *a)
+{
+    memset(st, 0, sizeof *st);
+    if (amlfs_model_defaults(st, a->model) != 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--model: unknown model '%s' (small-cnn, resnet20)",
+                   a->model);
+    if (a->space == 1)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--space cosine needs a cosine head; %s has a "
+                   "linear head (prob space)", a->model);
+    if (a->batch > 0) st->shape.batch = (int)a->batch;
+    if (a->epochs > 0) st->epochs = a->epochs;
+    if (!isnan(a->train_lr)) st->lr = a->train_lr;
+    if (!isnan(a->momentum)) st->momentum = a->momentum;
+    if (!isnan(a->wd)) st->weight_decay = a->wd;
+    if (!isnan(a->warmup)) st->warmup = a->warmup;
+    if (!isnan(a->step)) st->step = a->step;
+    if (!isnan(a->gamma)) st->gamma = a->gamma;
+    if (a->schedule) snprintf(st->schedule, sizeof st->schedule, "%s", a->schedule);
+    if (a->augment) snprintf(st->augment, sizeof st->augment, "%s", a->augment);
+    st->nesterov = a->nesterov;
+    if (!strcmp(st->schedule, "cosine") && st->warmup >= st->epochs)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--warmup %g must be below --epochs %lld",
+                   st->warmup, (long long)st->epochs);
+}
+
+static int write_start(const init_args *a)
+{
+    if (!a->data)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--model needs --data data.h5");
+    amlfs_train_state st;
+    training_settings(&st, a);
+    hid_t f = amlfs_h5_open(a->data, "dataset");
+    amlfs_attr_str(f, "/", "name", st.dataset, sizeof st.dataset);
+    st.shape.classes = (int)amlfs_attr_i64(f, "/", "classes");
+    st.shape.channels = (int)amlfs_attr_i64(f, "/", "channels");
+    st.shape.height = (int)amlfs_attr_i64(f, "/", "height");
+    st.shape.width = (int)amlfs_attr_i64(f, "/", "width");
+    H5Fclose(f);
+    st.seed = a->seed;
+    st.epoch = 0;
+    st.optim_steps = 0;
+    snprintf(st.status, sizeof st.status, "ok");
+    st.train_loss = st.train_top1 = NAN;
+    st.clamp_fraction = 0;
+    st.intervals = a->intervals;
+    snprintf(st.space, sizeof st.space, "prob");
+    st.theta = amlfs_zalloc((size_t)(4 * a->intervals), sizeof(double));
+    for (int j = 0; j < a->intervals; j++)
+        st.theta[j] = st.theta[2 * a->intervals + j] = 1.0; /* the identity */
+    amlfs_context *ctx = amlfs_open_device("cpu", 1);
+    st.threads = 1;
+    snprintf(st.device, sizeof st.device, "%s", amlfs_context_describe(ctx));
+    char err[256];
+    amlfs_model *m = amlfs_model_create(ctx, &st.shape, (uint32_t)a->seed, err, sizeof err);
+    if (!m)
+        amlfs_fail(AMLFS_EXIT_USAGE, a->data, "%s", err);
+    amlfs_checkpoint_write(&st, m, ctx, a->out);
+    printf("%s\n", a->out);
+    amlfs_note("%s for %s (%d classes): %zu parameters", a->model, st.dataset,
+               st.shape.classes, amlfs_model_parameters(m));
+    amlfs_model_destroy(m);
+    amlfs_context_destroy(ctx);
+    amlfs_state_free(&st);
+    return AMLFS_EXIT_OK;
+}
+
+/* ---- --policy-only: the epoch-1 policy ---------------------------------------------- */
+
+/* mu_1 (allocating p) for replay: the finished run's final mu, whose M, space and form
+ * the run takes. */
+static void replayed_mu(amlfs_policy *p, init_args *a)
+{
+    amlfs_policy src;
+    amlfs_policy_read(&src, a->from);
+    if (a->intervals_set && a->intervals != src.intervals)
+        amlfs_fail(AMLFS_EXIT_USAGE, a->from, "has M = %lld, --intervals says %d",
+                   (long long)src.intervals, a->intervals);
+    if (a->space_set && strcmp(spaces[a->space], src.space))
+        amlfs_fail(AMLFS_EXIT_USAGE, a->from, "has space %s, --space says %s", src.space,
+                   spaces[a->space]);
+    if (a->form_set && strcmp(amlfs_form_names[a->form], src.form))
+        amlfs_fail(AMLFS_EXIT_USAGE, a->from, "is in the %s form, --form says %s", src.form,
+                   amlfs_form_names[a->form]);
+    a->intervals = (int)src.intervals;
+    a->space = strcmp(src.space, "prob") ? 1 : 0;
+    a->form = amlfs_form_parse(src.form);
+    amlfs_policy_alloc(p, a->intervals);
+    memcpy(p->mu, src.mu, sizeof(double) * 4 * (size_t)a->intervals);
+    snprintf(p->init, sizeof p->init, "%s", src.init);
+    p->init_max_error = src.init_max_error;
+    a->slope_floor = src.slope_floor; /* the replayed mu's theta as the source made it */
+    amlfs_policy_free(&src);
+}
+
+/* mu_1 (allocating p): the identity or the fit of the form's draw to a classic loss. */
+static void fitted_mu(amlfs_policy *p, const init_args *a)
+{
+    amlfs_policy_alloc(p, a->intervals);
+    double err = 0.0;
+    if (amlfs_fit_draw((amlfs_init_kind)a->init, a->space ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB,
+                       (amlfs_form)a->form, a->intervals, a->slope_floor, p->mu, &err) != 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL,
+                   "--init %s is a margin loss, defined in the cosine space only "
+                   "(add --space cosine)",
+                   inits[a->init]);
+    snprintf(p->init, sizeof p->init, "%s", inits[a->init]);
+    p->init_max_error = err;
+}
+
+static int write_policy(init_args *a)
+{
+    if ((a->mode == MODE_REPLAY) != (a->from != NULL))
+        amlfs_fail(AMLFS_EXIT_USAGE, a->from, a->mode == MODE_REPLAY
+                                                  ? "--mode replay needs --from POLICY.h5"
+                                                  : "--from is for --mode replay only");
     amlfs_policy p;
     memset(&p, 0, sizeof p);
-    if (from) {
-        /* replay trains one model on a finished run's final mu: that mu is mu_1 */
-        amlfs_policy src;
-        amlfs_policy_read(&src, from);
-        if (intervals_set && intervals != src.intervals)
-            amlfs_fail(AMLFS_EXIT_USAGE, from, "has M = %lld, --intervals says %d",
-                       (long long)src.intervals, intervals);
-        if (space_set && strcmp(spaces[space], src.space))
-            amlfs_fail(AMLFS_EXIT_USAGE, from, "has space %s, --space says %s", src.space,
-                       spaces[space]);
-        if (form_set && strcmp(amlfs_form_names[form], src.form))
-            amlfs_fail(AMLFS_EXIT_USAGE, from, "is in the %s form, --form says %s", src.form,
-                       amlfs_form_names[form]);
-        intervals = (int)src.intervals;
-        space = strcmp(src.space, "prob") ? 1 : 0;
-        form = amlfs_form_parse(src.form);
-        amlfs_policy_alloc(&p, intervals);
-        memcpy(p.mu, src.mu, sizeof(double) * 4 * (size_t)intervals);
-        snprintf(p.init, sizeof p.init, "%s", src.init);
-        p.init_max_error = src.init_max_error;
-        slope_floor = src.slope_floor; /* the replayed mu's theta as the source made it */
-        amlfs_policy_free(&src);
-    } else {
-        amlfs_policy_alloc(&p, intervals);
-        double err = 0.0;
-        if (amlfs_fit_draw((amlfs_init_kind)init, space ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB,
-                           (amlfs_form)form, intervals, slope_floor, p.mu, &err) != 0)
-            amlfs_fail(AMLFS_EXIT_USAGE, NULL,
-                       "--init %s is a margin loss, defined in the cosine space only "
-                       "(add --space cosine)",
-                       inits[init]);
-        snprintf(p.init, sizeof p.init, "%s", inits[init]);
-        p.init_max_error = err;
-    }
-    if (isnan(sigma_intercept))
-        sigma_intercept = sigma;
-    snprintf(p.form, sizeof p.form, "%s", amlfs_form_names[form]);
+    if (a->from) /* replay trains one model on a finished run's final mu: that mu is mu_1 */
+        replayed_mu(&p, a);
+    else
+        fitted_mu(&p, a);
+    double sigma_intercept = isnan(a->sigma_intercept) ? a->sigma : a->sigma_intercept;
+    snprintf(p.form, sizeof p.form, "%s", amlfs_form_names[a->form]);
     p.sigma_intercept = sigma_intercept;
-    p.slope_floor = form == AMLFS_FORM_ANCHORED ? slope_floor : 0.0;
-    amlfs_sigma_vector((amlfs_form)form, space ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB,
-                       intervals, sigma, sigma_intercept, p.sigma_of);
-    memcpy(p.mu_init, p.mu, sizeof(double) * 4 * (size_t)intervals);
+    p.slope_floor = a->form == AMLFS_FORM_ANCHORED ? a->slope_floor : 0.0;
+    amlfs_sigma_vector((amlfs_form)a->form, a->space ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB,
+                       a->intervals, a->sigma, sigma_intercept, p.sigma_of);
+    memcpy(p.mu_init, p.mu, sizeof(double) * 4 * (size_t)a->intervals);
     p.epoch = 1;
     p.adam_step = 0;
-    p.seed = seed;
-    snprintf(p.space, sizeof p.space, "%s", spaces[space]);
-    snprintf(p.mode, sizeof p.mode, "%s", amlfs_mode_names[mode]);
-    snprintf(p.sampling, sizeof p.sampling, "%s", amlfs_sampling_names[sampling]);
-    snprintf(p.shaping, sizeof p.shaping, "%s", amlfs_shaping_names[shaping]);
+    p.seed = a->seed;
+    snprintf(p.space, sizeof p.space, "%s", spaces[a->space]);
+    snprintf(p.mode, sizeof p.mode, "%s", amlfs_mode_names[a->mode]);
+    snprintf(p.sampling, sizeof p.sampling, "%s", amlfs_sampling_names[a->sampling]);
+    snprintf(p.shaping, sizeof p.shaping, "%s", amlfs_shaping_names[a->shaping]);
     snprintf(p.last_update, sizeof p.last_update, "init");
-    p.sigma = sigma;
-    p.lr = lr;
+    p.sigma = a->sigma;
+    p.lr = a->lr;
     p.beta1 = 0.9;
     p.beta2 = 0.999;
     p.adam_eps = 1e-8;
-    amlfs_policy_write(&p, out);
-    printf("%s\n", out);
+    amlfs_policy_write(&p, a->out);
+    printf("%s\n", a->out);
     amlfs_policy_free(&p);
     return AMLFS_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    amlfs_tool_start("amlfs-init");
+    amlfs_help_version(argc, argv, usage);
+    init_args a;
+    parse_args(argc, argv, &a);
+    if (a.policy_only == (a.model != NULL))
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "give either --policy-only or --model NAME (see --help)");
+    if (!a.out)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--out is required");
+    return a.model ? write_start(&a) : write_policy(&a);
 }

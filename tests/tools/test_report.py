@@ -2,10 +2,13 @@
 update; evals written in their real format, no training), reported; its CSV tables
 against the HDF5 files read with h5py, its PNGs decoded and required to be real plots,
 index.html's references, an unfinished run, a path with a space, the report against a
-control run, and the errors."""
+control run, the errors, and the templates of share/report/: found beside the binary
+(the source tree's share/ for build/*/bin, PREFIX/share/amlfs once installed) or where
+--share and AMLFS_SHARE say, a missing or broken one an input error naming it."""
 import csv
 import html.parser
 import os
+import shutil
 import struct
 import subprocess
 import unittest
@@ -15,7 +18,7 @@ import h5py
 import numpy as np
 
 import amlfs_test as T
-from amlfs_test import BIN, ToolTest, run, write_eval
+from amlfs_test import BIN, ROOT, ToolTest, run, write_eval
 
 PNGS = ("mu.png", "transforms.png", "weight.png", "rewards.png")
 CSVS = ("epochs.csv", "mu.csv", "rewards.csv")
@@ -480,6 +483,101 @@ class Control(ToolTest):
                    mentions=["missing"])
         self.fails(2, "amlfs-report", rd, "--control")
         self.assertFalse(os.path.exists(os.path.join(rd, "report", "index.html")))
+
+
+class Share(ToolTest):
+    """The templates: where amlfs-report finds them, and what a missing one does."""
+
+    def setUp(self):
+        super().setUp()
+        self.run_dir = self.path("run")
+        build_run(self, self.run_dir, epochs=1, final=False, times=False)
+        self.share = self.path("share")
+        shutil.copytree(os.path.join(ROOT, "share"), self.share)
+        self.env = {k: v for k, v in os.environ.items() if k != "AMLFS_SHARE"}
+
+    def report(self, *args, env=None, binary=None):
+        return subprocess.run([binary or os.path.join(BIN, "amlfs-report"), self.run_dir,
+                               *args], capture_output=True, text=True, env=env or self.env)
+
+    def one_error(self, p, code, mentions):
+        self.assertEqual(p.returncode, code, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith("amlfs-report: error: "), lines[0])
+        for m in mentions:
+            self.assertIn(m, lines[0])
+
+    def test_share_option_and_environment(self):
+        # a changed template shows in the output, so the folder given is the one used
+        page = os.path.join(self.share, "report", "index.html")
+        with open(page, "a") as f:
+            f.write("<!-- from the copy -->\n")
+        index = os.path.join(self.run_dir, "report", "index.html")
+        for p in (self.report("--share", self.share),
+                  self.report(env=dict(self.env, AMLFS_SHARE=self.share))):
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(index, encoding="utf-8") as f:
+                self.assertTrue(f.read().endswith("</html>\n<!-- from the copy -->\n"))
+        p = self.report()  # the source tree's share/, beside build/*/bin
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(index, encoding="utf-8") as f:
+            self.assertNotIn("from the copy", f.read())
+
+    def test_missing_template_is_exit_2_naming_it(self):
+        for name in ("weight.gp", "head.gp", "index.html"):
+            shutil.rmtree(self.share)
+            shutil.copytree(os.path.join(ROOT, "share"), self.share)
+            missing = os.path.join(self.share, "report", name)
+            os.remove(missing)
+            shutil.rmtree(os.path.join(self.run_dir, "report"), ignore_errors=True)
+            self.one_error(self.report("--share", self.share), 2, [missing])
+            self.one_error(self.report(env=dict(self.env, AMLFS_SHARE=self.share)), 2,
+                           [missing])
+            # checked before anything is written
+            self.assertFalse(os.path.exists(os.path.join(self.run_dir, "report")))
+        self.one_error(self.report("--share", self.path("nowhere")), 2,
+                       [os.path.join(self.path("nowhere"), "report")])
+
+    def test_broken_template_is_exit_2_naming_it(self):
+        shutil.rmtree(os.path.join(self.run_dir, "report"), ignore_errors=True)
+        path = os.path.join(self.share, "report", "rewards.gp")
+        with open(path, "a") as f:
+            f.write("{{no_such_value}}\n")
+        self.one_error(self.report("--share", self.share), 2,
+                       [path, "no_such_value", "has no value"])
+        with open(path, "a") as f:
+            f.write("{{#open}}\n")
+        self.one_error(self.report("--share", self.share), 2, [path, "never closed"])
+        self.assertEqual([n for n in os.listdir(os.path.join(self.run_dir, "report"))
+                          if ".tmp." in n], [])
+
+    def test_installed_report_finds_installed_share(self):
+        if not shutil.which("make"):
+            self.skipTest("make not on PATH")
+        prefix = self.path("prefix")
+        # a make of its own: not the jobserver or the variables of a make running the tests
+        env = {k: v for k, v in self.env.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL",
+                                                              "SAN", "PREFIX", "DESTDIR")}
+        p = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "install",
+                            "PREFIX=" + prefix], capture_output=True, text=True, env=env)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        installed = os.path.join(prefix, "share", "amlfs", "report")
+        self.assertEqual(sorted(os.listdir(installed)),
+                         sorted(os.listdir(os.path.join(ROOT, "share", "report"))))
+        with open(os.path.join(installed, "index.html"), "a") as f:
+            f.write("<!-- installed -->\n")
+        binary = os.path.join(prefix, "bin", "amlfs-report")
+        p = self.report(binary=binary)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.strip(), os.path.join(self.run_dir, "report", "index.html"))
+        with open(p.stdout.strip(), encoding="utf-8") as f:
+            self.assertIn("<!-- installed -->", f.read())
+        for png in PNGS:
+            with open(os.path.join(self.run_dir, "report", png), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", png)
+        os.remove(os.path.join(installed, "mu.gp"))
+        self.one_error(self.report(binary=binary), 2, [os.path.join(installed, "mu.gp")])
 
 
 if __name__ == "__main__":

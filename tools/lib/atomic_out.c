@@ -1,53 +1,16 @@
-/* atomic_out.c: temporary files beside their targets, committed by rename. */
+/* atomic_out.c: temporary files beside their targets, committed by rename.
+ * Depends on: pending (the table of live temporaries), tool (messages). */
 #include "atomic_out.h"
+#include "pending.h"
 #include "tool.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define MAX_OUTPUTS 8
-
-struct pending {
-    char tmp[4096];
-    char target[4096];
-    volatile sig_atomic_t live;
-};
-
-static struct pending outputs[MAX_OUTPUTS];
-
-void amlfs_out_remove_pending(void)
-{
-    for (int i = 0; i < MAX_OUTPUTS; i++)
-        if (outputs[i].live) {
-            unlink(outputs[i].tmp);
-            outputs[i].live = 0;
-        }
-}
-
-static void on_signal(int sig)
-{
-    amlfs_out_remove_pending(); /* unlink is async-signal-safe */
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-void amlfs_out_install_cleanup(void)
-{
-    static int installed;
-    if (installed)
-        return;
-    installed = 1;
-    atexit(amlfs_out_remove_pending);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
-}
 
 static void dir_of(const char *path, char *dir, size_t size)
 {
@@ -58,12 +21,7 @@ static void dir_of(const char *path, char *dir, size_t size)
 
 const char *amlfs_out_begin(const char *target)
 {
-    struct pending *p = NULL;
-    for (int i = 0; i < MAX_OUTPUTS; i++)
-        if (!outputs[i].live) {
-            p = &outputs[i];
-            break;
-        }
+    amlfs_pending *p = amlfs_pending_free_slot();
     if (!p)
         amlfs_fail(AMLFS_EXIT_FAILED, target, "too many outputs open at once");
     char dir[4096], copy[4096];
@@ -85,17 +43,9 @@ const char *amlfs_out_begin(const char *target)
     return p->tmp;
 }
 
-static struct pending *find(const char *tmp)
-{
-    for (int i = 0; i < MAX_OUTPUTS; i++)
-        if (outputs[i].live && outputs[i].tmp == tmp)
-            return &outputs[i];
-    return NULL;
-}
-
 void amlfs_out_abandon(const char *tmp)
 {
-    struct pending *p = find(tmp);
+    amlfs_pending *p = amlfs_pending_find(tmp);
     if (p) {
         unlink(p->tmp);
         p->live = 0;
@@ -104,7 +54,7 @@ void amlfs_out_abandon(const char *tmp)
 
 void amlfs_out_commit(const char *tmp)
 {
-    struct pending *p = find(tmp);
+    amlfs_pending *p = amlfs_pending_find(tmp);
     if (!p)
         amlfs_fail(AMLFS_EXIT_FAILED, tmp, "not a pending output");
     int fd = open(p->tmp, O_RDONLY);

@@ -1,12 +1,10 @@
 /* atomic_out.h: outputs appear whole or not at all (DESIGN.md 2).
  * A tool writes into a temporary file beside the target (same directory, so rename is
  * atomic), then commits: fsync the file, rename it over the target, fsync the directory.
- * Temporaries not yet committed are removed at exit and on SIGINT, SIGTERM, SIGHUP. */
+ * Temporaries not yet committed are removed at exit and on SIGINT, SIGTERM, SIGHUP
+ * (pending.h, installed by amlfs_tool_start). Depends on: pending, tool. */
 #ifndef AMLFS_ATOMIC_OUT_H
 #define AMLFS_ATOMIC_OUT_H
-
-/* Registers the cleanup handlers (called by amlfs_tool_start). */
-void amlfs_out_install_cleanup(void);
 
 /* Reserve a temporary path beside target: "DIR/.NAME.tmp.XXXXXX". Exit 1 naming the
  * target when its directory cannot be written. Returns a string owned by the module. */
@@ -15,9 +13,6 @@ const char *amlfs_out_begin(const char *target);
 /* fsync the temporary, rename it to its target, fsync the directory. Exit 1 with the
  * reason on failure (the temporary is removed, the old target is untouched). */
 void amlfs_out_commit(const char *tmp);
-
-/* Remove every temporary not yet committed (what exit and the signals do). */
-void amlfs_out_remove_pending(void);
 
 /* Remove a temporary that will not be committed. */
 void amlfs_out_abandon(const char *tmp);

@@ -1,4 +1,5 @@
-/* checkpoint.c: checkpoints in and out. */
+/* checkpoint.c: checkpoints in and out.
+ * Depends on: h5io (and h5get), model (the tensors), tool. */
 #include "checkpoint.h"
 #include "h5io.h"
 #include "tool.h"

@@ -1,4 +1,5 @@
-/* data.c: dataset splits in memory, epoch orders, normalised and augmented batches. */
+/* data.c: dataset splits in memory, epoch orders, normalised and augmented batches.
+ * Depends on: h5io (and h5get), tool, the kernels' Philox (amlfs_rng.h). */
 #include "data.h"
 #include "amlfs_rng.h"
 #include "h5io.h"

@@ -5,10 +5,13 @@
  * amlfs_version; amlfs_h5_finish() closes it and commits it atomically.
  * Reading: amlfs_h5_open() checks the file exists, is HDF5, is of the expected kind and
  * validates against that kind's schema, else exit 2 naming the file and the problem;
- * the getters below then read what the schema guarantees.
+ * the getters of h5get.h (included here) then read what the schema guarantees.
+ * Depends on: h5get, schema, atomic_out, tool.
  */
 #ifndef AMLFS_H5IO_H
 #define AMLFS_H5IO_H
+
+#include "h5get.h"
 
 #include <hdf5.h>
 #include <stddef.h>
@@ -46,22 +49,5 @@ void amlfs_attr_set_i64(hid_t loc, const char *obj, const char *name, int64_t va
 void amlfs_attr_set_f64(hid_t loc, const char *obj, const char *name, double value);
 void amlfs_attr_set_f64v(hid_t loc, const char *obj, const char *name, const double *v,
                          size_t n);
-
-int64_t amlfs_attr_i64(hid_t loc, const char *obj, const char *name);
-double amlfs_attr_f64(hid_t loc, const char *obj, const char *name);
-/* Copies the string into buf (size n, truncated, always terminated). */
-void amlfs_attr_str(hid_t loc, const char *obj, const char *name, char *buf, size_t n);
-int amlfs_attr_exists(hid_t loc, const char *obj, const char *name);
-
-/* The dataset's dims (rank at most 8); returns the rank. */
-int amlfs_h5_dims(hid_t loc, const char *path, hsize_t *dims);
-/* Number of elements of the dataset. */
-size_t amlfs_h5_count(hid_t loc, const char *path);
-/* Reads a whole dataset converted to mem_type into buf (caller sized). */
-void amlfs_h5_read(hid_t loc, const char *path, hid_t mem_type, void *buf);
-int amlfs_h5_exists(hid_t loc, const char *path);
-
-/* The file name an id belongs to, for messages. */
-const char *amlfs_h5_name(hid_t loc);
 
 #endif

@@ -1,4 +1,5 @@
-/* policy.c: reading and writing the policy, thetas and rewards files. */
+/* policy.c: reading and writing the policy, thetas and rewards files.
+ * Depends on: h5io (and h5get), search (the forms), tool. */
 #include "policy.h"
 #include "h5io.h"
 #include "plain.h"

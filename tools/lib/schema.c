@@ -1,6 +1,8 @@
-/* schema.c: parse the compiled-in schema texts and check files against them. */
+/* schema.c: parse the compiled-in schema texts and check files against them.
+ * Depends on: h5get (reading the file checked), tool, and the texts that
+ * embed-schemas.sh compiles in (build/.../gen/schemas.c). */
 #include "schema.h"
-#include "h5io.h"
+#include "h5get.h"
 #include "tool.h"
 
 #include <ctype.h>

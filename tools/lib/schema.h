@@ -1,5 +1,6 @@
 /* schema.h: the file kinds of schemas/NAME.schema (compiled in) and validation of an open
- * HDF5 file against one. The format is described in schemas/README.md. */
+ * HDF5 file against one. The format is described in schemas/README.md.
+ * Depends on: h5get, tool. */
 #ifndef AMLFS_SCHEMA_H
 #define AMLFS_SCHEMA_H
 

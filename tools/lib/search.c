@@ -1,4 +1,5 @@
-/* search.c: sampling theta, shaping rewards, the REINFORCE + Adam step. */
+/* search.c: sampling theta, shaping rewards, the REINFORCE + Adam step.
+ * Depends on: nothing in tools/lib (the kernels' Philox, amlfs_rng.h). */
 #include "search.h"
 #include "amlfs_rng.h"
 

@@ -1,6 +1,7 @@
-/* tool.c: messages, exit codes and option values shared by every tool. */
+/* tool.c: messages, exit codes and option values shared by every tool.
+ * Depends on: pending (the temporaries a failure removes). */
 #include "tool.h"
-#include "atomic_out.h"
+#include "pending.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -16,7 +17,7 @@ static const char *tool_name = "amlfs";
 void amlfs_tool_start(const char *name)
 {
     tool_name = name;
-    amlfs_out_install_cleanup();
+    amlfs_pending_install_cleanup();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* our messages name the file and problem */
 }
 
@@ -36,7 +37,7 @@ void amlfs_fail(int code, const char *where, const char *fmt, ...)
     fflush(stderr);
     /* Remove the temporaries, then leave without the exit handlers: HDF5's would close
      * an output whose write just failed, which it may not survive. */
-    amlfs_out_remove_pending();
+    amlfs_pending_remove_all();
     _exit(code);
 }
 

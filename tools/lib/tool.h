@@ -1,6 +1,7 @@
 /* tool.h: the contract every amlfs tool keeps (DESIGN.md 2): one line on stderr
  * "amlfs-TOOL: error: FILE: what is wrong", exit 0 on success, 1 when the work failed
- * (a failed write included), 2 on a usage or input error; --help on stdout, exit 0. */
+ * (a failed write included), 2 on a usage or input error; --help on stdout, exit 0.
+ * Depends on: pending (a failure removes the temporaries of uncommitted outputs). */
 #ifndef AMLFS_TOOL_H
 #define AMLFS_TOOL_H
 

@@ -1,4 +1,5 @@
-/* train.c: model defaults, devices, checkpoint-dataset agreement. */
+/* train.c: model defaults, devices, checkpoint-dataset agreement.
+ * Depends on: tool (and checkpoint.h, data.h for their types). */
 #include "train.h"
 #include "tool.h"
 
