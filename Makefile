@@ -95,7 +95,7 @@ help:
 	@echo "make demo       a short real search on Fashion-MNIST and its report"
 	@echo "make bench      loss, layer and overhead benchmarks, JSON into bench/results/"
 	@echo "make bench-train  training speed, accuracy and first epoch next to PyTorch"
-	@echo "make install PREFIX=DIR   tools into DIR/bin, schemas into DIR/share/amlfs"
+	@echo "make install PREFIX=DIR   tools into DIR/bin; schemas, report and export templates into DIR/share/amlfs"
 	@echo "make install-cuda PREFIX=DIR   the same with the CUDA build's tools"
 
 # ---- Debian packages --------------------------------------------------------------
@@ -313,6 +313,8 @@ install-files:
 	install -m 644 slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/amlfs/slurm/
 	install -d $(DESTDIR)$(PREFIX)/share/amlfs/report
 	install -m 644 share/report/* $(DESTDIR)$(PREFIX)/share/amlfs/report/
+	install -d $(DESTDIR)$(PREFIX)/share/amlfs/export
+	install -m 644 share/export/* $(DESTDIR)$(PREFIX)/share/amlfs/export/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(TOOLS) $(WORKFLOW)))

@@ -8,6 +8,7 @@
 #include "atomic_out.h"
 #include "policy.h"
 #include "search.h"
+#include "share.h"
 #include "tool.h"
 
 #include <errno.h>
@@ -44,6 +45,8 @@ static const char usage[] =
     "  --scale S        cosine space: the cosine head's scale s written as the default\n"
     "                   (else Loss(scale=S) and loss_numpy(..., scale=S) need it)\n"
     "  --out FILE       the Python file to write (atomically)\n"
+    "  --share DIR      the folder holding export/loss.py, the module's code (default:\n"
+    "                   AMLFS_SHARE, else PREFIX/share/amlfs beside the tools)\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 written, 1 the write failed, 2 bad usage or input.\n";
@@ -157,202 +160,38 @@ static void from_run(export_loss *x, const char *run)
 }
 
 /* The generated module's code after its numbers (SPACE, INTERVALS, SCALE, EPOCHS,
- * THETAS): one definition of the loss in NumPy and one in PyTorch. */
-static const char body[] =
-    "EPS = 1e-300  # the clamps' floor (DESIGN.md 1)\n"
-    "\n"
-    "\n"
-    "def theta_of(epoch=None):\n"
-    "    \"\"\"The slopes and biases [a_t, b_t, a_tau, b_tau] (4M) in use: the one theta, or\n"
-    "    the schedule's theta of epoch (1 to EPOCHS).\"\"\"\n"
-    "    if EPOCHS is None:\n"
-    "        return THETAS[0]\n"
-    "    if epoch is None:\n"
-    "        raise ValueError(f\"this loss is a schedule of {EPOCHS} epochs: give epoch, 1 to {EPOCHS}\")\n"
-    "    e = int(epoch)\n"
-    "    if not 1 <= e <= EPOCHS:\n"
-    "        raise ValueError(f\"epoch {epoch}: the schedule has epochs 1 to {EPOCHS}\")\n"
-    "    return THETAS[e - 1]\n"
-    "\n"
-    "\n"
-    "def _scale_of(scale):\n"
-    "    s = SCALE if scale is None else float(scale)\n"
-    "    if SPACE == \"cosine\" and not (s is not None and s > 0 and math.isfinite(s)):\n"
-    "        raise ValueError(\"the cosine space needs the cosine head's scale s > 0 (scale=...)\")\n"
-    "    return s\n"
-    "\n"
-    "\n"
-    "def _piece(x, lo, hi, m):\n"
-    "    \"\"\"The interval k of x clamped to [lo, hi] (M equal intervals), as amlfs computes it.\"\"\"\n"
-    "    xc = np.clip(x, lo, hi)\n"
-    "    return np.minimum(np.floor((xc - lo) / (hi - lo) * m), m - 1).astype(np.int64)\n"
-    "\n"
-    "\n"
-    "def loss_numpy(inputs, targets, epoch=None, scale=None):\n"
-    "    \"\"\"The per-sample loss (N) and the gradient of their mean with respect to the inputs\n"
-    "    (N, C): the logits (prob space) or the cosines (cosine space), float64.\"\"\"\n"
-    "    theta = np.asarray(theta_of(epoch), np.float64)\n"
-    "    m = len(theta) // 4\n"
-    "    at, bt, au, bu = theta[:m], theta[m:2 * m], theta[2 * m:3 * m], theta[3 * m:]\n"
-    "    x = np.asarray(inputs, np.float64)\n"
-    "    y = np.asarray(targets).astype(np.int64)\n"
-    "    n, c = x.shape\n"
-    "    if y.shape != (n,) or (y < 0).any() or (y >= c).any():\n"
-    "        raise ValueError(f\"targets: expected (N) = ({n}) classes 0 to {c - 1}\")\n"
-    "    s = _scale_of(scale)\n"
-    "    rows = np.arange(n)\n"
-    "    onehot = np.zeros((n, c), bool)\n"
-    "    onehot[rows, y] = True\n"
-    "    with np.errstate(all=\"ignore\"):\n"
-    "        if SPACE == \"cosine\":\n"
-    "            cy = x[rows, y]\n"
-    "            k = _piece(cy, -1.0, 1.0, m)\n"
-    "            t_y = at[k] * np.clip(cy, -1.0, 1.0) + bt[k]\n"
-    "            slope_t = np.where((cy >= -1.0) & (cy <= 1.0), at[k], 0.0)\n"
-    "            g = np.where(onehot, t_y[:, None], x)\n"
-    "            z = s * (g - g.max(1, keepdims=True))\n"
-    "        else:\n"
-    "            z = x - x.max(1, keepdims=True)\n"
-    "        e = np.exp(z)\n"
-    "        tail = np.where(onehot, 0.0, e).sum(1)\n"
-    "        z_y = z[rows, y]\n"
-    "        e_y = np.exp(z_y)\n"
-    "        total = e_y + tail\n"
-    "        p = e_y / total\n"
-    "        one_minus_p = tail / total\n"
-    "        log_p = np.where(z_y > -1.0, -np.log1p(tail / e_y), z_y - np.log(total))\n"
-    "        if SPACE == \"cosine\":\n"
-    "            ku = _piece(p, 0.0, 1.0, m)\n"
-    "            v = au[ku] * np.clip(p, 0.0, 1.0) + bu[ku]\n"
-    "            log_form = np.zeros(n, bool)\n"
-    "            clamped = v < EPS\n"
-    "            A, B = au[ku], bu[ku]\n"
-    "        else:\n"
-    "            kt = _piece(p, 0.0, 1.0, m)\n"
-    "            u = at[kt] * np.clip(p, 0.0, 1.0) + bt[kt]\n"
-    "            through_zero = (kt == 0) & (bt[0] == 0.0) & (at[0] > 0.0) & (u <= 1.0)\n"
-    "            t_clamped = ~through_zero & ((u < EPS) | (u > 1.0))\n"
-    "            u = np.where(t_clamped, np.where(u < EPS, EPS, 1.0), u)\n"
-    "            ku = _piece(u, 0.0, 1.0, m)\n"
-    "            log_form = through_zero & (ku == 0) & (bu[0] == 0.0) & (au[0] > 0.0)\n"
-    "            v = au[ku] * np.clip(u, 0.0, 1.0) + bu[ku]\n"
-    "            clamped = ~log_form & (t_clamped | (v < EPS))\n"
-    "            A, B = au[ku] * at[kt], au[ku] * bt[kt] + bu[ku]\n"
-    "        # -log(A p + B) as -log p - log1p(d), d = (A - 1) + B/p, where that is usable\n"
-    "        d = (A - 1.0) + B / p\n"
-    "        ok = (p > 0.0) & np.isfinite(d) & (d > -1.0)\n"
-    "        loss = np.where(ok, (0.0 - log_p) - np.where(d == 0.0, 0.0, np.log1p(d)), -np.log(v))\n"
-    "        w = np.where(ok, A / (1.0 + d), A * p / v)\n"
-    "        if SPACE == \"prob\":\n"
-    "            a0 = au[0] * at[0]\n"
-    "            loss = np.where(log_form, (0.0 - log_p) - (0.0 if a0 == 1.0 else math.log(a0)), loss)\n"
-    "            w = np.where(log_form, 1.0, w)\n"
-    "        loss = np.where(clamped, -np.log(np.maximum(v, EPS)), loss)\n"
-    "        w = np.where(clamped, 0.0, w)\n"
-    "    # dL/dz_j = w (p_j - 1[j=y]) / N\n"
-    "    gz = np.where(onehot, -one_minus_p[:, None], e / total[:, None]) * (w / n)[:, None]\n"
-    "    if SPACE == \"cosine\":\n"
-    "        gz = s * gz\n"
-    "        gz[rows, y] *= slope_t\n"
-    "    return loss, gz\n"
-    "\n"
-    "\n"
-    "try:\n"
-    "    import torch\n"
-    "except ImportError:  # the NumPy function works without PyTorch\n"
-    "    torch = None\n"
-    "\n"
-    "if torch is not None:\n"
-    "    def _piece_t(x, lo, hi, m):\n"
-    "        xc = x.clamp(lo, hi)\n"
-    "        return torch.floor((xc - lo) / (hi - lo) * m).long().clamp(max=m - 1)\n"
-    "\n"
-    "    class Loss(torch.nn.Module):\n"
-    "        \"\"\"The loss as a PyTorch module: forward(inputs, targets[, epoch]) gives the mean\n"
-    "        loss over the batch (reduction \"mean\", or \"sum\" or \"none\"); autograd gives its\n"
-    "        gradient. inputs are logits (N, C) in the prob space, cosines (N, C) in the cosine\n"
-    "        space; computed in float64 (the gradient comes back in the inputs' dtype).\n"
-    "        A schedule takes the epoch (1 to EPOCHS) as an argument or from self.epoch.\"\"\"\n"
-    "\n"
-    "        def __init__(self, scale=None, reduction=\"mean\", epoch=None):\n"
-    "            super().__init__()\n"
-    "            if reduction not in (\"mean\", \"sum\", \"none\"):\n"
-    "                raise ValueError(f\"reduction {reduction!r}: expected mean, sum or none\")\n"
-    "            self.scale = _scale_of(scale)\n"
-    "            self.reduction = reduction\n"
-    "            self.epoch = epoch\n"
-    "            self.register_buffer(\"thetas\", torch.tensor(THETAS, dtype=torch.float64),\n"
-    "                                 persistent=False)\n"
-    "\n"
-    "        def forward(self, inputs, targets, epoch=None):\n"
-    "            e = epoch if epoch is not None else self.epoch\n"
-    "            theta_of(e)  # checks the epoch\n"
-    "            theta = self.thetas[0 if EPOCHS is None else int(e) - 1]\n"
-    "            m = theta.numel() // 4\n"
-    "            at, bt, au, bu = theta[:m], theta[m:2 * m], theta[2 * m:3 * m], theta[3 * m:]\n"
-    "            x = inputs.to(torch.float64)\n"
-    "            n, c = x.shape\n"
-    "            y = targets.long()\n"
-    "            if y.shape != (n,) or bool((y < 0).any()) or bool((y >= c).any()):\n"
-    "                raise ValueError(f\"targets: expected (N) = ({n}) classes 0 to {c - 1}\")\n"
-    "            rows = torch.arange(n, device=x.device)\n"
-    "            onehot = torch.nn.functional.one_hot(y, c).bool()\n"
-    "            if SPACE == \"cosine\":\n"
-    "                cy = x[rows, y]\n"
-    "                k = _piece_t(cy.detach(), -1.0, 1.0, m)\n"
-    "                t_y = at[k] * cy.clamp(-1.0, 1.0) + bt[k]\n"
-    "                g = torch.where(onehot, t_y[:, None], x)\n"
-    "                z = self.scale * (g - g.detach().max(1, keepdim=True).values)\n"
-    "            else:\n"
-    "                z = x - x.detach().max(1, keepdim=True).values\n"
-    "            ex = torch.exp(z)\n"
-    "            tail = torch.where(onehot, torch.zeros_like(ex), ex).sum(1)\n"
-    "            z_y = z[rows, y]\n"
-    "            e_y = torch.exp(z_y)\n"
-    "            near = z_y > -1.0\n"
-    "            e_near = torch.where(near, e_y, torch.ones_like(e_y))\n"
-    "            log_p = torch.where(near, -torch.log1p(tail / e_near), z_y - torch.log(e_y + tail))\n"
-    "            with torch.no_grad():  # the pieces in use and which formula applies\n"
-    "                p = torch.exp(log_p)\n"
-    "                one = torch.ones_like(p)\n"
-    "                if SPACE == \"cosine\":\n"
-    "                    ku = _piece_t(p, 0.0, 1.0, m)\n"
-    "                    v = au[ku] * p.clamp(0.0, 1.0) + bu[ku]\n"
-    "                    log_form = torch.zeros_like(p, dtype=torch.bool)\n"
-    "                    clamped = v < EPS\n"
-    "                    A, B = au[ku], bu[ku]\n"
-    "                else:\n"
-    "                    kt = _piece_t(p, 0.0, 1.0, m)\n"
-    "                    u = at[kt] * p.clamp(0.0, 1.0) + bt[kt]\n"
-    "                    through_zero = (kt == 0) & bool(bt[0] == 0.0) & bool(at[0] > 0.0) & (u <= 1.0)\n"
-    "                    t_clamped = ~through_zero & ((u < EPS) | (u > 1.0))\n"
-    "                    u = torch.where(t_clamped, torch.where(u < EPS, EPS * one, one), u)\n"
-    "                    ku = _piece_t(u, 0.0, 1.0, m)\n"
-    "                    log_form = through_zero & (ku == 0) & bool(bu[0] == 0.0) & bool(au[0] > 0.0)\n"
-    "                    v = au[ku] * u.clamp(0.0, 1.0) + bu[ku]\n"
-    "                    clamped = ~log_form & (t_clamped | (v < EPS))\n"
-    "                    A, B = au[ku] * at[kt], au[ku] * bt[kt] + bu[ku]\n"
-    "                d0 = (A - 1.0) + B / torch.where(p > 0.0, p, one)\n"
-    "                ok = (p > 0.0) & torch.isfinite(d0) & (d0 > -1.0) & ~clamped & ~log_form\n"
-    "                direct = ~ok & ~clamped & ~log_form\n"
-    "                const = -torch.log(torch.clamp(v, min=EPS))\n"
-    "            # -log(A p + B) = -log p - log1p(d), d = (A - 1) + B e^{-log p}: differentiated\n"
-    "            # through log p, so no 1/p^2 appears\n"
-    "            lp_ok = torch.where(ok, log_p, torch.zeros_like(log_p))\n"
-    "            d = (A - 1.0) + B * torch.exp(-lp_ok)\n"
-    "            d = torch.where(ok, d, torch.zeros_like(d))\n"
-    "            loss = torch.where(ok, (0.0 - log_p) - torch.log1p(d), const)\n"
-    "            q = A * torch.exp(log_p) + B\n"
-    "            loss = torch.where(direct, -torch.log(torch.where(direct, q, one)), loss)\n"
-    "            if SPACE == \"prob\":\n"
-    "                a0 = float(au[0] * at[0])\n"
-    "                loss = torch.where(log_form, (0.0 - log_p) - (0.0 if a0 == 1.0 else math.log(a0)),\n"
-    "                                   loss)\n"
-    "            if self.reduction == \"mean\":\n"
-    "                return loss.mean()\n"
-    "            if self.reduction == \"sum\":\n"
-    "                return loss.sum()\n"
-    "            return loss\n";
+ * THETAS): share/export/loss.py, one definition of the loss in NumPy and one in PyTorch,
+ * read whole before anything is written. */
+static char *read_body(const char *share_opt)
+{
+    char dir[4096], path[4200];
+    amlfs_share_dir(dir, sizeof dir, share_opt, "export");
+    snprintf(path, sizeof path, "%s/export/loss.py", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "cannot read: %s (the module's code)", strerror(errno));
+    size_t cap = 1 << 14, len = 0;
+    char *buf = amlfs_zalloc(cap + 1, 1);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            char *bigger = amlfs_zalloc(2 * cap + 1, 1);
+            memcpy(bigger, buf, len);
+            free(buf);
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || len == 0) {
+        free(buf);
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "cannot read (empty or unreadable)");
+    }
+    buf[len] = 0;
+    return buf;
+}
 
 /* Text inside the module's docstring: backslashes and quotes escaped, so that no path
  * can end the docstring or make an escape sequence. */
@@ -365,7 +204,8 @@ static void put_doc_text(FILE *f, const char *s)
     }
 }
 
-static void write_module(FILE *f, const export_loss *x, double scale, const char *out)
+static void write_module(FILE *f, const export_loss *x, double scale, const char *out,
+                         const char *body)
 {
     int m = (int)x->intervals;
     /* the module's name, for the usage in its docstring: the file's, less .py */
@@ -428,8 +268,10 @@ int main(int argc, char **argv)
                                          {"run", required_argument, 0, 'r'},
                                          {"scale", required_argument, 0, 's'},
                                          {"out", required_argument, 0, 'o'},
+                                         {"share", required_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     const char *thetas_path = NULL, *policy_path = NULL, *run = NULL, *out = NULL;
+    const char *share = NULL;
     long long index = -1;
     double scale = 0.0;
     int c;
@@ -446,6 +288,7 @@ int main(int argc, char **argv)
                 amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--scale: %g, expected s > 0", scale);
             break;
         case 'o': out = optarg; break;
+        case 'S': share = optarg; break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -471,11 +314,13 @@ int main(int argc, char **argv)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--scale: the loss is of the %s space, which has "
                    "no scale", x.space);
 
+    char *body = read_body(share);
     const char *tmp = amlfs_out_begin(out);
     FILE *f = fopen(tmp, "w");
     if (!f)
         amlfs_fail(AMLFS_EXIT_FAILED, out, "cannot write: %s", strerror(errno));
-    write_module(f, &x, scale, out);
+    write_module(f, &x, scale, out, body);
+    free(body);
     errno = 0;
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) {

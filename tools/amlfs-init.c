@@ -2,7 +2,9 @@
  * behind one command line: --policy-only writes the epoch-1 policy (write_policy), --model
  * the epoch-1 start checkpoint (write_start). main reads the options and dispatches. */
 #include "amlfs_kernels.h"
+#include "data.h"
 #include "h5io.h"
+#include "plain.h"
 #include "policy.h"
 #include "search.h"
 #include "tool.h"
@@ -234,13 +236,26 @@ static int write_start(const init_args *a)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--model needs --data data.h5");
     amlfs_train_state st;
     training_settings(&st, a);
-    hid_t f = amlfs_h5_open(a->data, "dataset");
-    amlfs_attr_str(f, "/", "name", st.dataset, sizeof st.dataset);
-    st.shape.classes = (int)amlfs_attr_i64(f, "/", "classes");
-    st.shape.channels = (int)amlfs_attr_i64(f, "/", "channels");
-    st.shape.height = (int)amlfs_attr_i64(f, "/", "height");
-    st.shape.width = (int)amlfs_attr_i64(f, "/", "width");
-    H5Fclose(f);
+    int plain = 0;
+    hid_t f = amlfs_h5_open_or_plain(a->data, "dataset", &plain);
+    if (plain) { /* a hand-written dataset: its shape from its training split */
+        H5Fclose(f);
+        amlfs_split s;
+        amlfs_split_read(&s, a->data, "train");
+        snprintf(st.dataset, sizeof st.dataset, "%s", s.name);
+        st.shape.classes = s.classes;
+        st.shape.channels = s.channels;
+        st.shape.height = s.height;
+        st.shape.width = s.width;
+        amlfs_split_free(&s);
+    } else {
+        amlfs_attr_str(f, "/", "name", st.dataset, sizeof st.dataset);
+        st.shape.classes = (int)amlfs_attr_i64(f, "/", "classes");
+        st.shape.channels = (int)amlfs_attr_i64(f, "/", "channels");
+        st.shape.height = (int)amlfs_attr_i64(f, "/", "height");
+        st.shape.width = (int)amlfs_attr_i64(f, "/", "width");
+        H5Fclose(f);
+    }
     st.seed = a->seed;
     st.epoch = 0;
     st.optim_steps = 0;
