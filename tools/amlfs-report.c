@@ -10,6 +10,7 @@
  * relative paths, so `cd RUN/report && gnuplot mu.gp` redraws a plot by hand. */
 #include "amlfs_kernels.h"
 #include "atomic_out.h"
+#include "config.h"
 #include "h5io.h"
 #include "policy.h"
 #include "search.h"
@@ -96,10 +97,6 @@ static int is_file(const char *path)
 #define PHASE_NAME_LEN 32
 
 typedef struct {
-    char *key, *value;
-} config_entry;
-
-typedef struct {
     amlfs_rewards r;
     double min, mean, max; /* over the finite rewards; NaN when there are none */
     int excluded;          /* samples without a reward */
@@ -110,8 +107,7 @@ typedef struct {
 typedef struct {
     char dir[PATH_LEN];    /* RUN as given, trailing slashes removed */
     char report[PATH_LEN]; /* RUN/report */
-    config_entry *config;
-    int nconfig;
+    amlfs_config_file config; /* RUN/config's lines as written (config.h) */
     amlfs_policy *policy; /* policy[k] samples epoch k + 1 */
     int npolicies;
     epoch_info *epoch; /* epoch[k] is epoch k + 1 */
@@ -137,14 +133,6 @@ static void *grow(void *p, size_t count, size_t size)
     return q;
 }
 
-static char *copy_text(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *c = amlfs_zalloc(n, 1);
-    memcpy(c, s, n);
-    return c;
-}
-
 static char *trim(char *s)
 {
     while (*s == ' ' || *s == '\t')
@@ -155,48 +143,19 @@ static char *trim(char *s)
     return s;
 }
 
-/* RUN/config: key = value lines, # comments (the driver's format). */
+/* RUN/config: key = value lines, # comments, read by config.h's reader; every key is
+ * kept (the report shows the config as it is), other lines are left out with a note. */
 static void read_config(run_info *run, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        amlfs_fail(AMLFS_EXIT_USAGE, path, "cannot read: %s", strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    int odd = 0;
-    while (getline(&line, &cap, f) >= 0) {
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *text = trim(line);
-        if (!*text)
-            continue;
-        char *eq = strchr(text, '=');
-        if (!eq) {
-            odd++;
-            continue;
-        }
-        *eq = '\0';
-        run->config = grow(run->config, (size_t)run->nconfig + 1, sizeof *run->config);
-        run->config[run->nconfig].key = copy_text(trim(text));
-        run->config[run->nconfig].value = copy_text(trim(eq + 1));
-        run->nconfig++;
-    }
-    free(line);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad)
-        amlfs_fail(AMLFS_EXIT_USAGE, path, "cannot read: %s", strerror(errno));
-    if (odd)
-        amlfs_note("%s: %d line(s) not of the form key = value, left out", path, odd);
+    amlfs_config_file_read(&run->config, path, 1);
+    if (run->config.skipped)
+        amlfs_note("%s: %d line(s) not of the form key = value, left out", path,
+                   run->config.skipped);
 }
 
 static const char *config_value(const run_info *run, const char *key)
 {
-    for (int i = 0; i < run->nconfig; i++)
-        if (!strcmp(run->config[i].key, key))
-            return run->config[i].value;
-    return NULL;
+    return amlfs_config_file_get(&run->config, key);
 }
 
 /* The policies policy/epoch-0001.h5, epoch-0002.h5, ... up to the first missing one. */
@@ -411,11 +370,7 @@ static void read_run(run_info *run, const char *dir)
 
 static void free_run(run_info *run)
 {
-    for (int i = 0; i < run->nconfig; i++) {
-        free(run->config[i].key);
-        free(run->config[i].value);
-    }
-    free(run->config);
+    amlfs_config_file_free(&run->config);
     for (int k = 0; k < run->npolicies; k++)
         amlfs_policy_free(&run->policy[k]);
     free(run->policy);
@@ -1488,12 +1443,12 @@ static void write_index(const run_info *run, const run_info *ctl)
 
     /* the config */
     fputs("<h2>Config</h2>\n", f);
-    if (!run->nconfig) {
+    if (!run->config.n) {
         fputs("<p>RUN/config holds no settings.</p>\n", f);
     } else {
         fputs("<table>\n", f);
-        for (int i = 0; i < run->nconfig; i++)
-            html_row(f, run->config[i].key, run->config[i].value);
+        for (int i = 0; i < run->config.n; i++)
+            html_row(f, run->config.entry[i].key, run->config.entry[i].value);
         fputs("</table>\n", f);
     }
     fputs("</body>\n</html>\n", f);
