@@ -277,8 +277,9 @@ class Run(unittest.TestCase):
         self.assertTrue(os.path.isfile(os.path.join(run, "final/eval-test.h5")))
 
     def test_compute_seconds_from_the_stats_sidecars(self):
-        """Each sample's train and eval write --stats sidecars (images, seconds) beside its
-        log; logs/times.csv's compute of an epoch is their seconds summed."""
+        """Each sample's train and eval write --stats sidecars (images, seconds) into
+        logs/epoch-E/ (wall-clock times live in logs/ only); logs/times.csv's compute of
+        an epoch is their seconds summed."""
         run, _ = self.reference()
         with open(os.path.join(run, "logs/times.csv")) as f:
             compute = {r[0]: float(r[2]) for r in (l.strip().split(",") for l in f)
@@ -286,8 +287,11 @@ class Run(unittest.TestCase):
         for e in range(1, 4):
             total = 0.0
             for i in range(3):
-                for name, images in (("train.stats", 300), ("eval.stats", 100)):
-                    with open(os.path.join(sample_dir(run, e, i), name)) as f:
+                for name, images in (("train", 300), ("eval", 100)):
+                    self.assertFalse(os.path.exists(os.path.join(sample_dir(run, e, i),
+                                                                 name + ".stats")))
+                    with open(os.path.join(run, "logs", f"epoch-{e:04d}",
+                                           f"sample-{i:03d}.{name}.stats")) as f:
                         stats = dict(l.strip().split("=", 1) for l in f if l.strip())
                     self.assertEqual(sorted(stats), ["images", "seconds"], name)
                     self.assertEqual(int(stats["images"]), images, name)
