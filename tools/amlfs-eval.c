@@ -11,7 +11,7 @@
 
 static const char usage[] =
     "usage: amlfs-eval --checkpoint checkpoint.h5 --data data.h5 --split val|test\n"
-    "                  --out eval.h5 [--device cpu] [--threads N]\n"
+    "                  --out eval.h5 [--device cpu] [--threads N] [--stats FILE]\n"
     "\n"
     "Evaluates the model on every image of the split: top-1 and top-5 accuracy and the\n"
     "mean softmax cross-entropy. A diverged checkpoint is not evaluated: its eval records\n"
@@ -23,6 +23,9 @@ static const char usage[] =
     "  --out FILE          the eval file (written atomically)\n"
     "  --device D          cpu (default) or cuda:N\n"
     "  --threads N         CPU threads (default: OMP_NUM_THREADS, else all cores)\n"
+    "  --stats FILE        also write the images evaluated and the seconds that took,\n"
+    "                      as the lines images=N and seconds=S (for scripts;\n"
+    "                      atomically, after the eval file)\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 written, 1 the work or the write failed, 2 bad usage or input.\n";
@@ -37,9 +40,11 @@ int main(int argc, char **argv)
                                          {"out", required_argument, 0, 'o'},
                                          {"device", required_argument, 0, 'D'},
                                          {"threads", required_argument, 0, 'n'},
+                                         {"stats", required_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     static const char *const splits[] = {"val", "test", "train", NULL};
     const char *ckpt_path = NULL, *data_path = NULL, *out = NULL, *device = "cpu";
+    const char *stats = NULL;
     int split = -1, c;
     long long threads = 0;
     opterr = 0;
@@ -51,6 +56,7 @@ int main(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'D': device = optarg; break;
         case 'n': threads = amlfs_arg_int("--threads", optarg, 1, 4096); break;
+        case 'S': stats = optarg; break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -122,6 +128,8 @@ int main(int argc, char **argv)
     amlfs_attr_set_f64(o.file, "/", "top5", top5);
     amlfs_attr_set_f64(o.file, "/", "loss", loss);
     amlfs_h5_finish(&o);
+    if (stats)
+        amlfs_stats_write(stats, s.n, seconds);
     printf("%s\n", out);
     amlfs_note("%s epoch %lld on %s: top-1 %.4f, top-5 %.4f, loss %.4f; %d images in %.2f s",
                ckpt_path, (long long)st.epoch, splits[split], top1, top5, loss, s.n, seconds);

@@ -12,6 +12,7 @@
  * This file joins the pieces: the run reader (tools/lib/run.c), the writers of
  * tools/lib/report_*.c and the templates of share/report/ (the gnuplot scripts and the
  * page); it reads the run's config and logs/times.csv itself. */
+#include "config.h"
 #include "gnuplot.h"
 #include "report.h"
 #include "run.h"
@@ -92,50 +93,31 @@ static char *trim(char *s)
     return s;
 }
 
-/* RUN/config: key = value lines, # comments (the driver's format). */
+/* RUN/config, read by config.h's reader leniently: every key is kept in its order (the
+ * report shows the config as it is), other lines are left out with a note. */
 static void read_config(run_info *run, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        amlfs_fail(AMLFS_EXIT_USAGE, path, "cannot read: %s", strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    int odd = 0;
-    while (getline(&line, &cap, f) >= 0) {
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *text = trim(line);
-        if (!*text)
-            continue;
-        char *eq = strchr(text, '=');
-        if (!eq) {
-            odd++;
-            continue;
-        }
-        *eq = '\0';
-        run->config = grow(run->config, (size_t)run->nconfig + 1, sizeof *run->config);
-        run->config[run->nconfig].key = copy_text(trim(text));
-        run->config[run->nconfig].value = copy_text(trim(eq + 1));
-        run->nconfig++;
+    amlfs_config_file cf;
+    amlfs_config_file_read(&cf, path, 1);
+    run->config = cf.n ? amlfs_zalloc((size_t)cf.n, sizeof *run->config) : NULL;
+    for (int i = 0; i < cf.n; i++) {
+        run->config[i].key = copy_text(cf.entry[i].key);
+        run->config[i].value = copy_text(cf.entry[i].value);
     }
-    free(line);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad)
-        amlfs_fail(AMLFS_EXIT_USAGE, path, "cannot read: %s", strerror(errno));
-    if (odd)
-        amlfs_note("%s: %d line(s) not of the form key = value, left out", path, odd);
+    run->nconfig = cf.n;
+    if (cf.skipped)
+        amlfs_note("%s: %d line(s) not of the form key = value, left out", path, cf.skipped);
+    amlfs_config_file_free(&cf);
 }
 
+/* The last value the config gives key (as the driver reads it), NULL when none. */
 static const char *config_value(const run_info *run, const char *key)
 {
-    for (int i = 0; i < run->nconfig; i++)
+    for (int i = run->nconfig - 1; i >= 0; i--)
         if (!strcmp(run->config[i].key, key))
             return run->config[i].value;
     return NULL;
 }
-
 
 /* A phase name for a CSV header: letters, digits and _+.- only. */
 static int phase_name_ok(const char *name)

@@ -16,7 +16,7 @@
 static const char usage[] =
     "usage: amlfs-train-epoch --checkpoint start.h5 --thetas thetas.h5 --index I\n"
     "                         --data data.h5 --out checkpoint.h5 [--device cpu]\n"
-    "                         [--threads N]\n"
+    "                         [--threads N] [--stats FILE]\n"
     "\n"
     "Trains the start checkpoint one epoch (the thetas' epoch) on the training split with\n"
     "the loss theta_I, SGD and the checkpoint's schedule, and writes the new state with\n"
@@ -31,6 +31,9 @@ static const char usage[] =
     "  --out FILE          the sample's checkpoint (written atomically)\n"
     "  --device D          cpu (default) or cuda:N\n"
     "  --threads N         CPU threads (default: OMP_NUM_THREADS, else all cores)\n"
+    "  --stats FILE        also write the images trained and the seconds that took, as\n"
+    "                      the lines images=N and seconds=S (for scripts; atomically,\n"
+    "                      after the checkpoint)\n"
     "  --describe-device   print what --device and --threads would run on (the CPU ISA\n"
     "                      oneDNN uses, the threads; or the GPU) and exit\n"
     "  --help, --version\n"
@@ -50,10 +53,11 @@ int main(int argc, char **argv)
                                          {"device", required_argument, 0, 'D'},
                                          {"threads", required_argument, 0, 'n'},
                                          {"describe-device", no_argument, 0, 'P'},
+                                         {"stats", required_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     int describe = 0;
     const char *ckpt_path = NULL, *thetas_path = NULL, *data_path = NULL, *out = NULL;
-    const char *device = "cpu";
+    const char *device = "cpu", *stats = NULL;
     long long index = -1, threads = 0;
     int c;
     opterr = 0;
@@ -67,6 +71,7 @@ int main(int argc, char **argv)
         case 'D': device = optarg; break;
         case 'n': threads = amlfs_arg_int("--threads", optarg, 1, 4096); break;
         case 'P': describe = 1; break;
+        case 'S': stats = optarg; break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -169,6 +174,8 @@ int main(int argc, char **argv)
     st.threads = amlfs_context_threads(ctx);
     snprintf(st.device, sizeof st.device, "%s", amlfs_context_describe(ctx));
     amlfs_checkpoint_write(&st, m, ctx, out);
+    if (stats)
+        amlfs_stats_write(stats, (long long)seen, seconds);
     printf("%s\n", out);
     amlfs_note("epoch %u sample %u: %s, train loss %.5f, top-1 %.4f, clamped %.4f; "
                "%lld images in %.2f s (%.0f images/s), %s",

@@ -17,8 +17,8 @@ amlfs-run --config "$root/configs/fashion-mnist.conf" --out "$out"
 amlfs-run --config "$root/configs/fashion-mnist.conf" --out "$control" --set mode=fixed \
     --set data="$out/data/data.h5"
 amlfs-report "$out" --control "$control"
-# the result first: the two test top-1 (attributes of eval-test.h5, read with h5dump)
-top1() { h5dump -a /top1 "$1/final/eval-test.h5" | sed -n 's/^ *(0): *//p'; }
+# the result first: the two test top-1 (attributes of eval-test.h5)
+top1() { amlfs-check --get "$1/final/eval-test.h5" /@top1; }
 s=$(top1 "$out") c=$(top1 "$control")
 awk -v s="$s" -v c="$c" 'BEGIN { d = 100 * (s - c);
     printf "demo: test top-1: the search %.4f, its control %.4f: %+.2f points (%s)\n", s, c, d,

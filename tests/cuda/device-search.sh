@@ -10,14 +10,13 @@
 # BIN: the CUDA build's tools (build/cuda/bin); DATA: a dataset file from amlfs-prep;
 # WORK: a scratch directory. DEVICE (default cuda:0) and JOBS (default 1: one GPU per
 # job) change the run's device and jobs, e.g. DEVICE=cuda:0,0 JOBS=2 for two jobs on the
-# one GPU, or DEVICE=cpu to try the script where there is none. Needs GNU Parallel and h5dump on PATH (on a machine without
-# them, put their programs on PATH first; h5dump finds its libraries through
-# LD_LIBRARY_PATH). Exit 0 when the search finished and its files check.
+# one GPU, or DEVICE=cpu to try the script where there is none. Needs GNU Parallel on PATH (on a machine without
+# it, put its program on PATH first). Exit 0 when the search finished and its files check.
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 BIN DATA WORK [EPOCHS]" >&2; exit 2; }
 bin=$(realpath "$1") data=$(realpath "$2") work=$3 epochs=${4:-4}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-for tool in parallel h5dump; do
+for tool in parallel; do
     command -v "$tool" >/dev/null || { echo "device-search: $tool not on PATH" >&2; exit 2; }
 done
 mkdir -p "$work"

@@ -260,6 +260,130 @@ class Run(unittest.TestCase):
         self.assertIn("amlfs-check", called,
                       "amlfs-run ignored AMLFS_BIN and PATH and ran another amlfs-check")
 
+    def test_set_without_config(self):
+        """--set alone, no --config: the defaults and the keys set, resolved as amlfs-config
+        resolves them, the run finished."""
+        run = self.path("set-only")
+        keys = dict(self.base, epochs=1)
+        sets = [a for k, v in keys.items() for a in ("--set", f"{k}={v}")]
+        p = self.driver("--out", run, *sets)
+        self.finished(p)
+        self.summary_lines(p, 1)
+        want = T.must("amlfs-config", *sets).stdout
+        with open(os.path.join(run, "config")) as f:
+            got = "".join(l for l in f if not l.startswith("#"))
+        self.assertEqual(got, want)
+        self.assertIn("epochs = 1\n", got)
+        self.assertTrue(os.path.isfile(os.path.join(run, "final/eval-test.h5")))
+
+    def test_compute_seconds_from_the_stats_sidecars(self):
+        """Each sample's train and eval write --stats sidecars (images, seconds) into
+        logs/epoch-E/ (wall-clock times live in logs/ only); logs/times.csv's compute of
+        an epoch is their seconds summed."""
+        run, _ = self.reference()
+        with open(os.path.join(run, "logs/times.csv")) as f:
+            compute = {r[0]: float(r[2]) for r in (l.strip().split(",") for l in f)
+                       if r[1:2] == ["compute"]}
+        for e in range(1, 4):
+            total = 0.0
+            for i in range(3):
+                for name, images in (("train", 300), ("eval", 100)):
+                    self.assertFalse(os.path.exists(os.path.join(sample_dir(run, e, i),
+                                                                 name + ".stats")))
+                    with open(os.path.join(run, "logs", f"epoch-{e:04d}",
+                                           f"sample-{i:03d}.{name}.stats")) as f:
+                        stats = dict(l.strip().split("=", 1) for l in f if l.strip())
+                    self.assertEqual(sorted(stats), ["images", "seconds"], name)
+                    self.assertEqual(int(stats["images"]), images, name)
+                    self.assertGreaterEqual(float(stats["seconds"]), 0.0)
+                    total += float(stats["seconds"])
+            self.assertAlmostEqual(compute[str(e)], total, delta=0.0011)
+
+    # ---- amlfs-step status and the reduced markers -----------------------------------------
+    def copy_of_reference(self, name):
+        ref, _ = self.reference()
+        run = self.path(name)
+        shutil.copytree(ref, run, symlinks=True)
+        return run
+
+    def status(self, run, env=None):
+        p = T.run_workflow("amlfs-step", "status", run, env=env or T.driver_env(),
+                           timeout=RUN_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout.strip()
+
+    def counting_checks(self):
+        """An environment whose amlfs-check logs each file it is asked about; the log."""
+        wrappers, log = self.path("wrappers"), self.path("checked")
+        os.makedirs(wrappers)
+        w = os.path.join(wrappers, "amlfs-check")
+        with open(w, "w") as f:
+            f.write(f'#!/bin/sh\necho "$@" >> "{log}"\nexec "{T.BIN}/amlfs-check" "$@"\n')
+        os.chmod(w, 0o755)
+        env = T.driver_env()
+        env["PATH"] = wrappers + os.pathsep + env["PATH"]
+        return env, log
+
+    def test_status_trusts_the_markers_of_finished_epochs(self):
+        run = self.copy_of_reference("marked")
+        for e in range(1, 4):
+            self.assertTrue(os.path.isfile(os.path.join(epoch_dir(run, e), ".reduced")), e)
+        env, log = self.counting_checks()
+        self.assertEqual(self.status(run, env), "done")
+        with open(log) as f:
+            checked = sorted(os.path.relpath(l.strip(), run) for l in f)
+        # the last reduced epoch's next start and policy, and the result: O(1) per epoch
+        self.assertEqual(checked, ["final/checkpoint.h5", "final/eval-test.h5",
+                                   "policy/epoch-0004.h5"])
+        # finished epochs' files, removed or damaged after their markers: still done
+        os.remove(os.path.join(epoch_dir(run, 1), "rewards.h5"))
+        with open(os.path.join(epoch_dir(run, 2), "start.h5"), "r+b") as f:
+            f.truncate(100)
+        os.remove(policy(run, 2))
+        self.assertEqual(self.status(run), "done")
+
+    def test_status_checks_what_the_next_step_reads(self):
+        run = self.copy_of_reference("next-input")
+        # the run as it was after epoch 2's reduction
+        shutil.rmtree(os.path.join(run, "final"))
+        os.remove(policy(run, 4))
+        os.remove(os.path.join(epoch_dir(run, 3), "rewards.h5"))
+        os.remove(os.path.join(epoch_dir(run, 3), ".reduced"))
+        self.assertEqual(self.status(run), "reduce 3")
+        # the next step's input damaged: epoch 2's outputs are no longer trusted
+        with open(policy(run, 3), "r+b") as f:
+            f.truncate(100)
+        self.assertEqual(self.status(run), "reduce 2")
+        os.remove(os.path.join(epoch_dir(run, 3), "start.h5"))
+        self.assertEqual(self.status(run), "reduce 2")
+        # and the driver finishes it with the files of the run never stopped
+        ref, _ = self.reference()
+        p = self.driver("--resume", run)
+        self.finished(p, "--resume after the damage")
+        self.assertEqual(T.h5_files(run), T.h5_files(ref))
+        for f in T.h5_files(run):
+            if f.startswith("data/"):
+                continue
+            with open(os.path.join(run, f), "rb") as a, open(os.path.join(ref, f), "rb") as b:
+                self.assertEqual(a.read(), b.read(), f)
+
+    def test_status_without_markers_validates_and_writes_them(self):
+        """A run reduced before the markers existed (or stopped between a reduction and
+        its marker): status validates its epochs' outputs and marks them."""
+        run = self.copy_of_reference("unmarked")
+        for e in range(1, 4):
+            os.remove(os.path.join(epoch_dir(run, e), ".reduced"))
+        before = {f: snapshot(run)[f] for f in T.h5_files(run)}
+        self.assertEqual(self.status(run), "done")
+        for e in range(1, 4):
+            self.assertTrue(os.path.isfile(os.path.join(epoch_dir(run, e), ".reduced")), e)
+        self.assertEqual({f: snapshot(run)[f] for f in T.h5_files(run)}, before)
+        self.no_temporaries(run)
+        # an unmarked epoch is checked in full
+        os.remove(os.path.join(epoch_dir(run, 2), ".reduced"))
+        os.remove(os.path.join(epoch_dir(run, 2), "rewards.h5"))
+        self.assertEqual(self.status(run), "reduce 2")
+
     # ---- the other modes ------------------------------------------------------------------
     def test_random_mode_mu_never_moves(self):
         run, p = self.new_run(mode="random", epochs=2)
