@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -76,4 +77,17 @@ void amlfs_out_commit(const char *tmp)
         fsync(dfd);
         close(dfd);
     }
+}
+
+void amlfs_stats_write(const char *path, long long images, double seconds)
+{
+    const char *tmp = amlfs_out_begin(path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        amlfs_fail(AMLFS_EXIT_FAILED, path, "cannot write: %s", strerror(errno));
+    int bad = fprintf(f, "images=%lld\nseconds=%.6f\n", images, seconds) < 0;
+    bad |= fclose(f) != 0;
+    if (bad)
+        amlfs_fail(AMLFS_EXIT_FAILED, path, "cannot write: %s", strerror(errno));
+    amlfs_out_commit(tmp);
 }

@@ -17,4 +17,10 @@ void amlfs_out_commit(const char *tmp);
 /* Remove a temporary that will not be committed. */
 void amlfs_out_abandon(const char *tmp);
 
+/* The --stats sidecar of a tool that computes (amlfs-train-epoch, amlfs-eval): the
+ * images it processed and the seconds that took, as the lines "images=N" and
+ * "seconds=S", written atomically. Scripts sum these instead of reading logs; the
+ * HDF5 outputs hold no wall-clock time (DESIGN.md 2). */
+void amlfs_stats_write(const char *path, long long images, double seconds);
+
 #endif

@@ -118,16 +118,3 @@ double amlfs_seconds(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-
-void amlfs_stats_write(const char *path, long long images, double seconds)
-{
-    const char *tmp = amlfs_out_begin(path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        amlfs_fail(AMLFS_EXIT_FAILED, path, "cannot write: %s", strerror(errno));
-    int bad = fprintf(f, "images=%lld\nseconds=%.6f\n", images, seconds) < 0;
-    bad |= fclose(f) != 0;
-    if (bad)
-        amlfs_fail(AMLFS_EXIT_FAILED, path, "cannot write: %s", strerror(errno));
-    amlfs_out_commit(tmp);
-}

@@ -41,10 +41,5 @@ int amlfs_progress_on(void);
 /* Seconds on the monotonic clock, for durations (throughput in logs, benchmarks). */
 double amlfs_seconds(void);
 
-/* The --stats sidecar of a tool that computes (amlfs-train-epoch, amlfs-eval): the
- * images it processed and the seconds that took, as the lines "images=N" and
- * "seconds=S", written atomically. Scripts sum these instead of reading logs; the
- * HDF5 outputs hold no wall-clock time (DESIGN.md 2). */
-void amlfs_stats_write(const char *path, long long images, double seconds);
 
 #endif
