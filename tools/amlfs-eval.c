@@ -1,5 +1,6 @@
 /* amlfs-eval: a checkpoint's top-1, top-5 and cross-entropy on a split of the dataset,
  * batch norm in inference mode (DESIGN.md 1 step 3: the reward comes from val). */
+#include "atomic_out.h"
 #include "h5io.h"
 #include "tool.h"
 #include "train.h"

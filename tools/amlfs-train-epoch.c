@@ -3,6 +3,7 @@
  * (DESIGN.md 1 step 2). A non-finite loss stops the epoch and marks the checkpoint
  * diverged (exit 0: the search excludes it). */
 #include "amlfs_rng.h"
+#include "atomic_out.h"
 #include "h5io.h"
 #include "policy.h"
 #include "tool.h"
