@@ -67,14 +67,6 @@ static const char usage[] =
 /* The report's run: amlfs_run, the config and logs/times.csv (report.h). */
 typedef amlfs_report run_info;
 
-static void *grow(void *p, size_t count, size_t size)
-{
-    void *q = realloc(p, count * size);
-    if (!q)
-        amlfs_fail(AMLFS_EXIT_FAILED, NULL, "out of memory (%zu x %zu bytes)", count, size);
-    return q;
-}
-
 static char *copy_text(const char *s)
 {
     size_t n = strlen(s) + 1;
