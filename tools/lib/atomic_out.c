@@ -63,7 +63,8 @@ void amlfs_out_commit(const char *tmp)
         int e = errno;
         if (fd >= 0)
             close(fd);
-        amlfs_fail(AMLFS_EXIT_FAILED, p->target, "cannot flush to disk: %s", strerror(e));
+        amlfs_fail(AMLFS_EXIT_FAILED, p->target, "cannot flush to disk: %s",
+                   e == ENOSPC ? "no space left on device" : strerror(e));
     }
     close(fd);
     if (rename(p->tmp, p->target) != 0)

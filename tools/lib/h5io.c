@@ -14,6 +14,24 @@
 
 #define OUT_FAIL(loc, ...) amlfs_fail(AMLFS_EXIT_FAILED, amlfs_h5_name(loc), __VA_ARGS__)
 
+/* Why a write failed, from the errno the failing write(2) under HDF5 left (reset before
+ * each write): the file system full or over quota is said as such. */
+static const char *write_error(int e)
+{
+    static char buf[256];
+    if (e == ENOSPC)
+        return "no space left on device";
+    if (e == EDQUOT)
+        return "disk quota exceeded";
+    if (e == EIO)
+        return "I/O error";
+    if (e)
+        snprintf(buf, sizeof buf, "%s", strerror(e));
+    else
+        snprintf(buf, sizeof buf, "HDF5 error");
+    return buf;
+}
+
 amlfs_h5_out amlfs_h5_create(const char *target, const char *kind)
 {
     amlfs_h5_out out;
@@ -21,7 +39,13 @@ amlfs_h5_out amlfs_h5_create(const char *target, const char *kind)
     out.tmp = amlfs_out_begin(target);
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     H5Pset_obj_track_times(fcpl, 0); /* the root group's times */
-    out.file = H5Fcreate(out.tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    /* the HDF5 1.10 format: every piece of metadata (superblock, object headers with
+     * the attributes in them, B-trees, heaps) carries a checksum that the library
+     * verifies when it reads it */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110);
+    out.file = H5Fcreate(out.tmp, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fapl);
     H5Pclose(fcpl);
     if (out.file < 0)
         amlfs_fail(AMLFS_EXIT_FAILED, target, "cannot create HDF5 file");
@@ -36,8 +60,9 @@ amlfs_h5_out amlfs_h5_create(const char *target, const char *kind)
 
 void amlfs_h5_finish(amlfs_h5_out *out)
 {
+    errno = 0;
     if (H5Fflush(out->file, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(out->file) < 0)
-        amlfs_fail(AMLFS_EXIT_FAILED, out->target, "cannot write HDF5 file (disk full?)");
+        amlfs_fail(AMLFS_EXIT_FAILED, out->target, "cannot write: %s", write_error(errno));
     out->file = -1;
     amlfs_out_commit(out->tmp);
 }
@@ -99,6 +124,32 @@ hid_t amlfs_h5_group(hid_t loc, const char *path)
     return g;
 }
 
+/* Every value written is checksummed: a dataset's values by the Fletcher32 filter on
+ * chunks of at most about 1 MiB (whole rows of its first dimension), which HDF5 verifies
+ * on every read; a scalar is stored compact, inside its object header and so under that
+ * header's checksum. Empty datasets have nothing to check. */
+#define CHUNK_BYTES (1u << 20)
+
+static void checksummed(hid_t dcpl, hid_t file_type, int rank, const hsize_t *dims)
+{
+    if (rank == 0) {
+        H5Pset_layout(dcpl, H5D_COMPACT);
+        return;
+    }
+    hsize_t row = H5Tget_size(file_type), chunk[8];
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] == 0)
+            return;
+        chunk[i] = dims[i];
+        if (i > 0)
+            row *= dims[i];
+    }
+    hsize_t rows = row >= CHUNK_BYTES ? 1 : CHUNK_BYTES / row;
+    chunk[0] = rows < dims[0] ? rows : dims[0];
+    H5Pset_chunk(dcpl, rank, chunk);
+    H5Pset_fletcher32(dcpl);
+}
+
 void amlfs_h5_write(hid_t loc, const char *path, hid_t file_type, hid_t mem_type, int rank,
                     const hsize_t *dims, const void *data)
 {
@@ -106,15 +157,19 @@ void amlfs_h5_write(hid_t loc, const char *path, hid_t file_type, hid_t mem_type
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t dcpl = untracked(H5P_DATASET_CREATE);
+    checksummed(dcpl, file_type, rank, dims);
+    errno = 0;
     hid_t ds = H5Dcreate2(loc, path, file_type, space, lcpl, dcpl, H5P_DEFAULT);
     int bad = ds < 0 || H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0;
+    int e = errno;
     if (ds >= 0)
-        H5Dclose(ds);
+        bad |= H5Dclose(ds) < 0;
+    e = e ? e : errno;
     H5Pclose(dcpl);
     H5Pclose(lcpl);
     H5Sclose(space);
     if (bad)
-        OUT_FAIL(loc, "cannot write dataset %s (disk full?)", path);
+        OUT_FAIL(loc, "cannot write dataset %s: %s", path, write_error(e));
 }
 
 void amlfs_h5_write_f64(hid_t loc, const char *path, int rank, const hsize_t *dims,
@@ -170,4 +225,86 @@ void amlfs_attr_set_f64v(hid_t loc, const char *obj, const char *name, const dou
     hid_t space = H5Screate_simple(1, dims, NULL);
     set_attr(loc, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, space, v);
     H5Sclose(space);
+}
+
+/* ---- verifying every value ---------------------------------------------------------- */
+
+typedef struct {
+    char *why;
+    size_t n;
+} verify_ctx;
+
+static herr_t verify_attr(hid_t loc, const char *name, const H5A_info_t *ai, void *data)
+{
+    (void)ai;
+    verify_ctx *v = data;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t t = a < 0 ? -1 : H5Aget_type(a);
+    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
+    hssize_t count = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    int bad = a < 0 || t < 0 || count < 0;
+    if (!bad && count > 0) {
+        size_t size = H5Tget_size(t);
+        void *buf = calloc((size_t)count, size ? size : 1);
+        bad = !buf || H5Aread(a, t, buf) < 0;
+        if (!bad && H5Tis_variable_str(t) > 0)
+            H5Dvlen_reclaim(t, sp, H5P_DEFAULT, buf);
+        free(buf);
+    }
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    if (bad)
+        snprintf(v->why, v->n, "attribute @%s cannot be read (damaged)", name);
+    return bad ? -1 : 0;
+}
+
+static herr_t verify_object(hid_t loc, const char *name, const H5O_info_t *info, void *data)
+{
+    verify_ctx *v = data;
+    hid_t o = H5Oopen(loc, name, H5P_DEFAULT);
+    if (o < 0) {
+        snprintf(v->why, v->n, "/%s cannot be opened (damaged)", strcmp(name, ".") ? name : "");
+        return -1;
+    }
+    int bad = 0;
+    if (H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, NULL, verify_attr, v) < 0) {
+        if (!v->why[0])
+            snprintf(v->why, v->n, "the attributes of /%s cannot be read (damaged)", name);
+        bad = 1;
+    } else if (info->type == H5O_TYPE_DATASET) {
+        hid_t t = H5Dget_type(o), sp = H5Dget_space(o);
+        hssize_t count = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+        size_t size = t < 0 ? 0 : H5Tget_size(t);
+        bad = t < 0 || count < 0 || H5Tis_variable_str(t) > 0;
+        if (!bad && count > 0) {
+            void *buf = malloc((size_t)count * size);
+            bad = !buf || H5Dread(o, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0;
+            free(buf);
+        }
+        if (sp >= 0)
+            H5Sclose(sp);
+        if (t >= 0)
+            H5Tclose(t);
+        if (bad)
+            snprintf(v->why, v->n, "dataset /%s cannot be read: its values are damaged "
+                     "(checksum) or truncated", name);
+    }
+    H5Oclose(o);
+    return bad ? -1 : 0;
+}
+
+int amlfs_h5_verify(hid_t file, char *why, size_t n)
+{
+    verify_ctx v = {why, n};
+    why[0] = 0;
+    if (H5Ovisit(file, H5_INDEX_NAME, H5_ITER_INC, verify_object, &v) < 0) {
+        if (!why[0])
+            snprintf(why, n, "its structure cannot be read (damaged)");
+        return -1;
+    }
+    return 0;
 }

@@ -33,6 +33,12 @@ hid_t amlfs_h5_open(const char *path, const char *kind);
  * exiting, for tools that tolerate bad inputs (amlfs-reward). */
 hid_t amlfs_h5_try_open(const char *path, const char *kind, char *why, size_t n);
 
+/* Reads every value of the file, every dataset and every attribute of every object, so
+ * that HDF5 verifies their checksums (the Fletcher32 of the datasets' chunks, the
+ * metadata's of the 1.10 format: files the tools write carry both). 0, or -1 with the
+ * first damage found in why. */
+int amlfs_h5_verify(hid_t file, char *why, size_t n);
+
 /* A group (and its parents) with object-time tracking off. */
 hid_t amlfs_h5_group(hid_t loc, const char *path);
 
