@@ -130,9 +130,17 @@ class Campaign:
             p.stderr.close()
             if not os.path.exists(os.path.join(run, "config")):
                 continue
-            # what the resumed run reads next: the files of the newest epoch directory
-            epochs = sorted(d for d in os.listdir(run) if d.startswith("epoch-"))
-            victims = [f for f in T.h5_files(run) if epochs and f.startswith(epochs[-1])]
+            # what the resumed run reads next: the files of the first epoch not reduced
+            # (no .reduced marker: a marked epoch's files are vouched for, DESIGN.md 2),
+            # its policy among them, or once every epoch is, the final model's
+            pending = sorted(d for d in os.listdir(run) if d.startswith("epoch-") and
+                             not os.path.exists(os.path.join(run, d, ".reduced")))
+            if pending:
+                e = int(pending[0].split("-")[1])
+                victims = [f for f in T.h5_files(run) if f.startswith(pending[0]) or
+                           f == f"policy/epoch-{e:04d}.h5"]
+            else:
+                victims = [f for f in T.h5_files(run) if f.startswith("final/")]
             if not victims:
                 shutil.rmtree(run, ignore_errors=True)
                 continue

@@ -74,10 +74,17 @@ class Config(T.ToolTest):
         values, _ = self.resolve("--config", a, "--config", b, "--set", "seed=9")
         self.assertEqual((values["seed"], values["lr"], values["sigma"]), ("9", "0.2", "0.4"))
         self.assertEqual(self.ok("amlfs-config", "--config", a, "--get", "lr").stdout, "0.2\n")
-        # an empty value stands for the default
-        c = self.conf("c.conf", "model =\nretries = \n")
+        # an empty value is a default only where the default is empty; elsewhere it is
+        # refused at once (it would fail later, in a tool)
+        c = self.conf("c.conf", "data =\nsigma_intercept = \npartition =\n")
         values, _ = self.resolve("--config", c)
-        self.assertEqual((values["model"], values["retries"]), ("small-cnn", "1"))
+        self.assertEqual((values["data"], values["sigma_intercept"]), ("", ""))
+        for key in ("model", "retries", "epochs", "threads", "seed"):
+            c = self.conf("c.conf", f"{key} =\n")
+            p = T.run("amlfs-config", "--config", c)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+            self.assertIn(f"c.conf:1: {key} = '': empty", p.stderr)
 
     def test_computed_defaults(self):
         env = dict(os.environ, OMP_NUM_THREADS="6")

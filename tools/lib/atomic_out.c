@@ -28,9 +28,17 @@ const char *amlfs_out_begin(const char *target)
     char dir[4096], copy[4096];
     dir_of(target, dir, sizeof dir);
     snprintf(copy, sizeof copy, "%s", target);
+    /* the temporary names its writer, HOST-PID, so that a driver starting on a run
+     * directory removes only those whose writer is gone (workflow/amlfs-run) */
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "unknown");
+    for (char *h = host; *h; h++)
+        if (*h == '/' || *h == '-')
+            *h = '_';
     if (snprintf(p->target, sizeof p->target, "%s", target) >= (int)sizeof p->target ||
-        snprintf(p->tmp, sizeof p->tmp, "%s/.%s.tmp.XXXXXX", dir, basename(copy)) >=
-            (int)sizeof p->tmp)
+        snprintf(p->tmp, sizeof p->tmp, "%s/.%s.tmp.%s-%ld.XXXXXX", dir, basename(copy), host,
+                 (long)getpid()) >= (int)sizeof p->tmp)
         amlfs_fail(AMLFS_EXIT_USAGE, target, "path too long");
     int fd = mkstemp(p->tmp);
     if (fd < 0)

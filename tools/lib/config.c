@@ -75,7 +75,7 @@ const amlfs_config_key amlfs_config_keys[] = {
     {"throttle", "int", "0..65536", "0",
      "Slurm: sample tasks of an epoch running at once (the array's %K; 0: no limit)"},
     {"retries", "int", "0..100", "1",
-     "Slurm: how often a failed sample task is tried again before its epoch goes on without it"},
+     "Slurm: how often a failed sample task is tried again before its epoch goes on without it (amlfs-run retries its jobs as often)"},
     {"sbatch_args", "sbatch-args", "", "",
      "Slurm: more sbatch options for every job, e.g. --qos=normal --constraint=a100"},
 };
@@ -494,6 +494,13 @@ void amlfs_config_resolve(amlfs_config *c, int slurm)
     for (int i = 0; i < amlfs_config_nkeys; i++) {
         const amlfs_config_key *k = &amlfs_config_keys[i];
         char value[1024];
+        /* an empty value is a default only where the table's default is empty (data,
+         * the Slurm limits, ...); elsewhere it is a mistake, refused before anything is
+         * written, not a value that fails later in a tool */
+        if (c->given[i] && !*c->given[i] && *k->fallback)
+            bad(NULL, "%s: %s = '': empty (give a value, or leave the key out for its "
+                      "default%s%s)", c->where[i] ? c->where[i] : "--set", k->key,
+                strcmp(k->fallback, "@") ? ", " : "", strcmp(k->fallback, "@") ? k->fallback : "");
         if (c->given[i] && *c->given[i])
             snprintf(value, sizeof value, "%s", c->given[i]);
         else if (!strcmp(k->fallback, "@"))
@@ -516,6 +523,16 @@ void amlfs_config_resolve(amlfs_config *c, int slurm)
     if (!strcmp(val(c, "sampling"), "antithetic") && samples % 2 && strcmp(val(c, "mode"), "fixed"))
         bad(NULL, "sampling = antithetic needs an even samples, not %ld", samples);
     const char *data = val(c, "data");
+    /* the sizes fit the data set's training images (a prepared data file has its own) */
+    long total = !strcmp(val(c, "dataset"), "cifar10") ? 50000 : 60000;
+    long val_size = strtol(val(c, "val_size"), NULL, 10);
+    long train_size = strcmp(val(c, "train_size"), "all") ? strtol(val(c, "train_size"), NULL, 10) : 0;
+    if (!*data && !train_size && val_size >= total)
+        bad(NULL, "val_size = %ld: %s has %ld training images to carve it from (at most %ld)",
+            val_size, val(c, "dataset"), total, total - 1);
+    if (!*data && train_size && train_size + val_size > total)
+        bad(NULL, "train_size = %ld and val_size = %ld: %ld images, but %s has %ld training "
+                  "images", train_size, val_size, train_size + val_size, val(c, "dataset"), total);
     if (!strcmp(val(c, "dataset"), "cifar10") && !*val(c, "src") && !*data)
         bad(NULL, "dataset = cifar10 needs src = the cifar-10-batches-bin folder (or data = a "
                   "prepared file)");
