@@ -15,7 +15,8 @@
 # The tree (working tree, uncommitted changes included, minus build/ and .git) is copied
 # to a scratch directory and built once with make -j2 all; then each mutant is applied,
 # the copy rebuilt, its tests run (each with a 900 s limit), and the file restored. One
-# line per mutant: killed (a test failed, or the build did), survived, or bad; then the
+# line per mutant: killed (a test failed), survived, or bad (no single match, or the
+# mutant does not build: such a mutant must be rewritten); then the
 # score, killed / (killed + survived). Exit 0 when every valid mutant was killed.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -98,7 +99,7 @@ EOF
     echo "== $path:$where: '$old' -> '$new'" >"$mlog"
     status=survived by=
     if ! make -j2 all >>"$mlog" 2>&1; then
-        status=killed by=build
+        status=bad by="does not build"
     else
         for t in $tests; do
             echo "== test $t" >>"$mlog"
@@ -107,7 +108,11 @@ EOF
     fi
     mv "$path.mutant-orig" "$path"
     touch "$path"
-    if [ "$status" = killed ]; then killed=$((killed + 1)); else survived=$((survived + 1)); survivors+=("$n"); fi
+    case $status in
+        killed) killed=$((killed + 1)) ;;
+        bad) bad=$((bad + 1)) ;;
+        *) survived=$((survived + 1)); survivors+=("$n") ;;
+    esac
     printf '%3d %-9s %s:%s  %s -> %s  [%s]\n' "$n" "$status" "$path" "$where" "$old" "$new" "${by:-$tests}"
 done <"$list"
 make -j2 all >"$log/build-end.log" 2>&1
