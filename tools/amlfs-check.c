@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: amlfs-check FILE.h5 ...\n"
+    "usage: amlfs-check [--epoch E] FILE.h5 ...\n"
     "       amlfs-check --get FILE.h5 PATH[@ATTR]\n"
     "\n"
     "Validates each file against the schema its root attribute 'schema' names, reads every\n"
@@ -16,6 +16,8 @@ static const char usage[] =
     "datasets, the 1.10 format's on the metadata and attributes) and prints its kind and a\n"
     "summary on stdout (root attributes, datasets with type and shape).\n"
     "Stops at the first file that fails, with its first schema violation on stderr.\n"
+    "--epoch E: a file whose root attribute 'epoch' is not E (or that has none) fails\n"
+    "too: a valid file of another epoch is not this epoch's output.\n"
     "\n"
     "Kinds: checkpoint, dataset, eval, loss-input, loss-output, policy, rewards, thetas\n"
     "(their schemas are in PREFIX/share/amlfs/schemas).\n"
@@ -209,7 +211,15 @@ int main(int argc, char **argv)
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--get FILE PATH[@ATTR] (see --help)");
         return get(argv[2], argv[3]);
     }
-    for (int i = 1; i < argc; i++) {
+    long long epoch = -1;
+    int first = 1;
+    if (argc >= 3 && !strcmp(argv[1], "--epoch")) {
+        epoch = amlfs_arg_int("--epoch", argv[2], 0, 1LL << 40);
+        first = 3;
+    }
+    if (first >= argc)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "give a file to check (see --help)");
+    for (int i = first; i < argc; i++) {
         if (argv[i][0] == '-')
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown option '%s' (see --help)", argv[i]);
         hid_t f = amlfs_h5_open(argv[i], NULL);
@@ -220,6 +230,13 @@ int main(int argc, char **argv)
         }
         char kind[64];
         amlfs_attr_str(f, "/", "schema", kind, sizeof kind);
+        if (epoch >= 0) {
+            if (!H5Aexists(f, "epoch"))
+                amlfs_fail(AMLFS_EXIT_USAGE, argv[i], "/@epoch: missing, expected %lld", epoch);
+            long long e = (long long)amlfs_attr_i64(f, "/", "epoch");
+            if (e != epoch)
+                amlfs_fail(AMLFS_EXIT_USAGE, argv[i], "/@epoch: %lld, expected %lld", e, epoch);
+        }
         printf("%s: %s, valid\n", argv[i], kind);
         H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, NULL, root_attr, NULL);
         H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, dataset, NULL);

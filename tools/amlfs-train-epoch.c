@@ -119,9 +119,7 @@ int main(int argc, char **argv)
 
     const double *theta = th.theta + (size_t)index * 4 * th.intervals;
     amlfs_loss_spec spec = {AMLFS_SPACE_PROB, (int)th.intervals, theta, 0.0};
-    amlfs_schedule sched = {!strcmp(st.schedule, "step") ? AMLFS_SCHEDULE_STEP
-                                                          : AMLFS_SCHEDULE_COSINE,
-                            st.lr, (double)st.epochs, st.warmup, st.step, st.gamma};
+    amlfs_schedule sched = amlfs_state_schedule(&st);
     amlfs_augment augment = strcmp(st.augment, "crop-flip") ? AUGMENT_NONE : AUGMENT_CROP_FLIP;
     int n = train.n, batch = st.shape.batch;
     int batches = (n + batch - 1) / batch;
@@ -137,13 +135,8 @@ int main(int argc, char **argv)
     for (int b = 0; b < batches; b++) {
         int first = b * batch, count = n - first < batch ? n - first : batch;
         amlfs_make_batch(&train, order, first, count, augment, seed, epoch, sample, x, y);
-        /* the schedule steps per batch (PyTorch's CosineAnnealingLR stepped each batch over
-         * the run), a function of the epoch and the batch alone: a run resumed from any
-         * epoch's checkpoint has the rates of an unbroken one */
-        double lr = amlfs_lr_at(&sched, (double)(epoch - 1) + (double)b / batches);
-        double loss = amlfs_model_train_step(m, x, y, count, &spec, lr, st.momentum,
-                                             st.weight_decay, (int)st.nesterov,
-                                             st.optim_steps == 0, &correct, &clamped);
+        double loss = amlfs_train_batch(m, &st, &sched, epoch, b, batches, x, y, count, &spec,
+                                        &correct, &clamped);
         seen += count;
         if (!isfinite(loss)) {
             amlfs_note("epoch %u sample %u: loss %g at batch %d of %d: diverged", epoch, sample,
@@ -153,7 +146,6 @@ int main(int argc, char **argv)
             break;
         }
         loss_sum += loss * count;
-        st.optim_steps++;
         if (amlfs_progress_on() && (b % 20 == 0 || b == batches - 1))
             fprintf(stderr, "\ramlfs-train-epoch: epoch %u sample %u: batch %d/%d, loss %.4f",
                     epoch, sample, b + 1, batches, loss_sum / (double)seen);

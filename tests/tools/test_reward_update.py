@@ -1,6 +1,7 @@
 """amlfs-reward, amlfs-update, amlfs-broadcast: exclusions recorded, shaping against
 numpy, REINFORCE + Adam against a hand computation, skipped updates, the best start."""
 import filecmp
+import os
 import unittest
 
 import numpy as np
@@ -180,6 +181,43 @@ class Epoch(ToolTest):
         write_checkpoint(ckpts[1], epoch=4)
         self.fails(2, "amlfs-broadcast", "--rewards", r, "--out", start, *ckpts,
                    mentions=["epoch 4"])
+
+    def test_infinite_rewards_excluded(self):
+        """A loss of +inf (metric loss: reward -inf) or -inf, a top-1 of +inf: each is
+        excluded as not finite, exactly like NaN, and never best."""
+        p, t = self.setup_epoch(5)
+        evals = [self.path(f"e{i}.h5") for i in range(5)]
+        write_eval(evals[0], loss=0.7)
+        write_eval(evals[1], loss=float("inf"))
+        write_eval(evals[2], loss=float("-inf"))
+        write_eval(evals[3], loss=0.4)
+        write_eval(evals[4], loss=float("nan"))
+        r, proc = self.reward(t, evals, metric="loss")
+        np.testing.assert_array_equal(read(r, "excluded") != 0, [0, 1, 1, 0, 1])
+        self.assertEqual(attr(r, "finite"), 2)
+        self.assertEqual(attr(r, "best"), 3)
+        np.testing.assert_allclose(read(r, "normalized"), [-1, 0, 0, 1, 0], atol=1e-12)
+        for i, v in enumerate((0.5, float("inf"), 0.6)):
+            write_eval(evals[i], top1=v)
+        r, _ = self.reward(t, evals, metric="top1", out="r2.h5")
+        self.assertEqual(read(r, "excluded")[1] != 0, True)
+        self.assertEqual(attr(r, "best"), 2)
+
+    def test_diverged_winner_refused(self):
+        """The best eval says ok but its checkpoint says diverged: amlfs-broadcast refuses
+        it (exit 2 naming the file and the status) and writes nothing."""
+        p, t = self.setup_epoch(2)
+        evals = [self.path("e0.h5"), self.path("e1.h5")]
+        ckpts = [self.path("c0.h5"), self.path("c1.h5")]
+        write_eval(evals[0], top1=0.3)
+        write_eval(evals[1], top1=0.8)
+        write_checkpoint(ckpts[0])
+        write_checkpoint(ckpts[1], status="diverged")
+        r, _ = self.reward(t, evals)
+        start = self.path("start.h5")
+        self.fails(2, "amlfs-broadcast", "--rewards", r, "--out", start, *ckpts,
+                   mentions=[ckpts[1], "diverged"])
+        self.assertFalse(os.path.exists(start))
 
     def test_no_finite_reward_stops_the_run(self):
         p, t = self.setup_epoch(2)

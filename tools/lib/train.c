@@ -3,6 +3,7 @@
 #include "train.h"
 #include "tool.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,4 +66,29 @@ void amlfs_check_fit(const amlfs_train_state *st, const char *ckpt_path, const a
                    "%d-channel %dx%d images of %d classes",
                    s->channels, s->height, s->width, s->classes, ckpt_path, st->shape.model,
                    st->shape.channels, st->shape.height, st->shape.width, st->shape.classes);
+}
+
+amlfs_schedule amlfs_state_schedule(const amlfs_train_state *st)
+{
+    amlfs_schedule s = {!strcmp(st->schedule, "step") ? AMLFS_SCHEDULE_STEP
+                                                      : AMLFS_SCHEDULE_COSINE,
+                        st->lr, (double)st->epochs, st->warmup, st->step, st->gamma};
+    return s;
+}
+
+double amlfs_train_batch(amlfs_model *m, amlfs_train_state *st, const amlfs_schedule *sched,
+                         int64_t epoch, int b, int batches, const float *x, const int32_t *y,
+                         int count, const amlfs_loss_spec *spec, int64_t *correct,
+                         int64_t *clamped)
+{
+    /* the schedule steps per batch (PyTorch's CosineAnnealingLR stepped each batch over
+     * the run), a function of the epoch and the batch alone: a run resumed from any
+     * epoch's checkpoint has the rates of an unbroken one */
+    double lr = amlfs_lr_at(sched, (double)(epoch - 1) + (double)b / batches);
+    double loss = amlfs_model_train_step(m, x, y, count, spec, lr, st->momentum,
+                                         st->weight_decay, (int)st->nesterov,
+                                         st->optim_steps == 0, correct, clamped);
+    if (isfinite(loss))
+        st->optim_steps++;
+    return loss;
 }
