@@ -9,7 +9,7 @@
 int amlfs_model_defaults(amlfs_train_state *st, const char *model)
 {
     snprintf(st->shape.model, sizeof st->shape.model, "%s", model);
-    snprintf(st->schedule, sizeof st->schedule, "cosine");
+    st->schedule = AMLFS_SCHEDULE_COSINE;
     st->momentum = 0.9;
     st->weight_decay = 5e-4;
     st->nesterov = 0;
@@ -20,14 +20,14 @@ int amlfs_model_defaults(amlfs_train_state *st, const char *model)
         st->shape.batch = 100;
         st->lr = 0.05;
         st->epochs = 12;
-        snprintf(st->augment, sizeof st->augment, "none");
+        st->augment = AUGMENT_NONE;
         return 0;
     }
     if (!strcmp(model, "resnet20")) {
         st->shape.batch = 128;
         st->lr = 0.1;
         st->epochs = 200;
-        snprintf(st->augment, sizeof st->augment, "crop-flip");
+        st->augment = AUGMENT_CROP_FLIP;
         return 0;
     }
     return -1;
