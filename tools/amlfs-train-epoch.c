@@ -106,7 +106,7 @@ int main(int argc, char **argv)
                    amlfs_status_names[st.status]);
     if (th.space != AMLFS_SPACE_PROB)
         amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "cosine-space losses need a cosine head; "
-                   "%s has a linear head (prob space)", st.shape.model);
+                   "%s has a linear head (prob space)", amlfs_model_names[st.shape.model]);
     amlfs_split train;
     amlfs_split_read(&train, data_path, "train");
     amlfs_check_fit(&st, ckpt_path, &train, data_path);

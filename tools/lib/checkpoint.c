@@ -17,7 +17,7 @@ void amlfs_state_read(amlfs_train_state *st, const char *path)
 {
     memset(st, 0, sizeof *st);
     hid_t f = amlfs_h5_open(path, "checkpoint");
-    amlfs_attr_str(f, "/", "model", st->shape.model, sizeof st->shape.model);
+    st->shape.model = amlfs_attr_enum(f, "/", "model", amlfs_model_names);
     st->shape.classes = (int)amlfs_attr_i64(f, "/", "classes");
     st->shape.channels = (int)amlfs_attr_i64(f, "/", "channels");
     st->shape.height = (int)amlfs_attr_i64(f, "/", "height");
@@ -144,7 +144,7 @@ void amlfs_checkpoint_write(const amlfs_train_state *st, amlfs_model *m, amlfs_c
 {
     amlfs_h5_out o = amlfs_h5_create(path, "checkpoint");
     hid_t f = o.file;
-    amlfs_attr_set_str(f, "/", "model", st->shape.model);
+    amlfs_attr_set_str(f, "/", "model", amlfs_model_names[st->shape.model]);
     amlfs_attr_set_str(f, "/", "dataset", st->dataset);
     amlfs_attr_set_i64(f, "/", "classes", st->shape.classes);
     amlfs_attr_set_i64(f, "/", "channels", st->shape.channels);

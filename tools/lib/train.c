@@ -8,7 +8,10 @@
 
 int amlfs_model_defaults(amlfs_train_state *st, const char *model)
 {
-    snprintf(st->shape.model, sizeof st->shape.model, "%s", model);
+    int kind = amlfs_choice_index(amlfs_model_names, model);
+    if (kind < 0)
+        return -1;
+    st->shape.model = (amlfs_model_kind)kind;
     st->schedule = AMLFS_SCHEDULE_COSINE;
     st->momentum = 0.9;
     st->weight_decay = 5e-4;
@@ -16,21 +19,18 @@ int amlfs_model_defaults(amlfs_train_state *st, const char *model)
     st->warmup = 0;
     st->step = 30;
     st->gamma = 0.1;
-    if (!strcmp(model, "small-cnn")) {
+    if (st->shape.model == AMLFS_MODEL_SMALL_CNN) {
         st->shape.batch = 100;
         st->lr = 0.05;
         st->epochs = 12;
         st->augment = AUGMENT_NONE;
-        return 0;
-    }
-    if (!strcmp(model, "resnet20")) {
+    } else { /* resnet20 */
         st->shape.batch = 128;
         st->lr = 0.1;
         st->epochs = 200;
         st->augment = AUGMENT_CROP_FLIP;
-        return 0;
     }
-    return -1;
+    return 0;
 }
 
 amlfs_context *amlfs_open_device(const char *device, int threads)
@@ -63,6 +63,7 @@ void amlfs_check_fit(const amlfs_train_state *st, const char *ckpt_path, const a
         amlfs_fail(AMLFS_EXIT_USAGE, data_path,
                    "holds %d-channel %dx%d images of %d classes, but %s is a %s for "
                    "%d-channel %dx%d images of %d classes",
-                   s->channels, s->height, s->width, s->classes, ckpt_path, st->shape.model,
+                   s->channels, s->height, s->width, s->classes, ckpt_path,
+                   amlfs_model_names[st->shape.model],
                    st->shape.channels, st->shape.height, st->shape.width, st->shape.classes);
 }
