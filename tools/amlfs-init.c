@@ -123,7 +123,8 @@ static void parse_args(int argc, char **argv, init_args *a)
     *a = (init_args){.intervals = 6, .seed = 1, .mode = MODE_AMLFS, .sampling = SAMPLING_PLAIN,
                      .shaping = SHAPING_ZSCORE, .form = AMLFS_FORM_ANCHORED, .sigma = 0.2,
                      .lr = 0.05, .sigma_intercept = NAN, .slope_floor = AMLFS_SLOPE_FLOOR,
-                     .schedule = -1, .augment = -1, .batch = -1, .epochs = -1, .train_lr = NAN, .momentum = NAN, .wd = NAN,
+                     .schedule = -1, .augment = -1, .batch = -1, .epochs = -1,
+                     .train_lr = NAN, .momentum = NAN, .wd = NAN,
                      .warmup = NAN, .step = NAN, .gamma = NAN};
     int c;
     opterr = 0;

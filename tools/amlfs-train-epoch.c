@@ -180,8 +180,9 @@ int main(int argc, char **argv)
     printf("%s\n", out);
     amlfs_note("epoch %u sample %u: %s, train loss %.5f, top-1 %.4f, clamped %.4f; "
                "%lld images in %.2f s (%.0f images/s), %s",
-               epoch, sample, amlfs_status_names[st.status], st.train_loss, st.train_top1, st.clamp_fraction,
-               (long long)seen, seconds, (double)seen / seconds, amlfs_context_describe(ctx));
+               epoch, sample, amlfs_status_names[st.status], st.train_loss, st.train_top1,
+               st.clamp_fraction, (long long)seen, seconds, (double)seen / seconds,
+               amlfs_context_describe(ctx));
     free(order);
     free(x);
     free(y);
