@@ -163,7 +163,7 @@ static void run_case(const bench_case *c, const bench_options *o, child_result *
     amlfs_loss_spec spec = {AMLFS_SPACE_PROB, M, theta, 0.0};
     amlfs_model_shape shape;
     memset(&shape, 0, sizeof shape);
-    snprintf(shape.model, sizeof shape.model, "%s", c->model);
+    shape.model = (amlfs_model_kind)amlfs_choice_index(amlfs_model_names, c->model);
     shape.classes = c->classes;
     shape.channels = c->channels;
     shape.height = c->height;

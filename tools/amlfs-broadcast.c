@@ -2,6 +2,7 @@
  * for every sample (DESIGN.md 1 step 6). The copy is byte for byte. */
 #include "h5io.h"
 #include "atomic_out.h"
+#include "checkpoint.h"
 #include "policy.h"
 #include "tool.h"
 
@@ -82,13 +83,12 @@ int main(int argc, char **argv)
                    (long long)r.epoch);
     const char *winner = argv[optind + r.best];
     hid_t f = amlfs_h5_open(winner, "checkpoint");
-    char status[16];
-    amlfs_attr_str(f, "/", "status", status, sizeof status);
+    amlfs_status status = amlfs_attr_enum(f, "/", "status", amlfs_status_names);
     int64_t epoch = amlfs_attr_i64(f, "/", "epoch");
     H5Fclose(f);
-    if (strcmp(status, "ok"))
+    if (status != AMLFS_STATUS_OK)
         amlfs_fail(AMLFS_EXIT_USAGE, winner, "the best sample's checkpoint has status %s",
-                   status);
+                   amlfs_status_names[status]);
     if (epoch != r.epoch)
         amlfs_fail(AMLFS_EXIT_USAGE, winner, "checkpoint of epoch %lld, the rewards are of "
                    "epoch %lld", (long long)epoch, (long long)r.epoch);

@@ -73,7 +73,7 @@ int main(int argc, char **argv)
     amlfs_split s;
     amlfs_split_read(&s, data_path, splits[split]);
     amlfs_check_fit(&st, ckpt_path, &s, data_path);
-    int diverged = strcmp(st.status, "ok") != 0;
+    int diverged = st.status != AMLFS_STATUS_OK;
     double top1 = NAN, top5 = NAN, loss = NAN;
     double t0 = amlfs_seconds();
     if (!diverged) {
@@ -122,7 +122,8 @@ int main(int argc, char **argv)
     double seconds = amlfs_seconds() - t0;
     amlfs_h5_out o = amlfs_h5_create(out, "eval");
     amlfs_attr_set_str(o.file, "/", "split", splits[split]);
-    amlfs_attr_set_str(o.file, "/", "status", diverged ? "diverged" : "ok");
+    amlfs_attr_set_str(o.file, "/", "status",
+                       amlfs_status_names[diverged ? AMLFS_STATUS_DIVERGED : AMLFS_STATUS_OK]);
     amlfs_attr_set_i64(o.file, "/", "epoch", st.epoch);
     amlfs_attr_set_i64(o.file, "/", "images", s.n);
     amlfs_attr_set_f64(o.file, "/", "top1", top1);

@@ -54,7 +54,7 @@ static const char usage[] =
 #define PATH_LEN 4096
 
 typedef struct {
-    char space[16];
+    amlfs_space space;
     int64_t intervals;
     int epochs;      /* 0: one theta; else the schedule's length */
     double *thetas;  /* (max(epochs,1), 4M) */
@@ -70,7 +70,7 @@ static void from_thetas(export_loss *x, const char *path, long long index)
                    (long long)t.samples, (long long)t.samples - 1);
     size_t d = (size_t)(4 * t.intervals);
     x->intervals = t.intervals;
-    snprintf(x->space, sizeof x->space, "%s", t.space);
+    x->space = t.space;
     x->thetas = amlfs_zalloc(d, sizeof(double));
     memcpy(x->thetas, t.theta + (size_t)index * d, d * sizeof(double));
     snprintf(x->source, sizeof x->source, "%s, row %lld", path, index);
@@ -83,14 +83,12 @@ static void from_policy(export_loss *x, const char *path)
     amlfs_policy_read(&p, path);
     size_t d = (size_t)(4 * p.intervals);
     x->intervals = p.intervals;
-    snprintf(x->space, sizeof x->space, "%s", p.space);
+    x->space = p.space;
     x->thetas = amlfs_zalloc(d, sizeof(double));
     /* mu is in the draw's coordinates: the loss is the theta it stands for */
-    amlfs_form_theta(amlfs_form_parse(p.form),
-                     strcmp(p.space, "cosine") ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE,
-                     (int)p.intervals, p.mu, p.slope_floor, x->thetas);
+    amlfs_form_theta(p.form, p.space, (int)p.intervals, p.mu, p.slope_floor, x->thetas);
     snprintf(x->source, sizeof x->source, "%s, mu of epoch %lld (%s form)", path,
-             (long long)p.epoch, p.form);
+             (long long)p.epoch, amlfs_form_names[p.form]);
     amlfs_policy_free(&p);
 }
 
@@ -132,11 +130,12 @@ static void from_run(export_loss *x, const char *run)
                        (long long)r.samples, tpath, (long long)t.samples);
         if (e == 1) {
             x->intervals = t.intervals;
-            snprintf(x->space, sizeof x->space, "%s", t.space);
-        } else if (t.intervals != x->intervals || strcmp(t.space, x->space)) {
+            x->space = t.space;
+        } else if (t.intervals != x->intervals || t.space != x->space) {
             amlfs_fail(AMLFS_EXIT_USAGE, tpath, "M = %lld in space %s, epoch 1's thetas have "
-                       "M = %lld in space %s", (long long)t.intervals, t.space,
-                       (long long)x->intervals, x->space);
+                       "M = %lld in space %s", (long long)t.intervals,
+                       amlfs_space_names[t.space], (long long)x->intervals,
+                       amlfs_space_names[x->space]);
         }
         size_t d = (size_t)(4 * t.intervals);
         if ((size_t)e > cap) {
@@ -217,7 +216,7 @@ static void write_module(FILE *f, const export_loss *x, double scale, const char
             AMLFS_VERSION);
     put_doc_text(f, x->source);
     fprintf(f, ".\n\n");
-    if (!strcmp(x->space, "cosine"))
+    if (x->space == AMLFS_SPACE_COSINE)
         fprintf(f, "Cosine space: f'_y = s t(cos_y), f'_j = s cos_j (j != y), "
                    "L = -log tau(softmax(f')_y);\nt on [-1, 1], tau on [0, 1] clamped to "
                    "[1e-300, inf).\n");
@@ -232,10 +231,10 @@ static void write_module(FILE *f, const export_loss *x, double scale, const char
                "    criterion = Loss(%s)    # torch.nn.Module; forward(inputs, targets%s)\n"
                "    per_row, grad = loss_numpy(inputs, targets%s)  # NumPy, grad of the mean\n"
                "\"\"\"\n",
-            m, (int)len, base, !strcmp(x->space, "cosine") && !(scale > 0) ? "scale=S" : "",
+            m, (int)len, base, x->space == AMLFS_SPACE_COSINE && !(scale > 0) ? "scale=S" : "",
             x->epochs ? ", epoch" : "", x->epochs ? ", epoch=e" : "");
     fprintf(f, "import math\n\nimport numpy as np\n\n");
-    fprintf(f, "SPACE = \"%s\"\nINTERVALS = %d\n", x->space, m);
+    fprintf(f, "SPACE = \"%s\"\nINTERVALS = %d\n", amlfs_space_names[x->space], m);
     if (scale > 0)
         fprintf(f, "SCALE = %.17g\n", scale);
     else
@@ -310,9 +309,9 @@ int main(int argc, char **argv)
         from_policy(&x, policy_path);
     else
         from_run(&x, run);
-    if (scale > 0 && strcmp(x.space, "cosine"))
+    if (scale > 0 && x.space != AMLFS_SPACE_COSINE)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--scale: the loss is of the %s space, which has "
-                   "no scale", x.space);
+                   "no scale", amlfs_space_names[x.space]);
 
     char *body = read_body(share);
     const char *tmp = amlfs_out_begin(out);

@@ -67,11 +67,6 @@ static const char usage[] =
     "\n"
     "Exit status: 0 written, 1 the write failed, 2 bad usage or input.\n";
 
-static const char *const spaces[] = {"prob", "cosine", NULL};
-/* indexed by amlfs_init_kind */
-static const char *const inits[] = {"identity", "focal", "cosface", "arcface", "sphereface",
-                                    "gce", NULL};
-
 /* The command line. Both tools use out, intervals, space and seed. */
 typedef struct {
     const char *out;
@@ -82,7 +77,8 @@ typedef struct {
     double sigma, lr, sigma_intercept, slope_floor;
     const char *from;
     /* the model's: NAN / -1 / NULL = the model's default */
-    const char *model, *data, *schedule, *augment;
+    const char *model, *data;
+    int schedule, augment; /* -1: the model's default */
     long long batch, epochs;
     int nesterov;
     double train_lr, momentum, wd, warmup, step, gamma;
@@ -124,12 +120,11 @@ static void parse_args(int argc, char **argv, init_args *a)
         {"gamma", required_argument, 0, O_GAMMA},
         {"augment", required_argument, 0, O_AUGMENT},
         {0, 0, 0, 0}};
-    static const char *const schedules[] = {"cosine", "step", NULL};
-    static const char *const augments[] = {"none", "crop-flip", NULL};
     *a = (init_args){.intervals = 6, .seed = 1, .mode = MODE_AMLFS, .sampling = SAMPLING_PLAIN,
                      .shaping = SHAPING_ZSCORE, .form = AMLFS_FORM_ANCHORED, .sigma = 0.2,
                      .lr = 0.05, .sigma_intercept = NAN, .slope_floor = AMLFS_SLOPE_FLOOR,
-                     .batch = -1, .epochs = -1, .train_lr = NAN, .momentum = NAN, .wd = NAN,
+                     .schedule = -1, .augment = -1, .batch = -1, .epochs = -1,
+                     .train_lr = NAN, .momentum = NAN, .wd = NAN,
                      .warmup = NAN, .step = NAN, .gamma = NAN};
     int c;
     opterr = 0;
@@ -143,7 +138,7 @@ static void parse_args(int argc, char **argv, init_args *a)
             a->intervals_set = 1;
             break;
         case O_SPACE:
-            a->space = amlfs_arg_choice("--space", optarg, spaces);
+            a->space = amlfs_arg_choice("--space", optarg, amlfs_space_names);
             a->space_set = 1;
             break;
         case O_SIGMA:
@@ -166,7 +161,7 @@ static void parse_args(int argc, char **argv, init_args *a)
             if (!(a->lr > 0))
                 amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--policy-lr: %g, expected > 0", a->lr);
             break;
-        case O_INIT: a->init = amlfs_arg_choice("--init", optarg, inits); break;
+        case O_INIT: a->init = amlfs_arg_choice("--init", optarg, amlfs_init_names); break;
         case O_MODE: a->mode = amlfs_arg_choice("--mode", optarg, amlfs_mode_names); break;
         case O_FROM: a->from = optarg; break;
         case O_SAMPLING:
@@ -184,14 +179,14 @@ static void parse_args(int argc, char **argv, init_args *a)
         case O_NESTEROV: a->nesterov = 1; break;
         case O_WD: a->wd = amlfs_arg_double("--weight-decay", optarg, 0, 1); break;
         case O_SCHEDULE:
-            a->schedule = schedules[amlfs_arg_choice("--schedule", optarg, schedules)];
+            a->schedule = amlfs_arg_choice("--schedule", optarg, amlfs_schedule_names);
             break;
         case O_WARMUP: a->warmup = amlfs_arg_double("--warmup", optarg, 0, 1e4); break;
         case O_EPOCHS: a->epochs = amlfs_arg_int("--epochs", optarg, 1, 100000); break;
         case O_STEP: a->step = amlfs_arg_double("--step", optarg, 1e-3, 1e5); break;
         case O_GAMMA: a->gamma = amlfs_arg_double("--gamma", optarg, 0, 1); break;
         case O_AUGMENT:
-            a->augment = augments[amlfs_arg_choice("--augment", optarg, augments)];
+            a->augment = amlfs_arg_choice("--augment", optarg, amlfs_augment_names);
             break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
@@ -211,7 +206,7 @@ static void training_settings(amlfs_train_state *st, const init_args *a)
     if (amlfs_model_defaults(st, a->model) != 0)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--model: unknown model '%s' (small-cnn, resnet20)",
                    a->model);
-    if (a->space == 1)
+    if (a->space == AMLFS_SPACE_COSINE)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--space cosine needs a cosine head; %s has a "
                    "linear head (prob space)", a->model);
     if (a->batch > 0) st->shape.batch = (int)a->batch;
@@ -222,10 +217,10 @@ static void training_settings(amlfs_train_state *st, const init_args *a)
     if (!isnan(a->warmup)) st->warmup = a->warmup;
     if (!isnan(a->step)) st->step = a->step;
     if (!isnan(a->gamma)) st->gamma = a->gamma;
-    if (a->schedule) snprintf(st->schedule, sizeof st->schedule, "%s", a->schedule);
-    if (a->augment) snprintf(st->augment, sizeof st->augment, "%s", a->augment);
+    if (a->schedule >= 0) st->schedule = (amlfs_schedule_kind)a->schedule;
+    if (a->augment >= 0) st->augment = (amlfs_augment)a->augment;
     st->nesterov = a->nesterov;
-    if (!strcmp(st->schedule, "cosine") && st->warmup >= st->epochs)
+    if (st->schedule == AMLFS_SCHEDULE_COSINE && st->warmup >= st->epochs)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--warmup %g must be below --epochs %lld",
                    st->warmup, (long long)st->epochs);
 }
@@ -259,11 +254,11 @@ static int write_start(const init_args *a)
     st.seed = a->seed;
     st.epoch = 0;
     st.optim_steps = 0;
-    snprintf(st.status, sizeof st.status, "ok");
+    st.status = AMLFS_STATUS_OK;
     st.train_loss = st.train_top1 = NAN;
     st.clamp_fraction = 0;
     st.intervals = a->intervals;
-    snprintf(st.space, sizeof st.space, "prob");
+    st.space = AMLFS_SPACE_PROB;
     st.theta = amlfs_zalloc((size_t)(4 * a->intervals), sizeof(double));
     for (int j = 0; j < a->intervals; j++)
         st.theta[j] = st.theta[2 * a->intervals + j] = 1.0; /* the identity */
@@ -295,18 +290,18 @@ static void replayed_mu(amlfs_policy *p, init_args *a)
     if (a->intervals_set && a->intervals != src.intervals)
         amlfs_fail(AMLFS_EXIT_USAGE, a->from, "has M = %lld, --intervals says %d",
                    (long long)src.intervals, a->intervals);
-    if (a->space_set && strcmp(spaces[a->space], src.space))
-        amlfs_fail(AMLFS_EXIT_USAGE, a->from, "has space %s, --space says %s", src.space,
-                   spaces[a->space]);
-    if (a->form_set && strcmp(amlfs_form_names[a->form], src.form))
-        amlfs_fail(AMLFS_EXIT_USAGE, a->from, "is in the %s form, --form says %s", src.form,
-                   amlfs_form_names[a->form]);
+    if (a->space_set && (amlfs_space)a->space != src.space)
+        amlfs_fail(AMLFS_EXIT_USAGE, a->from, "has space %s, --space says %s",
+                   amlfs_space_names[src.space], amlfs_space_names[a->space]);
+    if (a->form_set && (amlfs_form)a->form != src.form)
+        amlfs_fail(AMLFS_EXIT_USAGE, a->from, "is in the %s form, --form says %s",
+                   amlfs_form_names[src.form], amlfs_form_names[a->form]);
     a->intervals = (int)src.intervals;
-    a->space = strcmp(src.space, "prob") ? 1 : 0;
-    a->form = amlfs_form_parse(src.form);
+    a->space = src.space;
+    a->form = src.form;
     amlfs_policy_alloc(p, a->intervals);
     memcpy(p->mu, src.mu, sizeof(double) * 4 * (size_t)a->intervals);
-    snprintf(p->init, sizeof p->init, "%s", src.init);
+    p->init = src.init;
     p->init_max_error = src.init_max_error;
     a->slope_floor = src.slope_floor; /* the replayed mu's theta as the source made it */
     amlfs_policy_free(&src);
@@ -317,13 +312,13 @@ static void fitted_mu(amlfs_policy *p, const init_args *a)
 {
     amlfs_policy_alloc(p, a->intervals);
     double err = 0.0;
-    if (amlfs_fit_draw((amlfs_init_kind)a->init, a->space ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB,
-                       (amlfs_form)a->form, a->intervals, a->slope_floor, p->mu, &err) != 0)
+    if (amlfs_fit_draw((amlfs_init_kind)a->init, (amlfs_space)a->space, (amlfs_form)a->form,
+                       a->intervals, a->slope_floor, p->mu, &err) != 0)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL,
                    "--init %s is a margin loss, defined in the cosine space only "
                    "(add --space cosine)",
-                   inits[a->init]);
-    snprintf(p->init, sizeof p->init, "%s", inits[a->init]);
+                   amlfs_init_names[a->init]);
+    p->init = (amlfs_init_kind)a->init;
     p->init_max_error = err;
 }
 
@@ -340,19 +335,19 @@ static int write_policy(init_args *a)
     else
         fitted_mu(&p, a);
     double sigma_intercept = isnan(a->sigma_intercept) ? a->sigma : a->sigma_intercept;
-    snprintf(p.form, sizeof p.form, "%s", amlfs_form_names[a->form]);
+    p.form = (amlfs_form)a->form;
     p.sigma_intercept = sigma_intercept;
     p.slope_floor = a->form == AMLFS_FORM_ANCHORED ? a->slope_floor : 0.0;
-    amlfs_sigma_vector((amlfs_form)a->form, a->space ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB,
-                       a->intervals, a->sigma, sigma_intercept, p.sigma_of);
+    amlfs_sigma_vector((amlfs_form)a->form, (amlfs_space)a->space, a->intervals, a->sigma,
+                       sigma_intercept, p.sigma_of);
     memcpy(p.mu_init, p.mu, sizeof(double) * 4 * (size_t)a->intervals);
     p.epoch = 1;
     p.adam_step = 0;
     p.seed = a->seed;
-    snprintf(p.space, sizeof p.space, "%s", spaces[a->space]);
-    snprintf(p.mode, sizeof p.mode, "%s", amlfs_mode_names[a->mode]);
-    snprintf(p.sampling, sizeof p.sampling, "%s", amlfs_sampling_names[a->sampling]);
-    snprintf(p.shaping, sizeof p.shaping, "%s", amlfs_shaping_names[a->shaping]);
+    p.space = (amlfs_space)a->space;
+    p.mode = (amlfs_mode)a->mode;
+    p.sampling = (amlfs_sampling)a->sampling;
+    p.shaping = (amlfs_shaping)a->shaping;
     snprintf(p.last_update, sizeof p.last_update, "init");
     p.sigma = a->sigma;
     p.lr = a->lr;

@@ -85,11 +85,12 @@ int main(int argc, char **argv)
                    has_logits ? "both" : "neither");
     const char *input = has_logits ? "/logits" : "/cosines";
     if (t.plain && !t.space_given) /* a hand-written theta: the input says the space */
-        snprintf(t.space, sizeof t.space, "%s", has_logits ? "prob" : "cosine");
-    int cosine = !strcmp(t.space, "cosine");
+        t.space = has_logits ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE;
+    int cosine = t.space == AMLFS_SPACE_COSINE;
     if (cosine != !strcmp(input, "/cosines"))
         amlfs_fail(AMLFS_EXIT_USAGE, in_path, "holds %s, but theta is of the %s space (%s)",
-                   input, t.space, cosine ? "needs /cosines" : "needs /logits");
+                   input, amlfs_space_names[t.space],
+                   cosine ? "needs /cosines" : "needs /logits");
     hsize_t dims[8];
     if (plain)
         amlfs_plain_dims(f, in_path, input, PLAIN_FLOAT, 2, 2, "(N,C)", dims);
@@ -169,8 +170,7 @@ int main(int argc, char **argv)
         amlfs_fail(AMLFS_EXIT_USAGE, in_path, "/cosines@scale = %g, expected s > 0", scale);
 
     const double *theta = t.theta + (size_t)index * 4 * t.intervals;
-    amlfs_loss_spec spec = {cosine ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB,
-                            (int)t.intervals, theta, scale};
+    amlfs_loss_spec spec = {t.space, (int)t.intervals, theta, scale};
     double *loss = amlfs_zalloc((size_t)n, sizeof(double));
     double *weight = amlfs_zalloc((size_t)n, sizeof(double));
     float *grad = amlfs_zalloc((size_t)n * classes, sizeof(float));
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
     double mean = amlfs_searchable_loss(&spec, x, y, n, classes, loss, grad, weight, &clamped);
 
     amlfs_h5_out o = amlfs_h5_create(out, "loss-output");
-    amlfs_attr_set_str(o.file, "/", "space", t.space);
+    amlfs_attr_set_str(o.file, "/", "space", amlfs_space_names[t.space]);
     amlfs_attr_set_i64(o.file, "/", "intervals", t.intervals);
     amlfs_attr_set_i64(o.file, "/", "index", index);
     amlfs_attr_set_f64(o.file, "/", "mean", mean);

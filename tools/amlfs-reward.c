@@ -1,6 +1,7 @@
 /* amlfs-reward: the epoch's rewards from its B eval files, shaped for the update
  * (DESIGN.md 1 steps 3-4). Missing, unreadable, diverged and non-finite evals are
  * excluded and recorded; they do not fail the tool. */
+#include "checkpoint.h"
 #include "h5io.h"
 #include "policy.h"
 #include "search.h"
@@ -27,22 +28,19 @@ static const char usage[] =
     "Exit status: 0 written (even with no finite reward: amlfs-broadcast then stops the\n"
     "run), 1 the write failed, 2 bad usage or input.\n";
 
-static const char *const metrics[] = {"top1", "top5", "loss", NULL};
-
 /* The reward of one eval file, or an exclusion code. */
-static int read_reward(const char *path, const char *metric, int64_t epoch, double *reward,
+static int read_reward(const char *path, amlfs_metric metric, int64_t epoch, double *reward,
                        char *why, size_t n)
 {
     *reward = NAN;
     hid_t f = amlfs_h5_try_open(path, "eval", why, n);
     if (f < 0)
         return strcmp(why, "no such file") ? EXCLUDED_INVALID : EXCLUDED_MISSING;
-    char status[16];
-    amlfs_attr_str(f, "/", "status", status, sizeof status);
+    amlfs_status status = amlfs_attr_enum(f, "/", "status", amlfs_status_names);
     int64_t e = amlfs_attr_i64(f, "/", "epoch");
-    double v = amlfs_attr_f64(f, "/", metric);
+    double v = amlfs_attr_f64(f, "/", amlfs_metric_names[metric]);
     H5Fclose(f);
-    if (!strcmp(status, "diverged")) {
+    if (status == AMLFS_STATUS_DIVERGED) {
         snprintf(why, n, "diverged");
         return EXCLUDED_DIVERGED;
     }
@@ -51,10 +49,10 @@ static int read_reward(const char *path, const char *metric, int64_t epoch, doub
         return EXCLUDED_WRONG_EPOCH;
     }
     if (!isfinite(v)) {
-        snprintf(why, n, "%s is %g", metric, v);
+        snprintf(why, n, "%s is %g", amlfs_metric_names[metric], v);
         return EXCLUDED_NONFINITE;
     }
-    *reward = strcmp(metric, "loss") ? v : -v;
+    *reward = metric == METRIC_LOSS ? -v : v;
     return EXCLUDED_NO;
 }
 
@@ -72,7 +70,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 't': thetas_path = optarg; break;
-        case 'm': metric = amlfs_arg_choice("--metric", optarg, metrics); break;
+        case 'm': metric = amlfs_arg_choice("--metric", optarg, amlfs_metric_names); break;
         case 'o': out = optarg; break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
@@ -93,18 +91,17 @@ int main(int argc, char **argv)
     memset(&r, 0, sizeof r);
     amlfs_rewards_alloc(&r, b);
     r.epoch = t.epoch;
-    snprintf(r.metric, sizeof r.metric, "%s", metrics[metric]);
-    snprintf(r.shaping, sizeof r.shaping, "%s", t.shaping);
+    r.metric = (amlfs_metric)metric;
+    r.shaping = t.shaping;
     for (int i = 0; i < b; i++) {
         char why[1024];
         const char *path = argv[optind + i];
-        r.excluded[i] = (uint8_t)read_reward(path, metrics[metric], t.epoch, &r.raw[i], why,
+        r.excluded[i] = (uint8_t)read_reward(path, r.metric, t.epoch, &r.raw[i], why,
                                              sizeof why);
         if (r.excluded[i])
             amlfs_note("sample %d excluded: %s: %s", i, path, why);
     }
-    amlfs_shaping shaping = strcmp(t.shaping, "rank") ? SHAPING_ZSCORE : SHAPING_RANK;
-    r.finite = amlfs_shape_rewards(r.raw, r.excluded, b, shaping, r.normalized,
+    r.finite = amlfs_shape_rewards(r.raw, r.excluded, b, r.shaping, r.normalized,
                                    r.update_skipped, sizeof r.update_skipped);
     r.best = amlfs_best_sample(r.raw, r.excluded, b);
     r.best_reward = r.best >= 0 ? r.raw[r.best] : NAN;

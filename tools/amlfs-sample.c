@@ -75,10 +75,8 @@ int main(int argc, char **argv)
 
     amlfs_policy p;
     amlfs_policy_read(&p, policy_path);
-    int mode = 0, sampling = 0;
-    while (strcmp(amlfs_mode_names[mode], p.mode))
-        mode++;
-    sampling = strcmp(p.sampling, "plain") ? SAMPLING_ANTITHETIC : SAMPLING_PLAIN;
+    amlfs_mode mode = p.mode;
+    amlfs_sampling sampling = p.sampling;
     if (epoch != p.epoch)
         amlfs_fail(AMLFS_EXIT_USAGE, policy_path, "samples epoch %lld, --epoch says %lld",
                    (long long)p.epoch, epoch);
@@ -103,43 +101,42 @@ int main(int argc, char **argv)
     if (replay_path) {
         if (mode != MODE_REPLAY)
             amlfs_fail(AMLFS_EXIT_USAGE, policy_path, "--replay-thetas needs a replay-mode "
-                       "policy, this one is in %s mode", p.mode);
+                       "policy, this one is in %s mode", amlfs_mode_names[p.mode]);
         amlfs_thetas src;
         amlfs_thetas_read(&src, replay_path);
         if (replay_index >= src.samples)
             amlfs_fail(AMLFS_EXIT_USAGE, replay_path, "--replay-index %lld, but B = %lld",
                        replay_index, (long long)src.samples);
-        if (src.intervals != p.intervals || strcmp(src.space, p.space))
+        if (src.intervals != p.intervals || src.space != p.space)
             amlfs_fail(AMLFS_EXIT_USAGE, replay_path, "M = %lld in space %s, the policy has "
-                       "M = %lld in space %s", (long long)src.intervals, src.space,
-                       (long long)p.intervals, p.space);
-        if (strcmp(src.form, p.form))
+                       "M = %lld in space %s", (long long)src.intervals,
+                       amlfs_space_names[src.space], (long long)p.intervals,
+                       amlfs_space_names[p.space]);
+        if (src.form != p.form)
             amlfs_fail(AMLFS_EXIT_USAGE, replay_path, "holds %s-form draws, the policy is "
-                       "in the %s form", src.form, p.form);
+                       "in the %s form", amlfs_form_names[src.form], amlfs_form_names[p.form]);
         /* the draw: in the policy's form it stands for the replayed theta */
         memcpy(p.mu, src.draw + (size_t)replay_index * d, sizeof(double) * (size_t)d);
         memcpy(t.mu, p.mu, sizeof(double) * (size_t)d);
         amlfs_thetas_free(&src);
     }
     amlfs_draw_thetas(p.mu, d, (int)samples, p.sigma_of, (uint32_t)p.seed, (uint32_t)p.epoch,
-                      (amlfs_mode)mode, (amlfs_sampling)sampling, t.draw);
-    amlfs_form form = amlfs_form_parse(p.form);
-    amlfs_space space = strcmp(p.space, "cosine") ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE;
+                      mode, sampling, t.draw);
     t.floored = 0;
     for (long long i = 0; i < samples; i++)
-        t.floored += amlfs_form_theta(form, space, (int)p.intervals, t.draw + (size_t)i * d,
+        t.floored += amlfs_form_theta(p.form, p.space, (int)p.intervals, t.draw + (size_t)i * d,
                                       p.slope_floor, t.theta + (size_t)i * d);
     memcpy(t.sigma_of, p.sigma_of, sizeof(double) * (size_t)d);
-    memcpy(t.form, p.form, sizeof t.form);
+    t.form = p.form;
     t.sigma_intercept = p.sigma_intercept;
     t.slope_floor = p.slope_floor;
     t.epoch = p.epoch;
     t.seed = p.seed;
     t.sigma = p.sigma;
-    memcpy(t.space, p.space, sizeof t.space);
-    memcpy(t.mode, p.mode, sizeof t.mode);
-    memcpy(t.sampling, p.sampling, sizeof t.sampling);
-    memcpy(t.shaping, p.shaping, sizeof t.shaping);
+    t.space = p.space;
+    t.mode = p.mode;
+    t.sampling = p.sampling;
+    t.shaping = p.shaping;
     amlfs_thetas_write(&t, out);
     printf("%s\n", out);
     amlfs_thetas_free(&t);

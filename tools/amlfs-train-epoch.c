@@ -101,11 +101,12 @@ int main(int argc, char **argv)
         amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "thetas of epoch %lld, but %s has trained "
                    "%lld epochs (expected thetas of epoch %lld)", (long long)th.epoch,
                    ckpt_path, (long long)st.epoch, (long long)st.epoch + 1);
-    if (strcmp(st.status, "ok"))
-        amlfs_fail(AMLFS_EXIT_USAGE, ckpt_path, "status %s: cannot train from it", st.status);
-    if (strcmp(th.space, "prob"))
+    if (st.status != AMLFS_STATUS_OK)
+        amlfs_fail(AMLFS_EXIT_USAGE, ckpt_path, "status %s: cannot train from it",
+                   amlfs_status_names[st.status]);
+    if (th.space != AMLFS_SPACE_PROB)
         amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "cosine-space losses need a cosine head; "
-                   "%s has a linear head (prob space)", st.shape.model);
+                   "%s has a linear head (prob space)", amlfs_model_names[st.shape.model]);
     amlfs_split train;
     amlfs_split_read(&train, data_path, "train");
     amlfs_check_fit(&st, ckpt_path, &train, data_path);
@@ -120,7 +121,7 @@ int main(int argc, char **argv)
     const double *theta = th.theta + (size_t)index * 4 * th.intervals;
     amlfs_loss_spec spec = {AMLFS_SPACE_PROB, (int)th.intervals, theta, 0.0};
     amlfs_schedule sched = amlfs_state_schedule(&st);
-    amlfs_augment augment = strcmp(st.augment, "crop-flip") ? AUGMENT_NONE : AUGMENT_CROP_FLIP;
+    amlfs_augment augment = st.augment;
     int n = train.n, batch = st.shape.batch;
     int batches = (n + batch - 1) / batch;
     int *order = amlfs_zalloc((size_t)n, sizeof(int));
@@ -155,12 +156,12 @@ int main(int argc, char **argv)
         fputc('\n', stderr);
 
     st.epoch = th.epoch;
-    snprintf(st.status, sizeof st.status, "%s", diverged ? "diverged" : "ok");
+    st.status = diverged ? AMLFS_STATUS_DIVERGED : AMLFS_STATUS_OK;
     st.train_loss = diverged ? NAN : loss_sum / (double)seen;
     st.train_top1 = (double)correct / (double)seen;
     st.clamp_fraction = (double)clamped / (double)seen;
     st.intervals = th.intervals;
-    snprintf(st.space, sizeof st.space, "%s", th.space);
+    st.space = th.space;
     free(st.theta);
     st.theta = amlfs_zalloc((size_t)(4 * th.intervals), sizeof(double));
     memcpy(st.theta, theta, sizeof(double) * 4 * (size_t)th.intervals);
@@ -172,8 +173,9 @@ int main(int argc, char **argv)
     printf("%s\n", out);
     amlfs_note("epoch %u sample %u: %s, train loss %.5f, top-1 %.4f, clamped %.4f; "
                "%lld images in %.2f s (%.0f images/s), %s",
-               epoch, sample, st.status, st.train_loss, st.train_top1, st.clamp_fraction,
-               (long long)seen, seconds, (double)seen / seconds, amlfs_context_describe(ctx));
+               epoch, sample, amlfs_status_names[st.status], st.train_loss, st.train_top1,
+               st.clamp_fraction, (long long)seen, seconds, (double)seen / seconds,
+               amlfs_context_describe(ctx));
     free(order);
     free(x);
     free(y);

@@ -68,15 +68,16 @@ int main(int argc, char **argv)
     if (t.epoch != p.epoch)
         amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "thetas of epoch %lld, the policy's is %lld",
                    (long long)t.epoch, (long long)p.epoch);
-    if (t.intervals != p.intervals || strcmp(t.space, p.space))
+    if (t.intervals != p.intervals || t.space != p.space)
         amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "M = %lld in space %s, the policy has "
-                   "M = %lld in space %s", (long long)t.intervals, t.space,
-                   (long long)p.intervals, p.space);
-    if (strcmp(t.form, p.form))
+                   "M = %lld in space %s", (long long)t.intervals, amlfs_space_names[t.space],
+                   (long long)p.intervals, amlfs_space_names[p.space]);
+    if (t.form != p.form)
         amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "holds %s-form draws, the policy %s is in "
-                   "the %s form", t.form, policy_path, p.form);
+                   "the %s form", amlfs_form_names[t.form], policy_path,
+                   amlfs_form_names[p.form]);
     /* a replayed schedule's thetas hold the source run's draw, not this mu */
-    int replayed = !strcmp(p.mode, "replay");
+    int replayed = p.mode == MODE_REPLAY;
     if ((!replayed && memcmp(t.mu, p.mu, sizeof(double) * (size_t)d)) || t.sigma != p.sigma ||
         memcmp(t.sigma_of, p.sigma_of, sizeof(double) * (size_t)d) || t.seed != p.seed ||
         t.slope_floor != p.slope_floor)
@@ -89,8 +90,9 @@ int main(int argc, char **argv)
         amlfs_fail(AMLFS_EXIT_USAGE, rewards_path, "has B = %lld, the thetas have B = %lld",
                    (long long)r.samples, (long long)t.samples);
 
-    if (strcmp(p.mode, "amlfs")) {
-        snprintf(p.last_update, sizeof p.last_update, "not updated: %s mode", p.mode);
+    if (p.mode != MODE_AMLFS) {
+        snprintf(p.last_update, sizeof p.last_update, "not updated: %s mode",
+                 amlfs_mode_names[p.mode]);
     } else if (r.update_skipped[0]) {
         snprintf(p.last_update, sizeof p.last_update, "skipped: %s", r.update_skipped);
         amlfs_note("epoch %lld: update skipped: %s", (long long)p.epoch, r.update_skipped);

@@ -5,6 +5,7 @@
  * |got - want| <= 1e-4 |want| + 2e-5 max|want of the tensor| per element. */
 #include "check.h"
 #include "model.h"
+#include "tool.h"
 
 #include <hdf5.h>
 #include <hdf5_hl.h>
@@ -54,8 +55,11 @@ static void run_case(amlfs_context *ctx, hid_t f, const char *model, int channel
         return;
     }
     n = (int)xdims[0];
-    amlfs_model_shape shape = {"", classes, channels, size, size, n};
-    snprintf(shape.model, sizeof shape.model, "%s", model);
+    int kind = amlfs_choice_index(amlfs_model_names, model);
+    CHECK(kind >= 0, "%s: not a model amlfs builds", model);
+    if (kind < 0)
+        return;
+    amlfs_model_shape shape = {(amlfs_model_kind)kind, classes, channels, size, size, n};
     char err[256];
     amlfs_model *m = amlfs_model_create(ctx, &shape, 7, err, sizeof err);
     CHECK(m != NULL, "%s: %s", model, err);

@@ -160,15 +160,15 @@ static void run_case(amlfs_context *ctx, hid_t f, const char *model, const char 
     st.shape.height = st.shape.width = size;
     st.shape.batch = (int)n;
     snprintf(st.dataset, sizeof st.dataset, channels == 3 ? "cifar10" : "fashion-mnist");
-    snprintf(st.schedule, sizeof st.schedule, "cosine");
+    st.schedule = AMLFS_SCHEDULE_COSINE;
     st.lr = base_lr;
     st.epochs = epochs;
     st.momentum = momentum;
     st.weight_decay = wd;
     st.nesterov = nesterov;
     st.seed = seed;
-    snprintf(st.status, sizeof st.status, "ok");
-    snprintf(st.space, sizeof st.space, "prob");
+    st.status = AMLFS_STATUS_OK;
+    st.space = AMLFS_SPACE_PROB;
     snprintf(st.device, sizeof st.device, "cpu: test_train");
     st.intervals = 6;
     st.threads = 1;

@@ -1,28 +1,33 @@
 /* checkpoint.c: checkpoints in and out.
- * Depends on: h5io (and h5get), model (the tensors), tool. */
+ * Depends on: h5io (and h5get), model (the tensors), search (the space's names), tool. */
 #include "checkpoint.h"
 #include "h5io.h"
+#include "search.h"
 #include "tool.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+const char *const amlfs_status_names[] = {"ok", "diverged", NULL};
+const char *const amlfs_schedule_names[] = {"cosine", "step", NULL};
+const char *const amlfs_augment_names[] = {"none", "crop-flip", NULL};
+
 void amlfs_state_read(amlfs_train_state *st, const char *path)
 {
     memset(st, 0, sizeof *st);
     hid_t f = amlfs_h5_open(path, "checkpoint");
-    amlfs_attr_str(f, "/", "model", st->shape.model, sizeof st->shape.model);
+    st->shape.model = amlfs_attr_enum(f, "/", "model", amlfs_model_names);
     st->shape.classes = (int)amlfs_attr_i64(f, "/", "classes");
     st->shape.channels = (int)amlfs_attr_i64(f, "/", "channels");
     st->shape.height = (int)amlfs_attr_i64(f, "/", "height");
     st->shape.width = (int)amlfs_attr_i64(f, "/", "width");
     st->shape.batch = (int)amlfs_attr_i64(f, "/", "batch");
     amlfs_attr_str(f, "/", "dataset", st->dataset, sizeof st->dataset);
-    amlfs_attr_str(f, "/", "schedule", st->schedule, sizeof st->schedule);
-    amlfs_attr_str(f, "/", "augment", st->augment, sizeof st->augment);
-    amlfs_attr_str(f, "/", "status", st->status, sizeof st->status);
-    amlfs_attr_str(f, "/", "space", st->space, sizeof st->space);
+    st->schedule = amlfs_attr_enum(f, "/", "schedule", amlfs_schedule_names);
+    st->augment = amlfs_attr_enum(f, "/", "augment", amlfs_augment_names);
+    st->status = amlfs_attr_enum(f, "/", "status", amlfs_status_names);
+    st->space = amlfs_attr_enum(f, "/", "space", amlfs_space_names);
     amlfs_attr_str(f, "/", "device", st->device, sizeof st->device);
     st->epoch = amlfs_attr_i64(f, "/", "epoch");
     st->epochs = amlfs_attr_i64(f, "/", "epochs");
@@ -139,7 +144,7 @@ void amlfs_checkpoint_write(const amlfs_train_state *st, amlfs_model *m, amlfs_c
 {
     amlfs_h5_out o = amlfs_h5_create(path, "checkpoint");
     hid_t f = o.file;
-    amlfs_attr_set_str(f, "/", "model", st->shape.model);
+    amlfs_attr_set_str(f, "/", "model", amlfs_model_names[st->shape.model]);
     amlfs_attr_set_str(f, "/", "dataset", st->dataset);
     amlfs_attr_set_i64(f, "/", "classes", st->shape.classes);
     amlfs_attr_set_i64(f, "/", "channels", st->shape.channels);
@@ -150,21 +155,21 @@ void amlfs_checkpoint_write(const amlfs_train_state *st, amlfs_model *m, amlfs_c
     amlfs_attr_set_f64(f, "/", "momentum", st->momentum);
     amlfs_attr_set_i64(f, "/", "nesterov", st->nesterov);
     amlfs_attr_set_f64(f, "/", "weight_decay", st->weight_decay);
-    amlfs_attr_set_str(f, "/", "schedule", st->schedule);
+    amlfs_attr_set_str(f, "/", "schedule", amlfs_schedule_names[st->schedule]);
     amlfs_attr_set_f64(f, "/", "warmup", st->warmup);
     amlfs_attr_set_i64(f, "/", "epochs", st->epochs);
     amlfs_attr_set_f64(f, "/", "step", st->step);
     amlfs_attr_set_f64(f, "/", "gamma", st->gamma);
-    amlfs_attr_set_str(f, "/", "augment", st->augment);
+    amlfs_attr_set_str(f, "/", "augment", amlfs_augment_names[st->augment]);
     amlfs_attr_set_i64(f, "/", "seed", st->seed);
     amlfs_attr_set_i64(f, "/", "epoch", st->epoch);
     amlfs_attr_set_i64(f, "/", "optim_steps", st->optim_steps);
-    amlfs_attr_set_str(f, "/", "status", st->status);
+    amlfs_attr_set_str(f, "/", "status", amlfs_status_names[st->status]);
     amlfs_attr_set_f64(f, "/", "train_loss", st->train_loss);
     amlfs_attr_set_f64(f, "/", "train_top1", st->train_top1);
     amlfs_attr_set_f64(f, "/", "clamp_fraction", st->clamp_fraction);
     amlfs_attr_set_i64(f, "/", "intervals", st->intervals);
-    amlfs_attr_set_str(f, "/", "space", st->space);
+    amlfs_attr_set_str(f, "/", "space", amlfs_space_names[st->space]);
     amlfs_attr_set_i64(f, "/", "threads", st->threads);
     amlfs_attr_set_str(f, "/", "device", st->device);
     hsize_t dt[1] = {(hsize_t)(4 * st->intervals)};

@@ -3,13 +3,29 @@
 #ifndef AMLFS_CHECKPOINT_H
 #define AMLFS_CHECKPOINT_H
 
+#include "data.h"
 #include "model.h"
 
 #include <stdint.h>
 
+/* diverged: the loss became non-finite during the last epoch (eval files carry it on). */
+typedef enum { AMLFS_STATUS_OK = 0, AMLFS_STATUS_DIVERGED = 1 } amlfs_status;
+
+/* The names the files spell the state with, each indexed by its enum, NULL-ended (the
+ * space's is amlfs_space_names, search.h). */
+extern const char *const amlfs_status_names[];   /* amlfs_status */
+extern const char *const amlfs_schedule_names[]; /* amlfs_schedule_kind (amlfs_layers.h) */
+extern const char *const amlfs_augment_names[];  /* amlfs_augment (data.h) */
+
+/* The string attributes that carry state are held as their enums, parsed on read and
+ * written back as the same names; dataset and device are free text. */
 typedef struct {
     amlfs_model_shape shape; /* model, classes, channels, height, width, batch */
-    char dataset[32], schedule[16], augment[16], status[16], space[16], device[160];
+    char dataset[32], device[160];
+    amlfs_schedule_kind schedule;
+    amlfs_augment augment;
+    amlfs_status status;
+    amlfs_space space;
     int64_t epoch, epochs, seed, optim_steps, nesterov, intervals, threads;
     double lr, momentum, weight_decay, warmup, step, gamma;
     double train_loss, train_top1, clamp_fraction;

@@ -94,6 +94,21 @@ void amlfs_attr_str(hid_t loc, const char *obj, const char *name, char *buf, siz
                    obj, name);
 }
 
+int amlfs_attr_enum(hid_t loc, const char *obj, const char *name, const char *const *names)
+{
+    char buf[64];
+    amlfs_attr_str(loc, obj, name, buf, sizeof buf);
+    int k = amlfs_choice_index(names, buf);
+    if (k >= 0)
+        return k;
+    char list[256] = "";
+    for (const char *const *c = names; *c; c++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? "," : "",
+                 *c);
+    amlfs_fail(AMLFS_EXIT_USAGE, amlfs_h5_name(loc), "%s@%s: '%s', expected one of {%s}", obj,
+               name, buf, list);
+}
+
 int amlfs_h5_exists(hid_t loc, const char *path)
 {
     /* H5Lexists needs each parent to exist: walk the path */

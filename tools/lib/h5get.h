@@ -14,6 +14,9 @@ int64_t amlfs_attr_i64(hid_t loc, const char *obj, const char *name);
 double amlfs_attr_f64(hid_t loc, const char *obj, const char *name);
 /* Copies the string into buf (size n, truncated, always terminated). */
 void amlfs_attr_str(hid_t loc, const char *obj, const char *name, char *buf, size_t n);
+/* A string attribute that names state: its index in names (the enum's names table,
+ * NULL-terminated); any other value is exit 2 naming the file and the attribute. */
+int amlfs_attr_enum(hid_t loc, const char *obj, const char *name, const char *const *names);
 int amlfs_attr_exists(hid_t loc, const char *obj, const char *name);
 
 /* The dataset's dims (rank at most 8); returns the rank. */

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *const amlfs_model_names[] = {"small-cnn", "resnet20", NULL};
+
 typedef enum {
     L_CONV, L_BN, L_RELU, L_MAXPOOL, L_GAP, L_LINEAR, L_ADD, L_SHORTCUT, L_TOPLAIN
 } layer_kind;
@@ -262,7 +264,7 @@ static int build(amlfs_model *m)
         return snprintf(m->err, sizeof m->err,
                         "%s needs more than %d layers or %d tensors (MAX_LAYERS, "
                         "MAX_TENSORS in tools/lib/model.c)",
-                        m->shape.model, MAX_LAYERS, MAX_TENSORS), -1;
+                        amlfs_model_names[m->shape.model], MAX_LAYERS, MAX_TENSORS), -1;
     return 0;
 }
 
@@ -272,7 +274,7 @@ static int build_layers(amlfs_model *m)
     builder b = {m, 0, s->channels, s->height, s->width, AMLFS_LAYOUT_PLAIN};
     m->act_size[0] = (size_t)s->channels * s->height * s->width;
     m->layout[0] = AMLFS_LAYOUT_PLAIN;
-    if (!strcmp(s->model, "small-cnn")) {
+    if (s->model == AMLFS_MODEL_SMALL_CNN) {
         if (s->height < 4 || s->width < 4)
             return snprintf(m->err, sizeof m->err, "small-cnn needs images of 4x4 or more"), -1;
         conv(&b, "conv1", 16, 3, 1, 1);
@@ -288,7 +290,7 @@ static int build_layers(amlfs_model *m)
         linear(&b, "fc2", s->classes);
         return 0;
     }
-    if (!strcmp(s->model, "resnet20")) {
+    if (s->model == AMLFS_MODEL_RESNET20) {
         if (s->height < 4 || s->width < 4)
             return snprintf(m->err, sizeof m->err, "resnet20 needs images of 4x4 or more"), -1;
         conv(&b, "conv1", 16, 3, 1, 1);
@@ -305,8 +307,8 @@ static int build_layers(amlfs_model *m)
         linear(&b, "fc", s->classes);
         return 0;
     }
-    return snprintf(m->err, sizeof m->err, "unknown model '%s' (small-cnn, resnet20)",
-                    s->model), -1;
+    return snprintf(m->err, sizeof m->err, "unknown model %d (small-cnn, resnet20)",
+                    (int)s->model), -1;
 }
 
 /* ---- plans ------------------------------------------------------------------------ */

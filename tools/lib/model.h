@@ -40,8 +40,13 @@ typedef struct {
 
 typedef struct amlfs_model amlfs_model;
 
+/* The architectures; amlfs_model_names (indexed by it, NULL-ended) spells them as the
+ * checkpoints and --model do. */
+typedef enum { AMLFS_MODEL_SMALL_CNN = 0, AMLFS_MODEL_RESNET20 = 1 } amlfs_model_kind;
+extern const char *const amlfs_model_names[];
+
 typedef struct {
-    char model[32]; /* small-cnn | resnet20 */
+    amlfs_model_kind model;
     int classes, channels, height, width;
     int batch; /* the largest batch a step or an inference is given */
 } amlfs_model_shape;

@@ -180,15 +180,25 @@ int amlfs_plain_attr_str(hid_t f, const char *path, const char *obj, const char 
     amlfs_attr_str(f, obj, name, buf, n); /* fixed or variable length, any character set */
     if (!choices)
         return 1;
+    if (amlfs_choice_index(choices, buf) >= 0)
+        return 1;
     char list[256] = "";
     for (const char *const *c = choices; *c; c++) {
-        if (!strcmp(*c, buf))
-            return 1;
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? "," : "",
                  *c);
     }
     amlfs_fail(AMLFS_EXIT_USAGE, path, "%s@%s: '%s', expected one of {%s}", obj, name, buf,
                list);
+}
+
+int amlfs_plain_attr_enum(hid_t f, const char *path, const char *obj, const char *name,
+                          const char *const *choices, int def, int *given)
+{
+    char buf[64];
+    int there = amlfs_plain_attr_str(f, path, obj, name, choices, choices[def], buf, sizeof buf);
+    if (given)
+        *given = there;
+    return amlfs_choice_index(choices, buf);
 }
 
 int amlfs_plain_attr_f64v(hid_t f, const char *path, const char *obj, const char *name,

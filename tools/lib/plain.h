@@ -45,6 +45,10 @@ int amlfs_plain_attr_i64(hid_t f, const char *path, const char *obj, const char 
                          int64_t def, int64_t *v);
 int amlfs_plain_attr_str(hid_t f, const char *path, const char *obj, const char *name,
                          const char *const *choices, const char *def, char *buf, size_t n);
+/* A string attribute naming state, as _str with choices the enum's names table: its
+ * index, def when absent; *given (or NULL) says whether it was there. */
+int amlfs_plain_attr_enum(hid_t f, const char *path, const char *obj, const char *name,
+                          const char *const *choices, int def, int *given);
 /* A numeric attribute of exactly n values into v; absent: returns 0, v untouched. */
 int amlfs_plain_attr_f64v(hid_t f, const char *path, const char *obj, const char *name,
                           double *v, size_t n);

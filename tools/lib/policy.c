@@ -17,7 +17,7 @@ static int64_t file_version(hid_t f)
 }
 
 /* sigma_intercept, slope_floor and the per-coordinate sigma against the form. */
-static void check_form(const char *path, const char *form, const char *space, int64_t m,
+static void check_form(const char *path, amlfs_form form, amlfs_space space, int64_t m,
                        double sigma_intercept, double slope_floor, const double *sigma_of)
 {
     if (!(sigma_intercept >= 0) || !isfinite(sigma_intercept))
@@ -25,15 +25,14 @@ static void check_form(const char *path, const char *form, const char *space, in
                    sigma_intercept);
     if (!(slope_floor >= 0) || !isfinite(slope_floor))
         amlfs_fail(AMLFS_EXIT_USAGE, path, "/@slope_floor: %g, expected >= 0", slope_floor);
-    amlfs_form fm = amlfs_form_parse(form);
-    amlfs_space sp = strcmp(space, "cosine") ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE;
     for (int64_t j = 0; j < 4 * m; j++) {
         if (!(sigma_of[j] >= 0) || !isfinite(sigma_of[j]))
             amlfs_fail(AMLFS_EXIT_USAGE, path, "/sigma[%lld] is %g, expected >= 0",
                        (long long)j, sigma_of[j]);
-        if (sigma_of[j] > 0 && !amlfs_form_searched(fm, sp, (int)m, (int)j))
+        if (sigma_of[j] > 0 && !amlfs_form_searched(form, space, (int)m, (int)j))
             amlfs_fail(AMLFS_EXIT_USAGE, path, "/sigma[%lld] is %g, but the %s form does not "
-                       "search that coordinate (expected 0)", (long long)j, sigma_of[j], form);
+                       "search that coordinate (expected 0)", (long long)j, sigma_of[j],
+                       amlfs_form_names[form]);
     }
 }
 
@@ -63,8 +62,6 @@ static void check_common(const char *path, int64_t intervals, double sigma, int6
 
 /* ---- hand-written files without the root attribute 'schema' (policy.h) ------------ */
 
-static const char *const space_names[] = {"prob", "cosine", NULL};
-
 /* The M of a plain file's theta-shaped dataset, whose last dimension is 4M. */
 static int64_t plain_intervals(const char *path, const char *name, int rank,
                                const hsize_t *dims, const char *shape)
@@ -89,16 +86,16 @@ static void policy_read_plain(amlfs_policy *p, hid_t f, const char *path)
     p->plain = 1;
     amlfs_h5_read(f, "/mu", H5T_NATIVE_DOUBLE, p->mu);
     memcpy(p->mu_init, p->mu, d * sizeof(double));
-    amlfs_plain_attr_str(f, path, "/", "space", space_names, "prob", p->space, sizeof p->space);
-    amlfs_plain_attr_str(f, path, "/", "form", amlfs_form_names, "free", p->form,
-                         sizeof p->form);
-    amlfs_plain_attr_str(f, path, "/", "mode", amlfs_mode_names, "amlfs", p->mode,
-                         sizeof p->mode);
-    amlfs_plain_attr_str(f, path, "/", "sampling", amlfs_sampling_names, "plain", p->sampling,
-                         sizeof p->sampling);
-    amlfs_plain_attr_str(f, path, "/", "shaping", amlfs_shaping_names, "zscore", p->shaping,
-                         sizeof p->shaping);
-    snprintf(p->init, sizeof p->init, "identity");
+    p->space = amlfs_plain_attr_enum(f, path, "/", "space", amlfs_space_names,
+                                     AMLFS_SPACE_PROB, NULL);
+    p->form = amlfs_plain_attr_enum(f, path, "/", "form", amlfs_form_names, AMLFS_FORM_FREE,
+                                    NULL);
+    p->mode = amlfs_plain_attr_enum(f, path, "/", "mode", amlfs_mode_names, MODE_AMLFS, NULL);
+    p->sampling = amlfs_plain_attr_enum(f, path, "/", "sampling", amlfs_sampling_names,
+                                        SAMPLING_PLAIN, NULL);
+    p->shaping = amlfs_plain_attr_enum(f, path, "/", "shaping", amlfs_shaping_names,
+                                       SHAPING_ZSCORE, NULL);
+    p->init = AMLFS_INIT_IDENTITY;
     p->init_max_error = NAN; /* not a fit */
     snprintf(p->last_update, sizeof p->last_update, "init");
     amlfs_plain_attr_i64(f, path, "/", "epoch", 1, &p->epoch);
@@ -111,7 +108,6 @@ static void policy_read_plain(amlfs_policy *p, hid_t f, const char *path)
     p->beta2 = AMLFS_ADAM_BETA2;
     p->adam_eps = AMLFS_ADAM_EPS;
     p->adam_step = 0;
-    amlfs_space sp = strcmp(p->space, "cosine") ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE;
     if (amlfs_h5_exists(f, "/sigma")) {
         hsize_t sd[8];
         char want[32], found[64];
@@ -122,7 +118,7 @@ static void policy_read_plain(amlfs_policy *p, hid_t f, const char *path)
                        amlfs_plain_shape(1, (hsize_t[]){d}, want, sizeof want));
         amlfs_h5_read(f, "/sigma", H5T_NATIVE_DOUBLE, p->sigma_of);
     } else {
-        amlfs_sigma_vector(amlfs_form_parse(p->form), sp, (int)m, p->sigma, p->sigma_intercept,
+        amlfs_sigma_vector(p->form, p->space, (int)m, p->sigma, p->sigma_intercept,
                            p->sigma_of);
     }
 }
@@ -140,14 +136,14 @@ static void thetas_read_plain(amlfs_thetas *t, hid_t f, const char *path)
     /* given losses, not draws: the free form (the draw is theta), nothing searched */
     memcpy(t->draw, t->theta, (size_t)b * d * sizeof(double));
     memcpy(t->mu, t->theta, d * sizeof(double));
-    t->space_given = amlfs_plain_attr_str(f, path, "/", "space", space_names, "prob",
-                                          t->space, sizeof t->space);
+    t->space = amlfs_plain_attr_enum(f, path, "/", "space", amlfs_space_names,
+                                     AMLFS_SPACE_PROB, &t->space_given);
     amlfs_plain_attr_i64(f, path, "/", "epoch", 1, &t->epoch);
     amlfs_plain_attr_i64(f, path, "/", "seed", AMLFS_DEFAULT_SEED, &t->seed);
-    snprintf(t->form, sizeof t->form, "free");
-    snprintf(t->mode, sizeof t->mode, "fixed");
-    snprintf(t->sampling, sizeof t->sampling, "plain");
-    snprintf(t->shaping, sizeof t->shaping, "zscore");
+    t->form = AMLFS_FORM_FREE;
+    t->mode = MODE_FIXED;
+    t->sampling = SAMPLING_PLAIN;
+    t->shaping = SHAPING_ZSCORE;
     t->sigma = AMLFS_DEFAULT_SIGMA;
     t->sigma_intercept = 0.0;
     t->slope_floor = 0.0;
@@ -181,21 +177,21 @@ static void policy_read_schema(amlfs_policy *p, hid_t f)
     p->epoch = amlfs_attr_i64(f, "/", "epoch");
     p->adam_step = amlfs_attr_i64(f, "/", "adam_step");
     p->seed = amlfs_attr_i64(f, "/", "seed");
-    amlfs_attr_str(f, "/", "space", p->space, sizeof p->space);
-    amlfs_attr_str(f, "/", "mode", p->mode, sizeof p->mode);
-    amlfs_attr_str(f, "/", "sampling", p->sampling, sizeof p->sampling);
-    amlfs_attr_str(f, "/", "shaping", p->shaping, sizeof p->shaping);
-    amlfs_attr_str(f, "/", "init", p->init, sizeof p->init);
+    p->space = amlfs_attr_enum(f, "/", "space", amlfs_space_names);
+    p->mode = amlfs_attr_enum(f, "/", "mode", amlfs_mode_names);
+    p->sampling = amlfs_attr_enum(f, "/", "sampling", amlfs_sampling_names);
+    p->shaping = amlfs_attr_enum(f, "/", "shaping", amlfs_shaping_names);
+    p->init = amlfs_attr_enum(f, "/", "init", amlfs_init_names);
     amlfs_attr_str(f, "/", "last_update", p->last_update, sizeof p->last_update);
     p->sigma = amlfs_attr_f64(f, "/", "sigma");
     size_t d = (size_t)(4 * p->intervals);
     if (file_version(f) >= 2) {
-        amlfs_attr_str(f, "/", "form", p->form, sizeof p->form);
+        p->form = amlfs_attr_enum(f, "/", "form", amlfs_form_names);
         p->sigma_intercept = amlfs_attr_f64(f, "/", "sigma_intercept");
         p->slope_floor = amlfs_attr_f64(f, "/", "slope_floor");
         amlfs_h5_read(f, "/sigma", H5T_NATIVE_DOUBLE, p->sigma_of);
     } else { /* version 1: the free form, one sigma */
-        snprintf(p->form, sizeof p->form, "free");
+        p->form = AMLFS_FORM_FREE;
         p->sigma_intercept = p->sigma;
         p->slope_floor = 0.0;
         for (size_t j = 0; j < d; j++)
@@ -252,12 +248,12 @@ void amlfs_policy_write(const amlfs_policy *p, const char *path)
     hid_t f = out.file;
     amlfs_attr_set_i64(f, "/", "epoch", p->epoch);
     amlfs_attr_set_i64(f, "/", "intervals", p->intervals);
-    amlfs_attr_set_str(f, "/", "space", p->space);
-    amlfs_attr_set_str(f, "/", "mode", p->mode);
-    amlfs_attr_set_str(f, "/", "sampling", p->sampling);
-    amlfs_attr_set_str(f, "/", "shaping", p->shaping);
-    amlfs_attr_set_str(f, "/", "form", p->form);
-    amlfs_attr_set_str(f, "/", "init", p->init);
+    amlfs_attr_set_str(f, "/", "space", amlfs_space_names[p->space]);
+    amlfs_attr_set_str(f, "/", "mode", amlfs_mode_names[p->mode]);
+    amlfs_attr_set_str(f, "/", "sampling", amlfs_sampling_names[p->sampling]);
+    amlfs_attr_set_str(f, "/", "shaping", amlfs_shaping_names[p->shaping]);
+    amlfs_attr_set_str(f, "/", "form", amlfs_form_names[p->form]);
+    amlfs_attr_set_str(f, "/", "init", amlfs_init_names[p->init]);
     amlfs_attr_set_f64(f, "/", "init_max_error", p->init_max_error);
     amlfs_attr_set_f64(f, "/", "sigma", p->sigma);
     amlfs_attr_set_f64(f, "/", "sigma_intercept", p->sigma_intercept);
@@ -303,22 +299,22 @@ static void thetas_read_schema(amlfs_thetas *t, hid_t f)
     t->epoch = amlfs_attr_i64(f, "/", "epoch");
     t->seed = amlfs_attr_i64(f, "/", "seed");
     t->sigma = amlfs_attr_f64(f, "/", "sigma");
-    amlfs_attr_str(f, "/", "space", t->space, sizeof t->space);
-    amlfs_attr_str(f, "/", "mode", t->mode, sizeof t->mode);
-    amlfs_attr_str(f, "/", "sampling", t->sampling, sizeof t->sampling);
-    amlfs_attr_str(f, "/", "shaping", t->shaping, sizeof t->shaping);
+    t->space = amlfs_attr_enum(f, "/", "space", amlfs_space_names);
+    t->mode = amlfs_attr_enum(f, "/", "mode", amlfs_mode_names);
+    t->sampling = amlfs_attr_enum(f, "/", "sampling", amlfs_sampling_names);
+    t->shaping = amlfs_attr_enum(f, "/", "shaping", amlfs_shaping_names);
     amlfs_h5_read(f, "/mu", H5T_NATIVE_DOUBLE, t->mu);
     amlfs_h5_read(f, "/theta", H5T_NATIVE_DOUBLE, t->theta);
     size_t d = (size_t)(4 * t->intervals), bd = (size_t)t->samples * d;
     if (file_version(f) >= 2) {
-        amlfs_attr_str(f, "/", "form", t->form, sizeof t->form);
+        t->form = amlfs_attr_enum(f, "/", "form", amlfs_form_names);
         t->sigma_intercept = amlfs_attr_f64(f, "/", "sigma_intercept");
         t->slope_floor = amlfs_attr_f64(f, "/", "slope_floor");
         t->floored = amlfs_attr_i64(f, "/", "floored");
         amlfs_h5_read(f, "/sigma", H5T_NATIVE_DOUBLE, t->sigma_of);
         amlfs_h5_read(f, "/draw", H5T_NATIVE_DOUBLE, t->draw);
     } else { /* version 1: the free form, one sigma, the draws are theta */
-        snprintf(t->form, sizeof t->form, "free");
+        t->form = AMLFS_FORM_FREE;
         t->sigma_intercept = t->sigma;
         t->slope_floor = 0.0;
         t->floored = 0;
@@ -347,12 +343,11 @@ void amlfs_thetas_read(amlfs_thetas *t, const char *path)
     /* /theta is what the losses apply: it must be the form's theta of each draw */
     double *row = amlfs_zalloc(d, sizeof(double));
     for (int64_t i = 0; i < t->samples; i++) {
-        amlfs_form_theta(amlfs_form_parse(t->form),
-                         strcmp(t->space, "cosine") ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE,
-                         (int)t->intervals, t->draw + (size_t)i * d, t->slope_floor, row);
+        amlfs_form_theta(t->form, t->space, (int)t->intervals, t->draw + (size_t)i * d,
+                         t->slope_floor, row);
         if (memcmp(row, t->theta + (size_t)i * d, d * sizeof(double)))
             amlfs_fail(AMLFS_EXIT_USAGE, path, "/theta[%lld] is not the %s form's theta of "
-                       "/draw[%lld]", (long long)i, t->form, (long long)i);
+                       "/draw[%lld]", (long long)i, amlfs_form_names[t->form], (long long)i);
     }
     free(row);
     if (t->samples < 1)
@@ -369,11 +364,11 @@ void amlfs_thetas_write(const amlfs_thetas *t, const char *path)
     amlfs_attr_set_i64(f, "/", "epoch", t->epoch);
     amlfs_attr_set_i64(f, "/", "samples", t->samples);
     amlfs_attr_set_i64(f, "/", "intervals", t->intervals);
-    amlfs_attr_set_str(f, "/", "space", t->space);
-    amlfs_attr_set_str(f, "/", "mode", t->mode);
-    amlfs_attr_set_str(f, "/", "sampling", t->sampling);
-    amlfs_attr_set_str(f, "/", "shaping", t->shaping);
-    amlfs_attr_set_str(f, "/", "form", t->form);
+    amlfs_attr_set_str(f, "/", "space", amlfs_space_names[t->space]);
+    amlfs_attr_set_str(f, "/", "mode", amlfs_mode_names[t->mode]);
+    amlfs_attr_set_str(f, "/", "sampling", amlfs_sampling_names[t->sampling]);
+    amlfs_attr_set_str(f, "/", "shaping", amlfs_shaping_names[t->shaping]);
+    amlfs_attr_set_str(f, "/", "form", amlfs_form_names[t->form]);
     amlfs_attr_set_f64(f, "/", "sigma", t->sigma);
     amlfs_attr_set_f64(f, "/", "sigma_intercept", t->sigma_intercept);
     amlfs_attr_set_f64(f, "/", "slope_floor", t->slope_floor);
@@ -412,8 +407,8 @@ void amlfs_rewards_read(amlfs_rewards *r, const char *path)
     r->finite = amlfs_attr_i64(f, "/", "finite");
     r->best = amlfs_attr_i64(f, "/", "best");
     r->best_reward = amlfs_attr_f64(f, "/", "best_reward");
-    amlfs_attr_str(f, "/", "metric", r->metric, sizeof r->metric);
-    amlfs_attr_str(f, "/", "shaping", r->shaping, sizeof r->shaping);
+    r->metric = amlfs_attr_enum(f, "/", "metric", amlfs_metric_names);
+    r->shaping = amlfs_attr_enum(f, "/", "shaping", amlfs_shaping_names);
     amlfs_attr_str(f, "/", "update_skipped", r->update_skipped, sizeof r->update_skipped);
     amlfs_h5_read(f, "/raw", H5T_NATIVE_DOUBLE, r->raw);
     amlfs_h5_read(f, "/normalized", H5T_NATIVE_DOUBLE, r->normalized);
@@ -437,8 +432,8 @@ void amlfs_rewards_write(const amlfs_rewards *r, const char *path)
     hid_t f = out.file;
     amlfs_attr_set_i64(f, "/", "epoch", r->epoch);
     amlfs_attr_set_i64(f, "/", "samples", r->samples);
-    amlfs_attr_set_str(f, "/", "metric", r->metric);
-    amlfs_attr_set_str(f, "/", "shaping", r->shaping);
+    amlfs_attr_set_str(f, "/", "metric", amlfs_metric_names[r->metric]);
+    amlfs_attr_set_str(f, "/", "shaping", amlfs_shaping_names[r->shaping]);
     amlfs_attr_set_i64(f, "/", "finite", r->finite);
     amlfs_attr_set_i64(f, "/", "best", r->best);
     amlfs_attr_set_f64(f, "/", "best_reward", r->best_reward);

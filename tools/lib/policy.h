@@ -4,9 +4,15 @@
 #ifndef AMLFS_POLICY_H
 #define AMLFS_POLICY_H
 
+#include "search.h"
+
 #include <stdint.h>
 
-/* Version-1 files (schemas/old/) read as the free form: every sigma the one sigma, the
+/* The string attributes that carry state (space, mode, sampling, shaping, init, form,
+ * metric) are held as their enums: parsed on read with their names tables (search.h),
+ * written back as the same names.
+ *
+ * Version-1 files (schemas/old/) read as the free form: every sigma the one sigma, the
  * draws equal to theta. Files are written in the current version.
  *
  * Hand-written files without the root attribute 'schema' (plain.h) are read too:
@@ -21,8 +27,13 @@
  *   init_max_error NaN (not a fit). */
 typedef struct {
     int64_t epoch, intervals, adam_step, seed;
-    char space[16], mode[16], sampling[16], shaping[16], init[16], form[16],
-        last_update[512];
+    amlfs_space space;
+    amlfs_mode mode;
+    amlfs_sampling sampling;
+    amlfs_shaping shaping;
+    amlfs_init_kind init;
+    amlfs_form form;
+    char last_update[512];
     double sigma, sigma_intercept, slope_floor, lr, beta1, beta2, adam_eps, init_max_error;
     double *mu, *mu_init, *adam_m, *adam_v; /* each 4M, in the draw's coordinates */
     double *sigma_of;                       /* 4M, per coordinate; 0: not searched */
@@ -31,7 +42,11 @@ typedef struct {
 
 typedef struct {
     int64_t epoch, samples, intervals, seed, floored;
-    char space[16], mode[16], sampling[16], shaping[16], form[16];
+    amlfs_space space;
+    amlfs_mode mode;
+    amlfs_sampling sampling;
+    amlfs_shaping shaping;
+    amlfs_form form;
     double sigma, sigma_intercept, slope_floor;
     double *mu, *sigma_of; /* 4M */
     double *draw;          /* (B, 4M), what the update uses */
@@ -42,7 +57,9 @@ typedef struct {
 
 typedef struct {
     int64_t epoch, samples, finite, best;
-    char metric[16], shaping[16], update_skipped[512];
+    amlfs_metric metric;
+    amlfs_shaping shaping;
+    char update_skipped[512];
     double best_reward;
     double *raw, *normalized; /* B */
     uint8_t *excluded;        /* B, codes below */

@@ -40,7 +40,7 @@ static void set_num(amlfs_tmpl *t, const char *name, double v)
 
 static int tested_ok(const amlfs_run *run)
 {
-    return run->has_final && !strcmp(run->final_status, "ok");
+    return run->has_final && run->final_status == AMLFS_STATUS_OK;
 }
 
 /* The result table: the status, the search's settings, the last epoch, the test. */
@@ -66,16 +66,16 @@ static void result_rows(amlfs_tmpl *t, const amlfs_run *run, const amlfs_run *ct
     set_text(t, "epochs", epochs_planned ? epochs_planned : "");
 
     amlfs_tmpl *s = amlfs_tmpl_item(t, "search");
-    set_text(s, "mode", p1->mode);
-    set_text(s, "space", p1->space);
-    set_text(s, "form", p1->form);
+    set_text(s, "mode", amlfs_mode_names[p1->mode]);
+    set_text(s, "space", amlfs_space_names[p1->space]);
+    set_text(s, "form", amlfs_form_names[p1->form]);
     amlfs_tmpl_set(s, "m", "%lld", (long long)p1->intervals);
     amlfs_tmpl_set(s, "sigma", "%g", p1->sigma);
     amlfs_tmpl_set(s, "sigma_intercept", "%g", p1->sigma_intercept);
     amlfs_tmpl_set(s, "lr", "%g", p1->lr);
-    set_text(s, "init", p1->init);
-    set_text(s, "sampling", p1->sampling);
-    set_text(s, "shaping", p1->shaping);
+    set_text(s, "init", amlfs_init_names[p1->init]);
+    set_text(s, "sampling", amlfs_sampling_names[p1->sampling]);
+    set_text(s, "shaping", amlfs_shaping_names[p1->shaping]);
 
     amlfs_tmpl_flag(t, "last_epoch", 0);
     if (run->nepochs) {
@@ -83,7 +83,7 @@ static void result_rows(amlfs_tmpl *t, const amlfs_run *run, const amlfs_run *ct
         amlfs_tmpl *l = amlfs_tmpl_item(t, "last_epoch");
         amlfs_tmpl_flag(l, "best", ep->r.best >= 0);
         amlfs_tmpl_set(l, "reward", "%.4f", ep->r.best_reward);
-        set_text(l, "metric", ep->r.metric);
+        set_text(l, "metric", amlfs_metric_names[ep->r.metric]);
         amlfs_tmpl_set(l, "epoch", "%d", run->nepochs);
         amlfs_tmpl_set(l, "sample", "%lld", (long long)ep->r.best);
         amlfs_tmpl_set(l, "samples", "%lld", (long long)ep->r.samples);
@@ -91,8 +91,8 @@ static void result_rows(amlfs_tmpl *t, const amlfs_run *run, const amlfs_run *ct
     amlfs_tmpl_flag(t, "test", 0);
     if (run->has_final) {
         amlfs_tmpl *x = amlfs_tmpl_item(t, "test");
-        amlfs_tmpl_flag(x, "ok", !strcmp(run->final_status, "ok"));
-        set_text(x, "status", run->final_status);
+        amlfs_tmpl_flag(x, "ok", run->final_status == AMLFS_STATUS_OK);
+        set_text(x, "status", amlfs_status_names[run->final_status]);
         amlfs_tmpl_set(x, "top1", "%.4f", run->final_top1);
         amlfs_tmpl_set(x, "top5", "%.4f", run->final_top5);
         amlfs_tmpl_set(x, "loss", "%.4f", run->final_loss);
@@ -111,7 +111,7 @@ static void control_section(amlfs_tmpl *t, const amlfs_run *run, const amlfs_run
         return;
     amlfs_tmpl *c = amlfs_tmpl_item(t, "control");
     set_text(c, "dir", ctl->dir);
-    set_text(c, "mode", ctl->policy[0].mode);
+    set_text(c, "mode", amlfs_mode_names[ctl->policy[0].mode]);
     amlfs_tmpl_set(c, "nepochs", "%d", ctl->nepochs);
     amlfs_tmpl_flag(c, "plural", ctl->nepochs != 1);
     int e = run->nepochs < ctl->nepochs ? run->nepochs : ctl->nepochs;
@@ -123,7 +123,7 @@ static void control_section(amlfs_tmpl *t, const amlfs_run *run, const amlfs_run
         amlfs_tmpl_set(k, "control_best", "%.4f", b);
         amlfs_tmpl_set(k, "difference", "%+.4f", a - b);
         amlfs_tmpl_set(k, "epoch", "%d", e);
-        set_text(k, "metric", run->epoch[0].r.metric);
+        set_text(k, "metric", amlfs_metric_names[run->epoch[0].r.metric]);
     }
     amlfs_tmpl_flag(c, "tested", tested_ok(run) && tested_ok(ctl));
     amlfs_tmpl_set(c, "run_top1", "%.4f", run->final_top1);

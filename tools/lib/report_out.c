@@ -56,8 +56,7 @@ double *amlfs_report_theta_of(const amlfs_report *rep, const amlfs_policy *p, co
 {
     const amlfs_run *run = &rep->run;
     double *theta = amlfs_zalloc((size_t)(4 * run->intervals), sizeof(double));
-    amlfs_form_theta(amlfs_form_parse(p->form), run->space, run->intervals, mu,
-                     p->slope_floor, theta);
+    amlfs_form_theta(p->form, run->space, run->intervals, mu, p->slope_floor, theta);
     return theta;
 }
 

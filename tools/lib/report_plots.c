@@ -41,10 +41,10 @@ void amlfs_report_mu_gp(const amlfs_report *rep)
     const amlfs_policy *p1 = &run->policy[0];
     int m = run->intervals, np = run->npolicies;
     amlfs_tmpl *t = script("mu.gp", 1400, 950);
-    amlfs_tmpl_set(t, "space", "%s", p1->space);
+    amlfs_tmpl_set(t, "space", "%s", amlfs_space_names[p1->space]);
     amlfs_tmpl_set(t, "m", "%d", m);
     amlfs_tmpl_set(t, "sigma", "%g", p1->sigma);
-    amlfs_tmpl_set(t, "mode", "%s", p1->mode);
+    amlfs_tmpl_set(t, "mode", "%s", amlfs_mode_names[p1->mode]);
     amlfs_tmpl_set(t, "xmax", "%g", np + 0.5);
     amlfs_tmpl_set(t, "xtics", "%d", tic_step(np));
     amlfs_tmpl_flag(t, "key", m <= 16); /* the keys of the intervals fit beside the panels */
@@ -77,9 +77,9 @@ void amlfs_report_transforms_gp(const amlfs_report *rep)
     const amlfs_policy *last = &run->policy[run->npolicies - 1];
     amlfs_tmpl *t = script("transforms.gp", 1300, 560);
     amlfs_tmpl_set(t, "epoch", "%d", run->npolicies);
-    amlfs_tmpl_set(t, "space", "%s", last->space);
+    amlfs_tmpl_set(t, "space", "%s", amlfs_space_names[last->space]);
     amlfs_tmpl_set(t, "m", "%lld", (long long)last->intervals);
-    amlfs_tmpl_set(t, "init", "%s", last->init);
+    amlfs_tmpl_set(t, "init", "%s", amlfs_init_names[last->init]);
     amlfs_tmpl_flag(t, "cosine", run->space == AMLFS_SPACE_COSINE);
     amlfs_tmpl_flag(t, "mu1", amlfs_report_draws_mu_init(rep));
     amlfs_tmpl_set(amlfs_tmpl_item(t, "t_panel"), "index", "0");
@@ -94,9 +94,9 @@ void amlfs_report_weight_gp(const amlfs_report *rep)
     /* the range holds 0, 1 and the curves, but a pole where tau nears 0 is cut */
     double lo = fmax(fmin(0.0, rep->weight_min), -3.0), hi = fmin(fmax(1.5, rep->weight_max), 4.0);
     amlfs_tmpl *t = script("weight.gp", 1000, 650);
-    amlfs_tmpl_set(t, "space", "%s", last->space);
+    amlfs_tmpl_set(t, "space", "%s", amlfs_space_names[last->space]);
     amlfs_tmpl_set(t, "epoch", "%d", run->npolicies);
-    amlfs_tmpl_set(t, "init", "%s", last->init);
+    amlfs_tmpl_set(t, "init", "%s", amlfs_init_names[last->init]);
     amlfs_tmpl_set(t, "ylo", "%.6g", lo - 0.05 * (hi - lo));
     amlfs_tmpl_set(t, "yhi", "%.6g", hi + 0.05 * (hi - lo));
     amlfs_tmpl_flag(t, "cosine", run->space == AMLFS_SPACE_COSINE);
@@ -108,7 +108,7 @@ void amlfs_report_rewards_gp(const amlfs_report *rep)
 {
     const amlfs_run *run = &rep->run;
     amlfs_tmpl *t = script("rewards.gp", 1100, 620);
-    const char *metric = run->nepochs ? run->epoch[0].r.metric : "top1";
+    amlfs_metric metric = run->nepochs ? run->epoch[0].r.metric : METRIC_TOP1;
     double lo = INFINITY, hi = -INFINITY, ylo = 0, yhi = 0;
     for (int e = 0; e < run->nepochs; e++)
         if (run->epoch[e].r.best >= 0) {
@@ -118,10 +118,10 @@ void amlfs_report_rewards_gp(const amlfs_report *rep)
     amlfs_tmpl_flag(t, "rewarded", lo <= hi);
     if (lo <= hi)
         padded_range(lo, hi, &ylo, &yhi);
-    amlfs_tmpl_set(t, "metric", "%s", metric);
-    amlfs_tmpl_flag(t, "loss", !strcmp(metric, "loss"));
-    amlfs_tmpl_flag(t, "top5", !strcmp(metric, "top5"));
-    amlfs_tmpl_flag(t, "top1", strcmp(metric, "loss") && strcmp(metric, "top5"));
+    amlfs_tmpl_set(t, "metric", "%s", amlfs_metric_names[metric]);
+    amlfs_tmpl_flag(t, "loss", metric == METRIC_LOSS);
+    amlfs_tmpl_flag(t, "top5", metric == METRIC_TOP5);
+    amlfs_tmpl_flag(t, "top1", metric == METRIC_TOP1);
     amlfs_tmpl_set(t, "nepochs", "%d", run->nepochs);
     amlfs_tmpl_flag(t, "plural", run->nepochs != 1);
     amlfs_tmpl_set(t, "xmax", "%g", run->nepochs + 0.5);
@@ -155,12 +155,13 @@ void amlfs_report_control_gp(const amlfs_report *rep, const amlfs_report *ctl)
     amlfs_tmpl_flag(t, "rewarded", lo <= hi);
     if (lo <= hi)
         padded_range(lo, hi, &ylo, &yhi);
-    amlfs_tmpl_set(t, "metric", "%s", run->nepochs ? run->epoch[0].r.metric : "top1");
+    amlfs_tmpl_set(t, "metric", "%s",
+                   amlfs_metric_names[run->nepochs ? run->epoch[0].r.metric : METRIC_TOP1]);
     amlfs_tmpl_set(t, "xmax", "%g", n + 0.5);
     amlfs_tmpl_set(t, "xtics", "%d", tic_step(n));
     amlfs_tmpl_set(t, "ylo", "%.10g", ylo);
     amlfs_tmpl_set(t, "yhi", "%.10g", yhi);
-    amlfs_tmpl_set(t, "run_mode", "%s", run->policy[0].mode);
-    amlfs_tmpl_set(t, "control_mode", "%s", c->policy[0].mode);
+    amlfs_tmpl_set(t, "run_mode", "%s", amlfs_mode_names[run->policy[0].mode]);
+    amlfs_tmpl_set(t, "control_mode", "%s", amlfs_mode_names[c->policy[0].mode]);
     write_script(rep, "control.gp", t);
 }

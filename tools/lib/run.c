@@ -53,14 +53,14 @@ static void read_policies(amlfs_run *run)
         if (p->epoch != k)
             amlfs_fail(AMLFS_EXIT_USAGE, path, "/@epoch: %lld, expected %d as its name says",
                        (long long)p->epoch, k);
-        amlfs_space space = strcmp(p->space, "cosine") ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE;
         if (k == 1) {
             run->intervals = (int)p->intervals;
-            run->space = space;
-        } else if (p->intervals != run->intervals || space != run->space) {
+            run->space = p->space;
+        } else if (p->intervals != run->intervals || p->space != run->space) {
             amlfs_fail(AMLFS_EXIT_USAGE, path, "M = %lld in space %s, epoch 1's policy has "
-                       "M = %d in space %s", (long long)p->intervals, p->space, run->intervals,
-                       run->policy[0].space);
+                       "M = %d in space %s", (long long)p->intervals,
+                       amlfs_space_names[p->space], run->intervals,
+                       amlfs_space_names[run->space]);
         }
     }
 }
@@ -130,7 +130,7 @@ static void read_final(amlfs_run *run, const char *path)
     hid_t f = amlfs_h5_open(path, "eval");
     char split[16];
     amlfs_attr_str(f, "/", "split", split, sizeof split);
-    amlfs_attr_str(f, "/", "status", run->final_status, sizeof run->final_status);
+    run->final_status = amlfs_attr_enum(f, "/", "status", amlfs_status_names);
     run->final_epoch = amlfs_attr_i64(f, "/", "epoch");
     run->final_images = amlfs_attr_i64(f, "/", "images");
     run->final_top1 = amlfs_attr_f64(f, "/", "top1");

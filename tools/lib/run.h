@@ -7,6 +7,7 @@
 #define AMLFS_RUN_H
 
 #include "amlfs_kernels.h"
+#include "checkpoint.h"
 #include "policy.h"
 
 #include <stddef.h>
@@ -30,7 +31,7 @@ typedef struct {
     amlfs_space space;
     char stopped[1024]; /* the first line of RUN/STOPPED (the driver's reason), or "" */
     int has_final;      /* final/eval-test.h5 exists */
-    char final_status[16];
+    amlfs_status final_status;
     double final_top1, final_top5, final_loss;
     int64_t final_epoch, final_images;
 } amlfs_run;

@@ -12,11 +12,10 @@ const char *const amlfs_mode_names[] = {"amlfs", "random", "fixed", "replay", NU
 const char *const amlfs_sampling_names[] = {"plain", "antithetic", NULL};
 const char *const amlfs_shaping_names[] = {"zscore", "rank", NULL};
 const char *const amlfs_form_names[] = {"free", "anchored", NULL};
-
-amlfs_form amlfs_form_parse(const char *name)
-{
-    return strcmp(name, "anchored") ? AMLFS_FORM_FREE : AMLFS_FORM_ANCHORED;
-}
+const char *const amlfs_space_names[] = {"prob", "cosine", NULL};
+const char *const amlfs_init_names[] = {"identity", "focal",      "cosface",
+                                        "arcface",  "sphereface", "gce", NULL};
+const char *const amlfs_metric_names[] = {"top1", "top5", "loss", NULL};
 
 void amlfs_sigma_vector(amlfs_form form, amlfs_space space, int m, double sigma,
                         double sigma_intercept, double *sigma_of)

@@ -11,14 +11,18 @@
 typedef enum { SAMPLING_PLAIN = 0, SAMPLING_ANTITHETIC = 1 } amlfs_sampling;
 typedef enum { SHAPING_ZSCORE = 0, SHAPING_RANK = 1 } amlfs_shaping;
 typedef enum { MODE_AMLFS = 0, MODE_RANDOM = 1, MODE_FIXED = 2, MODE_REPLAY = 3 } amlfs_mode;
+/* The eval attribute a reward is made of (loss is negated: higher is better). */
+typedef enum { METRIC_TOP1 = 0, METRIC_TOP5 = 1, METRIC_LOSS = 2 } amlfs_metric;
 
-extern const char *const amlfs_mode_names[];     /* indexed by amlfs_mode, NULL-ended */
-extern const char *const amlfs_sampling_names[]; /* indexed by amlfs_sampling */
-extern const char *const amlfs_shaping_names[];  /* indexed by amlfs_shaping */
-extern const char *const amlfs_form_names[];     /* indexed by amlfs_form */
-
-/* The form named by a file's attribute (validated by its schema): free or anchored. */
-amlfs_form amlfs_form_parse(const char *name);
+/* The names the files and the options spell these with, each table indexed by its enum
+ * and NULL-ended: readers parse with them (amlfs_attr_enum), writers write them. */
+extern const char *const amlfs_mode_names[];     /* amlfs_mode */
+extern const char *const amlfs_sampling_names[]; /* amlfs_sampling */
+extern const char *const amlfs_shaping_names[];  /* amlfs_shaping */
+extern const char *const amlfs_form_names[];     /* amlfs_form (amlfs_kernels.h) */
+extern const char *const amlfs_space_names[];    /* amlfs_space (amlfs_kernels.h) */
+extern const char *const amlfs_init_names[];     /* amlfs_init_kind (amlfs_kernels.h) */
+extern const char *const amlfs_metric_names[];   /* amlfs_metric */
 
 /* The per-coordinate sigma (4M) of a form: sigma for searched slopes, sigma_intercept
  * for searched intercepts, 0 for what the form does not search. */

@@ -89,12 +89,21 @@ double amlfs_arg_double(const char *opt, const char *text, double lo, double hi)
     return v;
 }
 
-int amlfs_arg_choice(const char *opt, const char *text, const char *const *choices)
+int amlfs_choice_index(const char *const *choices, const char *text)
 {
-    char list[256] = "";
-    for (int i = 0; choices[i]; i++) {
+    for (int i = 0; choices[i]; i++)
         if (!strcmp(text, choices[i]))
             return i;
+    return -1;
+}
+
+int amlfs_arg_choice(const char *opt, const char *text, const char *const *choices)
+{
+    int k = amlfs_choice_index(choices, text);
+    if (k >= 0)
+        return k;
+    char list[256] = "";
+    for (int i = 0; choices[i]; i++) {
         if (i)
             strncat(list, "|", sizeof list - strlen(list) - 1);
         strncat(list, choices[i], sizeof list - strlen(list) - 1);

@@ -31,6 +31,9 @@ long long amlfs_arg_int(const char *opt, const char *text, long long lo, long lo
 double amlfs_arg_double(const char *opt, const char *text, double lo, double hi);
 /* The index of text in the NULL-terminated list of choices, or exit 2 listing them. */
 int amlfs_arg_choice(const char *opt, const char *text, const char *const *choices);
+/* The index of text in the NULL-terminated list of choices, or -1: how a value read as
+ * text becomes its enum (a names table is indexed by its enum). */
+int amlfs_choice_index(const char *const *choices, const char *text);
 
 /* Zeroed allocation that never returns NULL (exit 1 when memory runs out). */
 void *amlfs_zalloc(size_t count, size_t size);

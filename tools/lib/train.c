@@ -9,29 +9,29 @@
 
 int amlfs_model_defaults(amlfs_train_state *st, const char *model)
 {
-    snprintf(st->shape.model, sizeof st->shape.model, "%s", model);
-    snprintf(st->schedule, sizeof st->schedule, "cosine");
+    int kind = amlfs_choice_index(amlfs_model_names, model);
+    if (kind < 0)
+        return -1;
+    st->shape.model = (amlfs_model_kind)kind;
+    st->schedule = AMLFS_SCHEDULE_COSINE;
     st->momentum = 0.9;
     st->weight_decay = 5e-4;
     st->nesterov = 0;
     st->warmup = 0;
     st->step = 30;
     st->gamma = 0.1;
-    if (!strcmp(model, "small-cnn")) {
+    if (st->shape.model == AMLFS_MODEL_SMALL_CNN) {
         st->shape.batch = 100;
         st->lr = 0.05;
         st->epochs = 12;
-        snprintf(st->augment, sizeof st->augment, "none");
-        return 0;
-    }
-    if (!strcmp(model, "resnet20")) {
+        st->augment = AUGMENT_NONE;
+    } else { /* resnet20 */
         st->shape.batch = 128;
         st->lr = 0.1;
         st->epochs = 200;
-        snprintf(st->augment, sizeof st->augment, "crop-flip");
-        return 0;
+        st->augment = AUGMENT_CROP_FLIP;
     }
-    return -1;
+    return 0;
 }
 
 amlfs_context *amlfs_open_device(const char *device, int threads)
@@ -64,15 +64,15 @@ void amlfs_check_fit(const amlfs_train_state *st, const char *ckpt_path, const a
         amlfs_fail(AMLFS_EXIT_USAGE, data_path,
                    "holds %d-channel %dx%d images of %d classes, but %s is a %s for "
                    "%d-channel %dx%d images of %d classes",
-                   s->channels, s->height, s->width, s->classes, ckpt_path, st->shape.model,
+                   s->channels, s->height, s->width, s->classes, ckpt_path,
+                   amlfs_model_names[st->shape.model],
                    st->shape.channels, st->shape.height, st->shape.width, st->shape.classes);
 }
 
 amlfs_schedule amlfs_state_schedule(const amlfs_train_state *st)
 {
-    amlfs_schedule s = {!strcmp(st->schedule, "step") ? AMLFS_SCHEDULE_STEP
-                                                      : AMLFS_SCHEDULE_COSINE,
-                        st->lr, (double)st->epochs, st->warmup, st->step, st->gamma};
+    amlfs_schedule s = {st->schedule, st->lr, (double)st->epochs, st->warmup, st->step,
+                        st->gamma};
     return s;
 }
 
