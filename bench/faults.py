@@ -72,6 +72,10 @@ class Campaign:
                "--val-size", 100, "--seed", 1, "--out", self.data)
         self.conf = T.write_config(os.path.join(self.work, "run.conf"),
                                    dict(CONFIG, data=self.data))
+        # the bad values' config prepares its own data (the sizes are checked against the
+        # data set then; a prepared data file has its own)
+        self.conf_src = T.write_config(os.path.join(self.work, "src.conf"),
+                                       dict(CONFIG, src=src, train_size=600))
         self.ref = os.path.join(self.work, "ref")
         t0 = time.monotonic()
         p = T.run_workflow("amlfs-run", "--config", self.conf, "--out", self.ref,
@@ -211,7 +215,7 @@ class Campaign:
             if r.returncode == 0:
                 self.record(f"disk full ({size_kib} KiB): finished in the space", not same_run(run, self.ref))
             else:
-                said = "no space left on device" in r.stderr
+                said = "no space left on device" in r.stderr.lower()
                 moved = self.fresh()
                 shutil.copytree(run, moved, symlinks=True)
                 q = self.resume(moved)
@@ -232,7 +236,7 @@ class Campaign:
         for setting, why in cases:
             run = self.fresh()
             extra = ["--set", "sampling=antithetic"] if setting == "samples=3" else []
-            r = T.run_workflow("amlfs-run", "--config", self.conf, "--out", run,
+            r = T.run_workflow("amlfs-run", "--config", self.conf_src, "--out", run,
                                "--set", setting, *extra, timeout=TIMEOUT)
             lines = [l for l in r.stderr.strip().splitlines() if l.strip()]
             ok = r.returncode == 2 and len(lines) == 1 and not os.path.exists(run)
