@@ -32,6 +32,11 @@ static const char *write_error(int e)
     return buf;
 }
 
+/* Attributes stay in their object's header, never in the dense storage HDF5 moves them
+ * to past 8 (a fractal heap whose blocks carry no checksum): the header's checksum then
+ * covers every attribute value. */
+static void compact_attributes(hid_t ocpl) { H5Pset_attr_phase_change(ocpl, 1024, 0); }
+
 amlfs_h5_out amlfs_h5_create(const char *target, const char *kind)
 {
     amlfs_h5_out out;
@@ -39,6 +44,7 @@ amlfs_h5_out amlfs_h5_create(const char *target, const char *kind)
     out.tmp = amlfs_out_begin(target);
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     H5Pset_obj_track_times(fcpl, 0); /* the root group's times */
+    compact_attributes(fcpl);
     /* the HDF5 1.10 format: every piece of metadata (superblock, object headers with
      * the attributes in them, B-trees, heaps) carries a checksum that the library
      * verifies when it reads it */
@@ -106,6 +112,7 @@ static hid_t untracked(hid_t cls)
 {
     hid_t p = H5Pcreate(cls);
     H5Pset_obj_track_times(p, 0);
+    compact_attributes(p);
     return p;
 }
 
