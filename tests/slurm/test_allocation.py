@@ -8,7 +8,8 @@ test_slurm.py; files compared with h5diff to those of amlfs-run on this machine.
 - scontrol requeue of the allocation mid-epoch: Slurm starts it again and the run ends
   with the same files;
 - USR1 (Slurm's warning before the time limit, here scancel --signal=USR1 --batch): the
-  driver stops, the job submits its successor (afterany), the same files at the end;
+  job submits its successor (afterany), the driver lets its running samples finish and
+  starts no more; the same files at the end, no sample trained twice;
 - an allocation smaller than one sample (fewer CPUs than threads) is exit 2, one line,
   before anything is queued or written, from amlfs-submit and from amlfs-run in salloc.
 
@@ -152,6 +153,10 @@ class AllocationSearch(S.LocalSlurm, unittest.TestCase):
         self.assertIn("# slurm: USR1 at", out)
         self.assertIn("amlfs-run exit 138", out)
         self.assertIn("# slurm: amlfs-run exit 0", out)
+        # the samples running when it was told finished: none was started twice
+        for i in range(3):
+            log = self.log("told", "epoch-0002", f"sample-{i:03d}", "log")
+            self.assertEqual(log.count(f" epoch 2 sample {i} on "), 1, log)
 
     def test_allocation_smaller_than_a_sample(self):
         for name, mentions in (("submit", "cpus_per_task = 1"), ("salloc", "CPU(s)")):
