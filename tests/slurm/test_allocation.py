@@ -4,7 +4,8 @@ test_slurm.py; files compared with h5diff to those of amlfs-run on this machine.
 
 - allocation mode: one job of throttle tasks, each sample an srun job step: the same
   files as amlfs-run's and as the job-array mode's;
-- amlfs-run inside salloc runs its samples as job steps: the same files;
+- amlfs-run inside salloc (one task of two CPUs) runs its samples as job steps, two at
+  once: the same files;
 - scontrol requeue of the allocation mid-epoch: Slurm starts it again and the run ends
   with the same files;
 - USR1 (Slurm's warning before the time limit, here scancel --signal=USR1 --batch): the
@@ -62,7 +63,8 @@ class AllocationSearch(S.LocalSlurm, unittest.TestCase):
             "local": subprocess.Popen([AMLFS_RUN, "--config", cls.config, "--out",
                                        cls.run_dir("local")], env=cls.env, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT),
-            "salloc": subprocess.Popen(["salloc", "--quiet", "-n2", "-c1", AMLFS_RUN, "--config",
+            # one task of two CPUs: two samples of one thread at once
+            "salloc": subprocess.Popen(["salloc", "--quiet", "-n1", "-c2", AMLFS_RUN, "--config",
                                         cls.config, "--out", cls.run_dir("salloc")],
                                        env=cls.env, text=True, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT),
@@ -124,7 +126,8 @@ class AllocationSearch(S.LocalSlurm, unittest.TestCase):
         self.assertIn("allocation = 1\n", self.log("alloc", "logs", "slurm", "settings"))
         self.assertIn("allocation = 0\n", self.log("alloc", "config"))
         out = self.allocation_out("alloc")
-        self.assertIn(f"srun job steps of Slurm job {rows[0][4]}", out)
+        self.assertIn(f"2 job(s) x 1 thread(s) on cpu, srun job steps of Slurm job {rows[0][4]}",
+                      out)
         self.assertIn("# slurm: amlfs-run exit 0", out)
         for phase in ("1,draw,", "3,train+eval,", "3,compute,", "3,reduce,", "3,epoch,"):
             self.assertIn(phase, self.log("alloc", "logs", "times.csv"))
@@ -132,7 +135,7 @@ class AllocationSearch(S.LocalSlurm, unittest.TestCase):
     def test_amlfs_run_in_salloc_runs_job_steps(self):
         code, out = self.local_out["salloc"]
         self.assertEqual(code, 0, out)
-        self.assertIn("srun job steps of Slurm job", out)
+        self.assertIn("2 job(s) x 1 thread(s) on cpu, srun job steps of Slurm job", out)
         self.assertSameContent("salloc", "local")
 
     def test_requeued_mid_epoch(self):
