@@ -86,7 +86,7 @@ const amlfs_config_key amlfs_config_keys[] = {
      "0, per epoch a job array and a reduction job"},
     {"signal_time", "int", "0..86400", "300",
      "Slurm: allocation mode: seconds before the time limit at which the job is told (USR1) "
-     "to stop its steps and submit its successor (0: not told)"},
+     "to submit its successor and start no more samples (0: not told)"},
     {"sbatch_args", "sbatch-args", "", "",
      "Slurm: more sbatch options for every job, e.g. --qos=normal --constraint=a100"},
 };
