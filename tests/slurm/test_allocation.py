@@ -11,6 +11,7 @@ test_slurm.py; files compared with h5diff to those of amlfs-run on this machine.
 - USR1 (Slurm's warning before the time limit, here scancel --signal=USR1 --batch): the
   job submits its successor (afterany), the driver lets its running samples finish and
   starts no more; the same files at the end, no sample trained twice;
+- a local amlfs-run --resume is refused while the allocation is queued or running;
 - an allocation smaller than one sample (fewer CPUs than threads) is exit 2, one line,
   before anything is queued or written, from amlfs-submit and from amlfs-run in salloc.
 
@@ -58,6 +59,8 @@ class AllocationSearch(S.LocalSlurm, unittest.TestCase):
                                         "%i"], env=cls.env).stdout.split()
         for name in ("alloc", "requeued", "told"):
             cls.submit(name, "--allocation")
+        # the job queued or its driver running: a local driver is refused either way
+        cls.refused = run([AMLFS_RUN, "--resume", cls.run_dir("alloc")], env=cls.env)
         cls.submit("array")
         procs = {
             "local": subprocess.Popen([AMLFS_RUN, "--config", cls.config, "--out",
@@ -131,6 +134,10 @@ class AllocationSearch(S.LocalSlurm, unittest.TestCase):
         self.assertIn("# slurm: amlfs-run exit 0", out)
         for phase in ("1,draw,", "3,train+eval,", "3,compute,", "3,reduce,", "3,epoch,"):
             self.assertIn(phase, self.log("alloc", "logs", "times.csv"))
+
+    def test_local_driver_refused_while_the_allocation_lives(self):
+        self.assertEqual(self.refused.returncode, 2, self.refused.stderr)
+        self.assertIn("is in use by", self.refused.stderr)
 
     def test_amlfs_run_in_salloc_runs_job_steps(self):
         code, out = self.local_out["salloc"]
