@@ -48,12 +48,13 @@ def run(cmd, env=None, timeout=120):
                           timeout=timeout)
 
 
-class SlurmSearch(unittest.TestCase):
-    """One Slurm and every run for the whole class: the runs are submitted together in
-    setUpClass and each test waits for its own."""
+class LocalSlurm:
+    """What the Slurm test classes share: one local Slurm for the class, the tiny data
+    set and config, the run directories and the helpers that wait for and compare runs."""
+    local_out = {}
 
     @classmethod
-    def setUpClass(cls):
+    def start_slurm(cls):
         cls.t0 = time.monotonic()
         cls.dir = tempfile.mkdtemp(prefix="amlfs-slurm-")
         cls.slurm = os.path.join(cls.dir, "slurm")
@@ -65,14 +66,10 @@ class SlurmSearch(unittest.TestCase):
         if p.returncode != 0:
             shutil.rmtree(cls.dir, ignore_errors=True)
             raise RuntimeError("the local Slurm did not start:\n" + p.stdout + p.stderr)
-        try:
-            cls.prepare()
-        except BaseException:
-            cls.tearDownClass()
-            raise
 
     @classmethod
-    def prepare(cls):
+    def tiny_config(cls):
+        """The environment, the data set and the tiny search's config file (cls.config)."""
         cls.env = T.driver_env(SLURM_CONF=os.path.join(cls.slurm, "slurm.conf"))
         cls.env.pop("AMLFS_TASK_KILL", None)
         d = cls.dir
@@ -93,83 +90,17 @@ class SlurmSearch(unittest.TestCase):
                 cls.slurm_sets += ["--set", f"{k}={v}"]
         cls.config = T.write_config(os.path.join(d, "tiny.conf"), keys)
 
-        # on Slurm, all at once: plain, failing tasks, to be cancelled, no finite reward
-        cls.submit_out = {}
-        cls.submit_out["plain"] = cls.submit("plain")
-        cls.refused = run([SUBMIT, "--resume", cls.run_dir("plain")], env=cls.env)
-        cls.submit_out["failing"] = cls.submit(
-            "failing", AMLFS_TASK_KILL="1/2:1 2/1:2 3/0:job")
-        cls.submit_out["cancelled"] = cls.submit("cancelled")
-        cls.submit_out["stopping"] = cls.submit(
-            "stopping", AMLFS_TASK_KILL="2/0:2 2/1:2 2/2:2")
-        # here, meanwhile: the references, and a run killed in epoch 2
-        refs = {
-            "local": subprocess.Popen([T.WORKFLOW + "/amlfs-run", "--config", cls.config,
-                                       "--out", cls.run_dir("local")], env=cls.env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True),
-            "local-failing": subprocess.Popen(
-                [T.WORKFLOW + "/amlfs-run", "--config", cls.config, "--out",
-                 cls.run_dir("local-failing")], env=dict(cls.env, AMLFS_STEP_FAIL="2/1"),
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
-        }
-        cls.cancel_run("cancelled")
-        cls.local_out = {}
-        for name, p in refs.items():
-            out, _ = p.communicate(timeout=WAIT)
-            cls.local_out[name] = (p.returncode, out)
-        cls.killed_local_run()
-
     @classmethod
     def run_dir(cls, name):
         return os.path.join(cls.dir, name)
 
     @classmethod
-    def submit(cls, name, **hooks):
-        p = run([SUBMIT, "--config", cls.config, "--out", cls.run_dir(name)] + cls.slurm_sets,
-                env=dict(cls.env, **hooks))
+    def submit(cls, name, *args, **hooks):
+        """amlfs-submit of the tiny config into run NAME (args: more options)."""
+        p = run([SUBMIT, *args, "--config", cls.config, "--out", cls.run_dir(name)]
+                + cls.slurm_sets, env=dict(cls.env, **hooks))
         assert p.returncode == 0, f"amlfs-submit {name}: exit {p.returncode}: {p.stderr}"
         return p
-
-    @classmethod
-    def cancel_run(cls, name):
-        """scancel of the whole run, by its job name, once epoch 2 has been drawn, again
-        until nothing of it is queued (a reduction being cancelled may just have
-        submitted the next epoch)."""
-        marker = os.path.join(cls.run_dir(name), "epoch-0002", "thetas.h5")
-        deadline = time.monotonic() + WAIT
-        while not os.path.exists(marker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        cls.cancelled_jobs, quiet = [], 0
-        while quiet < 4 and time.monotonic() < deadline:
-            jobs = run(["squeue", "-h", "--name", "amlfs-" + name, "-o", "%i"],
-                       env=cls.env).stdout.split()
-            if jobs:
-                cls.cancelled_jobs += jobs
-                run(["scancel", "--name", "amlfs-" + name], env=cls.env)
-                quiet = 0
-            else:
-                quiet += 1
-            time.sleep(0.5)
-        cls.cancelled_status = run([T.WORKFLOW + "/amlfs-step", "status", cls.run_dir(name)],
-                                   env=cls.env).stdout.strip()
-
-    @classmethod
-    def killed_local_run(cls):
-        """amlfs-run started, killed (its whole session) once epoch 2 has begun, then
-        resumed on Slurm."""
-        run_dir = cls.run_dir("local-then-slurm")
-        p = subprocess.Popen([T.WORKFLOW + "/amlfs-run", "--config", cls.config, "--out",
-                              run_dir], env=cls.env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
-        marker = os.path.join(run_dir, "epoch-0002", "thetas.h5")
-        deadline = time.monotonic() + WAIT
-        while not os.path.exists(marker) and p.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        T.kill_session(p.pid)
-        p.wait()
-        cls.killed_status = run([T.WORKFLOW + "/amlfs-step", "status", run_dir], env=cls.env)
-        cls.submit_out["local-then-slurm"] = run([SUBMIT, "--resume", run_dir], env=cls.env)
 
     @classmethod
     def tearDownClass(cls):
@@ -234,6 +165,90 @@ class SlurmSearch(unittest.TestCase):
     def log(self, name, *parts):
         with open(os.path.join(self.run_dir(name), *parts)) as f:
             return f.read()
+
+
+class SlurmSearch(LocalSlurm, unittest.TestCase):
+    """One Slurm and every run for the whole class: the runs are submitted together in
+    setUpClass and each test waits for its own."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start_slurm()
+        try:
+            cls.prepare()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def prepare(cls):
+        cls.tiny_config()
+        # on Slurm, all at once: plain, failing tasks, to be cancelled, no finite reward
+        cls.submit_out = {}
+        cls.submit_out["plain"] = cls.submit("plain")
+        cls.refused = run([SUBMIT, "--resume", cls.run_dir("plain")], env=cls.env)
+        cls.submit_out["failing"] = cls.submit(
+            "failing", AMLFS_TASK_KILL="1/2:1 2/1:2 3/0:job")
+        cls.submit_out["cancelled"] = cls.submit("cancelled")
+        cls.submit_out["stopping"] = cls.submit(
+            "stopping", AMLFS_TASK_KILL="2/0:2 2/1:2 2/2:2")
+        # here, meanwhile: the references, and a run killed in epoch 2
+        refs = {
+            "local": subprocess.Popen([T.WORKFLOW + "/amlfs-run", "--config", cls.config,
+                                       "--out", cls.run_dir("local")], env=cls.env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True),
+            "local-failing": subprocess.Popen(
+                [T.WORKFLOW + "/amlfs-run", "--config", cls.config, "--out",
+                 cls.run_dir("local-failing")], env=dict(cls.env, AMLFS_STEP_FAIL="2/1"),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+        }
+        cls.cancel_run("cancelled")
+        cls.local_out = {}
+        for name, p in refs.items():
+            out, _ = p.communicate(timeout=WAIT)
+            cls.local_out[name] = (p.returncode, out)
+        cls.killed_local_run()
+
+    @classmethod
+    def cancel_run(cls, name):
+        """scancel of the whole run, by its job name, once epoch 2 has been drawn, again
+        until nothing of it is queued (a reduction being cancelled may just have
+        submitted the next epoch)."""
+        marker = os.path.join(cls.run_dir(name), "epoch-0002", "thetas.h5")
+        deadline = time.monotonic() + WAIT
+        while not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cls.cancelled_jobs, quiet = [], 0
+        while quiet < 4 and time.monotonic() < deadline:
+            jobs = run(["squeue", "-h", "--name", "amlfs-" + name, "-o", "%i"],
+                       env=cls.env).stdout.split()
+            if jobs:
+                cls.cancelled_jobs += jobs
+                run(["scancel", "--name", "amlfs-" + name], env=cls.env)
+                quiet = 0
+            else:
+                quiet += 1
+            time.sleep(0.5)
+        cls.cancelled_status = run([T.WORKFLOW + "/amlfs-step", "status", cls.run_dir(name)],
+                                   env=cls.env).stdout.strip()
+
+    @classmethod
+    def killed_local_run(cls):
+        """amlfs-run started, killed (its whole session) once epoch 2 has begun, then
+        resumed on Slurm."""
+        run_dir = cls.run_dir("local-then-slurm")
+        p = subprocess.Popen([T.WORKFLOW + "/amlfs-run", "--config", cls.config, "--out",
+                              run_dir], env=cls.env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        marker = os.path.join(run_dir, "epoch-0002", "thetas.h5")
+        deadline = time.monotonic() + WAIT
+        while not os.path.exists(marker) and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        T.kill_session(p.pid)
+        p.wait()
+        cls.killed_status = run([T.WORKFLOW + "/amlfs-step", "status", run_dir], env=cls.env)
+        cls.submit_out["local-then-slurm"] = run([SUBMIT, "--resume", run_dir], env=cls.env)
 
     # ---- the tests ------------------------------------------------------------------
     def test_plain_run_has_amlfs_runs_content(self):

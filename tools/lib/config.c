@@ -59,13 +59,17 @@ const amlfs_config_key amlfs_config_keys[] = {
     {"device", "device", "", "cpu", "cpu, or cuda:0,1,... (one GPU per job, round-robin)"},
     {"jobs", "int", "1..4096", "1", "train+eval jobs at once (GNU Parallel)"},
     {"threads", "int", "1..4096", "@", "CPU threads per job (the cores divided by jobs)"},
+    {"launcher", "choice", "auto,parallel,srun", "auto",
+     "how amlfs-run starts each sample: srun, a job step of the Slurm allocation it runs in; "
+     "parallel, a plain process; auto, srun where SLURM_JOB_ID is set"},
     {"keep", "int", "0..100000", "0", "keep the sample checkpoints of the last N epochs only (0: all)"},
     {"replay_run", "path", "", "", "replay: the finished run whose loss is replayed"},
     {"replay_form", "choice", "schedule,mu", "schedule", "replay: its per-epoch best theta, or its final mu"},
     {"partition", "slurm-name", "", "", "Slurm: the partition of every job (empty: the cluster's default)"},
     {"account", "slurm-name", "", "", "Slurm: the account charged (empty: the user's default)"},
     {"time", "slurm-time", "", "",
-     "Slurm: time limit of one sample task, minutes or [D-]H:MM:SS (empty: the partition's default)"},
+     "Slurm: time limit of one sample task (allocation: of the whole job), minutes or "
+     "[D-]H:MM:SS (empty: the partition's default)"},
     {"reduce_time", "slurm-time", "", "30:00", "Slurm: time limit of the reduction job and of the draw it runs"},
     {"mem", "slurm-mem", "", "", "Slurm: memory of one sample task, e.g. 16G (empty: the cluster's default)"},
     {"gres", "slurm-gres", "", "@",
@@ -73,9 +77,16 @@ const amlfs_config_key amlfs_config_keys[] = {
     {"cpus_per_task", "int", "1..4096", "@",
      "Slurm: CPUs of one sample task, its threads (= threads; 4 when neither is set)"},
     {"throttle", "int", "0..65536", "0",
-     "Slurm: sample tasks of an epoch running at once (the array's %K; 0: no limit)"},
+     "Slurm: sample tasks of an epoch running at once (the array's %K; allocation: its "
+     "tasks; 0: no limit, B)"},
     {"retries", "int", "0..100", "1",
      "Slurm: how often a failed sample task is tried again before its epoch goes on without it (amlfs-run retries its jobs as often)"},
+    {"allocation", "int", "0..1", "0",
+     "Slurm: 1, the whole search in one job (amlfs-run in it, each sample an srun job step); "
+     "0, per epoch a job array and a reduction job"},
+    {"signal_time", "int", "0..86400", "300",
+     "Slurm: allocation mode: seconds before the time limit at which the job is told (USR1) "
+     "to submit its successor and start no more samples (0: not told)"},
     {"sbatch_args", "sbatch-args", "", "",
      "Slurm: more sbatch options for every job, e.g. --qos=normal --constraint=a100"},
 };
