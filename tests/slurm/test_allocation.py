@@ -54,6 +54,11 @@ class AllocationSearch(S.LocalSlurm, unittest.TestCase):
             "salloc": run(["salloc", "--quiet", "-n1", "-c1", AMLFS_RUN, "--config", cls.config,
                            "--set", "threads=2", "--out", cls.run_dir("small-salloc")],
                           env=cls.env),
+            # a time limit that holds no epoch of a full Fashion-MNIST search, one sample
+            # at a time (the estimate from bench/results/train.json's rate)
+            "short": run([SUBMIT, "--allocation", "--out", cls.run_dir("small-short"),
+                          "--set", "samples=8", "--set", "throttle=1", "--set", "threads=1",
+                          "--set", "time=6"], env=cls.env),
         }
         cls.queue_after_refusals = run(["squeue", "-h", "--name", "amlfs-small-submit", "-o",
                                         "%i"], env=cls.env).stdout.split()
@@ -177,6 +182,14 @@ class AllocationSearch(S.LocalSlurm, unittest.TestCase):
             self.assertIn("threads = 2", p.stderr)
             self.assertFalse(os.path.exists(self.run_dir("small-" + name)))
         self.assertEqual(self.queue_after_refusals, [])
+
+    def test_time_too_short_for_an_epoch(self):
+        p = self.too_small["short"]
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        self.assertIn("time = 6 leaves 60 s for epochs", p.stderr)
+        self.assertIn("estimated from bench/results/train.json", p.stderr)
+        self.assertFalse(os.path.exists(self.run_dir("small-short")))
 
 
 if __name__ == "__main__":
