@@ -117,12 +117,12 @@ def killed_at(args, point, run):
 
 def compared_files(run):
     """The files a finished run must share with a run never stopped: all but the logs
-    (logs/, each sample's log) and the report."""
+    (logs/, each sample's log), the report and the lock (which names its driver)."""
     files = set()
     for dirpath, _, names in os.walk(run):
         for n in names:
             rel = os.path.relpath(os.path.join(dirpath, n), run)
-            if rel.startswith(("logs" + os.sep, "report" + os.sep)) or n == "log":
+            if rel.startswith(("logs" + os.sep, "report" + os.sep)) or n in ("log", ".lock"):
                 continue
             files.add(rel)
     return files
