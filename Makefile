@@ -194,11 +194,13 @@ test-fast: all
 	@tests/run.sh $(B)
 
 test: setup
+	@mkdir -p build && date +%s > build/.test-start
 	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory sanitize
 	@if [ -x "$(NVCC)" ]; then $(MAKE) --no-print-directory cuda; \
 	 else echo "cuda: $(NVCC) not found; CUDA build not checked"; fi
 	@tests/run.sh build/rel --slow
+	@echo "make test: $$(( $$(date +%s) - $$(cat build/.test-start) )) s in all"
 
 sanitize:
 	$(MAKE) --no-print-directory SAN=1 all

@@ -49,5 +49,5 @@ if [ "$slow" = --slow ]; then
 fi
 echo
 [ ${#failed[@]} -gt 0 ] && echo "failed: ${failed[*]}"
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed in ${SECONDS}s"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
