@@ -203,9 +203,15 @@ class Campaign:
             else:
                 why = same_run(run, self.ref)
                 refused = b.returncode == 2 and "in use" in b.stderr
-                self.record("two drivers: the second refused, the first identical",
-                            refused and not why,
-                            why or ("" if refused else f"second: exit {b.returncode} {b.stderr.strip()[-200:]}"))
+                # the second may come after the first ended (no overlap): then it finds
+                # the run finished and says so, and the files are the reference's
+                after = b.returncode == 0 and why_done(b)
+                self.record("two drivers: the second refused (or after the first), the first identical",
+                            (refused or after) and not why,
+                            why or ("" if refused else
+                                    "no overlap: the second started after the first ended"
+                                    if after else
+                                    f"second: exit {b.returncode} {b.stderr.strip()[-200:]}"))
             T.kill_session(a.pid)
             shutil.rmtree(run, ignore_errors=True)
 
@@ -302,6 +308,9 @@ def main():
     for k, g in groups.items():
         print(f"| {k} | {g['trials']} | {g['survived']}" + (f" ({g['skipped']} skipped)" if g["skipped"] else "") + " |")
     bad = [r for r in c.rows if r["ok"] is False]
+    late = sum(1 for r in c.rows if r["ok"] and r["detail"].startswith("no overlap"))
+    if late:
+        print(f"(two drivers: {late} of the second drivers started after the first had ended)")
     print(f"\n{len(c.rows)} trials, {len(bad)} not survived, {time.time() - t0:.0f} s")
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     if not args.quick:
