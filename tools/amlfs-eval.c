@@ -13,6 +13,7 @@
 static const char usage[] =
     "usage: amlfs-eval --checkpoint checkpoint.h5 --data data.h5 --split val|test\n"
     "                  --out eval.h5 [--device cpu] [--threads N] [--stats FILE]\n"
+    "                  [--read auto|memory|stream]\n"
     "\n"
     "Evaluates the model on every image of the split: top-1 and top-5 accuracy and the\n"
     "mean softmax cross-entropy. A diverged checkpoint is not evaluated: its eval records\n"
@@ -27,6 +28,9 @@ static const char usage[] =
     "  --stats FILE        also write the images evaluated and the seconds that took,\n"
     "                      as the lines images=N and seconds=S (for scripts;\n"
     "                      atomically, after the eval file)\n"
+    "  --read R            auto (default): the split's images are read whole, or streamed\n"
+    "                      batch by batch when they outgrow 4 GiB or a quarter of the\n"
+    "                      memory; memory | stream force one way (the same metrics)\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 written, 1 the work or the write failed, 2 bad usage or input.\n";
@@ -42,7 +46,9 @@ int main(int argc, char **argv)
                                          {"device", required_argument, 0, 'D'},
                                          {"threads", required_argument, 0, 'n'},
                                          {"stats", required_argument, 0, 'S'},
+                                         {"read", required_argument, 0, 'R'},
                                          {0, 0, 0, 0}};
+    amlfs_read_mode read = AMLFS_READ_AUTO;
     static const char *const splits[] = {"val", "test", "train", NULL};
     const char *ckpt_path = NULL, *data_path = NULL, *out = NULL, *device = "cpu";
     const char *stats = NULL;
@@ -58,6 +64,7 @@ int main(int argc, char **argv)
         case 'D': device = optarg; break;
         case 'n': threads = amlfs_arg_int("--threads", optarg, 1, 4096); break;
         case 'S': stats = optarg; break;
+        case 'R': read = (amlfs_read_mode)amlfs_arg_choice("--read", optarg, amlfs_read_names); break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -71,7 +78,7 @@ int main(int argc, char **argv)
     amlfs_train_state st;
     amlfs_state_read(&st, ckpt_path);
     amlfs_split s;
-    amlfs_split_read(&s, data_path, splits[split]);
+    amlfs_split_open(&s, data_path, splits[split], read);
     amlfs_check_fit(&st, ckpt_path, &s, data_path);
     int diverged = st.status != AMLFS_STATUS_OK;
     double top1 = NAN, top5 = NAN, loss = NAN;

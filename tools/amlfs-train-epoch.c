@@ -17,7 +17,7 @@
 static const char usage[] =
     "usage: amlfs-train-epoch --checkpoint start.h5 --thetas thetas.h5 --index I\n"
     "                         --data data.h5 --out checkpoint.h5 [--device cpu]\n"
-    "                         [--threads N] [--stats FILE]\n"
+    "                         [--threads N] [--stats FILE] [--read auto|memory|stream]\n"
     "\n"
     "Trains the start checkpoint one epoch (the thetas' epoch) on the training split with\n"
     "the loss theta_I, SGD and the checkpoint's schedule, and writes the new state with\n"
@@ -35,6 +35,10 @@ static const char usage[] =
     "  --stats FILE        also write the images trained and the seconds that took, as\n"
     "                      the lines images=N and seconds=S (for scripts; atomically,\n"
     "                      after the checkpoint)\n"
+    "  --read R            auto (default): the training images are read whole, or\n"
+    "                      streamed batch by batch from the file when they outgrow 4 GiB\n"
+    "                      or a quarter of the memory; memory | stream force one way\n"
+    "                      (the same checkpoint either way)\n"
     "  --describe-device   print what --device and --threads would run on (the CPU ISA\n"
     "                      oneDNN uses, the threads; or the GPU) and exit\n"
     "  --help, --version\n"
@@ -55,8 +59,10 @@ int main(int argc, char **argv)
                                          {"threads", required_argument, 0, 'n'},
                                          {"describe-device", no_argument, 0, 'P'},
                                          {"stats", required_argument, 0, 'S'},
+                                         {"read", required_argument, 0, 'R'},
                                          {0, 0, 0, 0}};
     int describe = 0;
+    amlfs_read_mode read = AMLFS_READ_AUTO;
     const char *ckpt_path = NULL, *thetas_path = NULL, *data_path = NULL, *out = NULL;
     const char *device = "cpu", *stats = NULL;
     long long index = -1, threads = 0;
@@ -73,6 +79,7 @@ int main(int argc, char **argv)
         case 'n': threads = amlfs_arg_int("--threads", optarg, 1, 4096); break;
         case 'P': describe = 1; break;
         case 'S': stats = optarg; break;
+        case 'R': read = (amlfs_read_mode)amlfs_arg_choice("--read", optarg, amlfs_read_names); break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -108,7 +115,7 @@ int main(int argc, char **argv)
         amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "cosine-space losses need a cosine head; "
                    "%s has a linear head (prob space)", amlfs_model_names[st.shape.model]);
     amlfs_split train;
-    amlfs_split_read(&train, data_path, "train");
+    amlfs_split_open(&train, data_path, "train", read);
     amlfs_check_fit(&st, ckpt_path, &train, data_path);
 
     amlfs_context *ctx = amlfs_open_device(device, (int)threads);

@@ -62,6 +62,9 @@ const amlfs_config_key amlfs_config_keys[] = {
     {"launcher", "choice", "auto,parallel,srun", "auto",
      "how amlfs-run starts each sample: srun, a job step of the Slurm allocation it runs in; "
      "parallel, a plain process; auto, srun where SLURM_JOB_ID is set"},
+    {"read", "choice", "auto,memory,stream", "auto",
+     "how train and eval hold the images: auto streams them from the file when they outgrow "
+     "4 GiB or a quarter of the memory"},
     {"keep", "int", "0..100000", "0", "keep the sample checkpoints of the last N epochs only (0: all)"},
     {"replay_run", "path", "", "", "replay: the finished run whose loss is replayed"},
     {"replay_form", "choice", "schedule,mu", "schedule", "replay: its per-epoch best theta, or its final mu"},

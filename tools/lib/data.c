@@ -1,4 +1,4 @@
-/* data.c: dataset splits in memory, epoch orders, normalised and augmented batches.
+/* data.c: dataset splits in memory or streamed from their file, epoch orders, normalised and augmented batches.
  * Depends on: h5io (and h5get), tool, the kernels' Philox (amlfs_rng.h). */
 #include "data.h"
 #include "amlfs_rng.h"
@@ -7,14 +7,21 @@
 #include "tool.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-void amlfs_image_moments(const uint8_t *images, int n, int channels, size_t plane,
-                         double *mean, double *std)
+/* Sums of the pixels and of their squares per channel, added image after image, so a
+ * file read in blocks gives the same moments as its images read whole. */
+typedef struct {
+    double s[3], s2[3], count;
+} moments;
+
+static void moments_add(moments *m, const uint8_t *images, int n, int channels, size_t plane)
 {
     for (int ch = 0; ch < channels; ch++) {
-        double s = 0, s2 = 0;
+        double s = m->s[ch], s2 = m->s2[ch];
         for (int i = 0; i < n; i++) {
             const uint8_t *p = images + ((size_t)i * channels + ch) * plane;
             for (size_t j = 0; j < plane; j++) {
@@ -22,10 +29,66 @@ void amlfs_image_moments(const uint8_t *images, int n, int channels, size_t plan
                 s2 += (double)p[j] * p[j];
             }
         }
-        double count = (double)n * plane;
+        m->s[ch] = s;
+        m->s2[ch] = s2;
+    }
+    m->count += (double)n * plane;
+}
+
+static void moments_finish(const moments *m, int channels, double *mean, double *std)
+{
+    for (int ch = 0; ch < channels; ch++) {
+        double s = m->s[ch], s2 = m->s2[ch], count = m->count;
         mean[ch] = s / count / 255.0;
         std[ch] = sqrt(fmax(s2 / count - (s / count) * (s / count), 0.0)) / 255.0;
     }
+}
+
+void amlfs_image_moments(const uint8_t *images, int n, int channels, size_t plane,
+                         double *mean, double *std)
+{
+    moments m = {{0}, {0}, 0};
+    moments_add(&m, images, n, channels, plane);
+    moments_finish(&m, channels, mean, std);
+}
+
+/* Rows [first, first+count) of the images dataset ds (N,C,H,W) or (N,H,W) into out; 0, or
+ * -1 when HDF5 fails (a damaged chunk: its checksum). */
+static int read_rows(hid_t ds, int64_t first, int64_t count, uint8_t *out)
+{
+    hid_t space = H5Dget_space(ds);
+    int rank = H5Sget_simple_extent_ndims(space);
+    hsize_t start[4] = {0}, cnt[4];
+    H5Sget_simple_extent_dims(space, cnt, NULL);
+    start[0] = (hsize_t)first;
+    cnt[0] = (hsize_t)count;
+    int bad = H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0;
+    hid_t mem = H5Screate_simple(rank, cnt, NULL);
+    bad = bad || H5Dread(ds, H5T_NATIVE_UINT8, mem, space, H5P_DEFAULT, out) < 0;
+    H5Sclose(mem);
+    H5Sclose(space);
+    return bad ? -1 : 0;
+}
+
+/* The moments of the n images of dataset name, read in blocks (never the whole set). */
+static void moments_from_file(hid_t f, const char *path, const char *name, int n, int c, int h,
+                              int w, double *mean, double *std)
+{
+    const int block = 4096;
+    size_t pixels = (size_t)c * h * w;
+    uint8_t *buf = amlfs_zalloc((size_t)block, pixels);
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    moments m = {{0}, {0}, 0};
+    for (int first = 0; first < n; first += block) {
+        int count = n - first < block ? n - first : block;
+        if (ds < 0 || read_rows(ds, first, count, buf) != 0)
+            amlfs_fail(AMLFS_EXIT_FAILED, path, "%s: cannot read images %d to %d (damaged?)",
+                       name, first, first + count - 1);
+        moments_add(&m, buf, count, c, (size_t)h * w);
+    }
+    H5Dclose(ds);
+    free(buf);
+    moments_finish(&m, c, mean, std);
 }
 
 static const char *const split_names[] = {"train", "val", "test", NULL};
@@ -72,7 +135,7 @@ static int64_t *plain_labels(hid_t f, const char *path, const char *name, int n,
     return v;
 }
 
-/* A dataset file without 'schema' (data.h). */
+/* A dataset file without 'schema' (data.h); the images are read unless s->streamed. */
 static void split_read_plain(amlfs_split *s, hid_t f, const char *path, const char *split)
 {
     char images[64], labels[64];
@@ -109,8 +172,10 @@ static void split_read_plain(amlfs_split *s, hid_t f, const char *path, const ch
     for (int i = 0; i < s->n; i++)
         s->labels[i] = (int32_t)own[i];
     free(own);
-    s->images = amlfs_zalloc((size_t)s->n * s->channels * s->height, (size_t)s->width);
-    amlfs_h5_read(f, images, H5T_NATIVE_UINT8, s->images);
+    if (!s->streamed) {
+        s->images = amlfs_zalloc((size_t)s->n * s->channels * s->height, (size_t)s->width);
+        amlfs_h5_read(f, images, H5T_NATIVE_UINT8, s->images);
+    }
     amlfs_plain_attr_str(f, path, "/", "name", NULL, "plain", s->name, sizeof s->name);
     /* mean and std: the attributes, else the training images' (as amlfs-prep computes) */
     int has_mean = amlfs_plain_attr_f64v(f, path, "/", "mean", s->mean, (size_t)s->channels);
@@ -119,9 +184,12 @@ static void split_read_plain(amlfs_split *s, hid_t f, const char *path, const ch
         amlfs_fail(AMLFS_EXIT_USAGE, path, "/@%s: missing, expected /@mean and /@std together "
                    "(or neither: the training images' are used)", has_mean ? "std" : "mean");
     if (!has_mean) {
-        if (!strcmp(split, "train")) {
+        if (!strcmp(split, "train") && !s->streamed) {
             amlfs_image_moments(s->images, s->n, s->channels, (size_t)s->height * s->width,
                                 s->mean, s->std);
+        } else if (!strcmp(split, "train")) {
+            moments_from_file(f, path, images, s->n, s->channels, s->height, s->width,
+                              s->mean, s->std);
         } else {
             if (!amlfs_h5_exists(f, "/train/images"))
                 amlfs_fail(AMLFS_EXIT_USAGE, path, "/train/images: missing, needed for the "
@@ -133,10 +201,7 @@ static void split_read_plain(amlfs_split *s, hid_t f, const char *path, const ch
                 amlfs_fail(AMLFS_EXIT_USAGE, path, "/train/images: %d-channel %dx%d, but %s is "
                            "%d-channel %dx%d", c, h, w, images, s->channels, s->height,
                            s->width);
-            uint8_t *train = amlfs_zalloc((size_t)n * c * h, (size_t)w);
-            amlfs_h5_read(f, "/train/images", H5T_NATIVE_UINT8, train);
-            amlfs_image_moments(train, n, c, (size_t)h * w, s->mean, s->std);
-            free(train);
+            moments_from_file(f, path, "/train/images", n, c, h, w, s->mean, s->std);
         }
     }
 }
@@ -166,24 +231,172 @@ static void split_read_schema(amlfs_split *s, hid_t f, const char *path, const c
     s->n = (int)dims[0];
     if (s->n < 1)
         amlfs_fail(AMLFS_EXIT_USAGE, path, "%s is empty", labels);
-    s->images = amlfs_zalloc((size_t)s->n * s->channels * s->height, (size_t)s->width);
     s->labels = amlfs_zalloc((size_t)s->n, sizeof(int32_t));
-    amlfs_h5_read(f, images, H5T_NATIVE_UINT8, s->images);
     amlfs_h5_read(f, labels, H5T_NATIVE_INT32, s->labels);
+    if (!s->streamed) {
+        s->images = amlfs_zalloc((size_t)s->n * s->channels * s->height, (size_t)s->width);
+        amlfs_h5_read(f, images, H5T_NATIVE_UINT8, s->images);
+    }
 }
 
-void amlfs_split_read(amlfs_split *s, const char *path, const char *split)
+/* ---- streamed splits: the batch reader ---------------------------------------------- */
+
+/* One batch's rows, read by a thread of its own while the previous batch trains. */
+struct amlfs_prefetch {
+    pthread_t thread;
+    int running;         /* a read is in flight (join before touching its fields) */
+    const int *order;    /* the request: rows order[first .. first+count) */
+    int first, count;
+    int failed;          /* the read failed */
+    uint8_t *buf[2];     /* the batch's images in batch order, two in turn */
+    size_t cap[2];       /* bytes allocated */
+    int next;            /* the buffer the in-flight (or next) read fills */
+    int *sorted;         /* scratch: the request's rows in ascending order, with slots */
+    uint8_t *run;        /* scratch: one run of consecutive rows */
+    size_t run_cap;
+    hid_t ds;
+    size_t pixels;       /* bytes per image */
+};
+
+static int cmp_row(const void *a, const void *b)
+{
+    const int *x = a, *y = b;
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+/* Reads the request into buf[next], ascending runs of consecutive rows one read each (a
+ * chunk is read once per run), placed at their positions in the batch. */
+static void *prefetch_read(void *arg)
+{
+    struct amlfs_prefetch *p = arg;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* HDF5's error printing is per thread */
+    int count = p->count;
+    uint8_t *dst = p->buf[p->next];
+    for (int b = 0; b < count; b++) {
+        p->sorted[2 * b] = p->order[p->first + b];
+        p->sorted[2 * b + 1] = b;
+    }
+    qsort(p->sorted, (size_t)count, 2 * sizeof(int), cmp_row);
+    p->failed = 0;
+    for (int b = 0; b < count && !p->failed;) {
+        int e = b + 1;
+        while (e < count && p->sorted[2 * e] == p->sorted[2 * (e - 1)] + 1)
+            e++;
+        size_t bytes = (size_t)(e - b) * p->pixels;
+        if (bytes > p->run_cap) {
+            free(p->run);
+            p->run = malloc(bytes);
+            p->run_cap = p->run ? bytes : 0;
+        }
+        if (!p->run || read_rows(p->ds, p->sorted[2 * b], e - b, p->run) != 0) {
+            p->failed = 1;
+            break;
+        }
+        for (int k = b; k < e; k++)
+            memcpy(dst + (size_t)p->sorted[2 * k + 1] * p->pixels,
+                   p->run + (size_t)(k - b) * p->pixels, p->pixels);
+        b = e;
+    }
+    return NULL;
+}
+
+static void prefetch_start(const amlfs_split *s, const int *order, int first, int count)
+{
+    struct amlfs_prefetch *p = s->prefetch;
+    size_t bytes = (size_t)count * p->pixels;
+    if (bytes > p->cap[p->next]) {
+        free(p->buf[p->next]);
+        p->buf[p->next] = amlfs_zalloc((size_t)count, p->pixels);
+        p->cap[p->next] = bytes;
+        free(p->sorted);
+        p->sorted = amlfs_zalloc((size_t)count, 2 * sizeof(int));
+    }
+    p->order = order;
+    p->first = first;
+    p->count = count;
+    if (pthread_create(&p->thread, NULL, prefetch_read, p) == 0)
+        p->running = 1;
+    else
+        prefetch_read(p); /* no thread to spare: read now */
+}
+
+static void prefetch_wait(struct amlfs_prefetch *p)
+{
+    if (p->running)
+        pthread_join(p->thread, NULL);
+    p->running = 0;
+}
+
+/* The images of rows order[first .. first+count) in batch order (the prefetched ones
+ * when they were asked for), and the next batch's read started. */
+static const uint8_t *stream_rows(const amlfs_split *s, const int *order, int first, int count)
+{
+    struct amlfs_prefetch *p = s->prefetch;
+    int ready = p->running && p->order == order && p->first == first && p->count == count;
+    prefetch_wait(p);
+    if (!ready)
+        prefetch_start(s, order, first, count), prefetch_wait(p);
+    if (p->failed)
+        amlfs_fail(AMLFS_EXIT_FAILED, s->path, "%s: cannot read the rows of batch images %d "
+                   "to %d (damaged or truncated?)", s->images_name, first, first + count - 1);
+    int mine = p->next;
+    p->next = 1 - mine;
+    int next = first + count;
+    if (next < s->n)
+        prefetch_start(s, order, next, s->n - next < count ? s->n - next : count);
+    return p->buf[mine];
+}
+
+const char *const amlfs_read_names[] = {"auto", "memory", "stream", NULL};
+
+/* Whether mode streams the images of n x pixels bytes on this machine. */
+static int streams(amlfs_read_mode mode, int64_t n, size_t pixels)
+{
+    if (mode != AMLFS_READ_AUTO)
+        return mode == AMLFS_READ_STREAM;
+    double bytes = (double)n * (double)pixels;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double quarter = pages > 0 && page > 0 ? (double)pages * page / 4 : 0;
+    return bytes > (double)AMLFS_READ_AUTO_BYTES || (quarter > 0 && bytes > quarter);
+}
+
+void amlfs_split_open(amlfs_split *s, const char *path, const char *split, amlfs_read_mode mode)
 {
     memset(s, 0, sizeof *s);
     int plain;
     hid_t f = amlfs_h5_open_or_plain(path, "dataset", &plain);
+    char images[64], labels[64];
+    snprintf(images, sizeof images, "/%s/images", split);
+    snprintf(labels, sizeof labels, "/%s/labels", split);
+    if (mode != AMLFS_READ_MEMORY && amlfs_h5_exists(f, images)) {
+        hsize_t d[8];
+        hid_t ds = H5Dopen2(f, images, H5P_DEFAULT);
+        hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+        int rank = sp >= 0 ? H5Sget_simple_extent_dims(sp, d, NULL) : -1;
+        size_t pixels = 1;
+        for (int i = 1; i < rank; i++)
+            pixels *= d[i];
+        s->streamed = rank >= 3 && streams(mode, (int64_t)d[0], pixels);
+        if (sp >= 0)
+            H5Sclose(sp);
+        if (ds >= 0)
+            H5Dclose(ds);
+    }
     if (plain)
         split_read_plain(s, f, path, split);
     else
         split_read_schema(s, f, path, split);
-    H5Fclose(f);
-    char labels[64];
-    snprintf(labels, sizeof labels, "/%s/labels", split);
+    if (s->streamed) {
+        s->file = f;
+        s->images_ds = H5Dopen2(f, images, H5P_DEFAULT);
+        snprintf(s->path, sizeof s->path, "%s", path);
+        snprintf(s->images_name, sizeof s->images_name, "%s", images);
+        s->prefetch = amlfs_zalloc(1, sizeof *s->prefetch);
+        s->prefetch->ds = s->images_ds;
+        s->prefetch->pixels = (size_t)s->channels * s->height * s->width;
+    } else {
+        H5Fclose(f);
+    }
     for (int c = 0; c < s->channels; c++) {
         if (!isfinite(s->mean[c]))
             amlfs_fail(AMLFS_EXIT_USAGE, path, "/@mean[%d] = %g, expected a finite number", c,
@@ -198,8 +411,25 @@ void amlfs_split_read(amlfs_split *s, const char *path, const char *split)
                        s->labels[i], s->classes - 1);
 }
 
+void amlfs_split_read(amlfs_split *s, const char *path, const char *split)
+{
+    amlfs_split_open(s, path, split, AMLFS_READ_MEMORY);
+}
+
 void amlfs_split_free(amlfs_split *s)
 {
+    if (s->prefetch) {
+        prefetch_wait(s->prefetch);
+        free(s->prefetch->buf[0]);
+        free(s->prefetch->buf[1]);
+        free(s->prefetch->sorted);
+        free(s->prefetch->run);
+        free(s->prefetch);
+    }
+    if (s->streamed) {
+        H5Dclose(s->images_ds);
+        H5Fclose(s->file);
+    }
     free(s->images);
     free(s->labels);
     memset(s, 0, sizeof *s);
@@ -228,6 +458,7 @@ void amlfs_make_batch(const amlfs_split *s, const int *order, int first, int cou
 {
     const int c = s->channels, h = s->height, w = s->width, pad = 4;
     amlfs_rng_name r = amlfs_rng(seed, epoch, sample, AMLFS_STREAM_AUGMENT);
+    const uint8_t *rows = s->streamed ? stream_rows(s, order, first, count) : NULL;
     float scale[3], shift[3];
     for (int ch = 0; ch < c; ch++) { /* x = pixel * scale + shift */
         scale[ch] = (float)(1.0 / (255.0 * s->std[ch]));
@@ -236,7 +467,8 @@ void amlfs_make_batch(const amlfs_split *s, const int *order, int first, int cou
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < count; b++) {
         int idx = order[first + b];
-        const uint8_t *src = s->images + (size_t)idx * c * h * w;
+        const uint8_t *src = rows ? rows + (size_t)b * c * h * w
+                                  : s->images + (size_t)idx * c * h * w;
         float *dst = x + (size_t)b * c * h * w;
         y[b] = s->labels[idx];
         int dy = 0, dx = 0, flip = 0;
