@@ -1,7 +1,11 @@
-/* amlfs-eval: a checkpoint's top-1, top-5 and cross-entropy on a split of the dataset,
- * batch norm in inference mode (DESIGN.md 1 step 3: the reward comes from val). */
+/* amlfs-eval: a checkpoint's metrics on a split of the dataset, batch norm in inference
+ * mode (DESIGN.md 1 step 3: the reward comes from val). Classification: top-1, top-5 and
+ * cross-entropy. Face: 10-fold verification accuracy on the split's pairs, and rank-1 of
+ * the dataset's probe identities against its distractors (tools/lib/metric.c). */
 #include "atomic_out.h"
 #include "h5io.h"
+#include "metric.h"
+#include "plain.h"
 #include "tool.h"
 #include "train.h"
 
@@ -13,11 +17,18 @@
 static const char usage[] =
     "usage: amlfs-eval --checkpoint checkpoint.h5 --data data.h5 --split val|test\n"
     "                  --out eval.h5 [--device cpu] [--threads N] [--stats FILE]\n"
-    "                  [--read auto|memory|stream]\n"
+    "                  [--read auto|memory|stream] [--task classification|face] [--flip]\n"
+    "                  [--identify]\n"
     "\n"
-    "Evaluates the model on every image of the split: top-1 and top-5 accuracy and the\n"
-    "mean softmax cross-entropy. A diverged checkpoint is not evaluated: its eval records\n"
-    "NaN metrics with status diverged, which amlfs-reward excludes.\n"
+    "Evaluates the model on every image of the split. Classification: top-1 and top-5\n"
+    "accuracy and the mean softmax cross-entropy. Face (a cosine-head model on a face\n"
+    "dataset): the embeddings of the split's images, then verification on its /pairs and\n"
+    "/issame as insightface computes it (10 contiguous folds, squared L2 distance of the\n"
+    "normalised embeddings, the threshold of the other nine folds): accuracy, its std over\n"
+    "the folds, the mean threshold and TAR at FAR 1e-3; with --identify (default on the\n"
+    "test split when the dataset has /probe and /distractors) MegaFace rank-1 of the probe\n"
+    "identities against the distractors. A diverged checkpoint is not evaluated: its eval\n"
+    "records NaN metrics with status diverged, which amlfs-reward excludes.\n"
     "\n"
     "  --checkpoint FILE   the model\n"
     "  --data FILE         the dataset file\n"
@@ -31,9 +42,179 @@ static const char usage[] =
     "  --read R            auto (default): the split's images are read whole, or streamed\n"
     "                      batch by batch when they outgrow 4 GiB or a quarter of the\n"
     "                      memory; memory | stream force one way (the same metrics)\n"
+    "  --task T            classification | face (default: the dataset's /@task)\n"
+    "  --flip              face: sum each embedding with its horizontally flipped image's\n"
+    "  --identify          face: also rank-1 of /probe against /distractors\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 written, 1 the work or the write failed, 2 bad usage or input.\n";
+
+typedef enum { TASK_CLASSIFICATION = 0, TASK_FACE = 1 } eval_task;
+static const char *const task_names[] = {"classification", "face", NULL};
+
+/* The metrics an eval file records; NaN where the task has none. */
+typedef struct {
+    double top1, top5, loss;
+    double accuracy, accuracy_std, threshold, tar_at_far, far, rank1;
+    int64_t pairs, trials;
+} eval_metrics;
+
+/* The dataset's /@task (classification when it has none). */
+static eval_task dataset_task(const char *path)
+{
+    int plain;
+    hid_t f = amlfs_h5_open_or_plain(path, "dataset", &plain);
+    char task[32];
+    amlfs_plain_attr_str(f, path, "/", "task", NULL, "classification", task, sizeof task);
+    H5Fclose(f);
+    int t = amlfs_choice_index(task_names, task);
+    if (t < 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@task = '%s': amlfs-eval evaluates "
+                   "classification and face", task);
+    return (eval_task)t;
+}
+
+/* Top-1, top-5 and the mean cross-entropy of the split's images. */
+static void classify(amlfs_model *m, const amlfs_split *s, int batch, eval_metrics *r)
+{
+    int classes = s->classes, k = classes < 5 ? classes : 5;
+    int *order = amlfs_zalloc((size_t)s->n, sizeof(int));
+    for (int i = 0; i < s->n; i++)
+        order[i] = i;
+    float *x = amlfs_zalloc((size_t)batch * s->channels * s->height, s->width * sizeof(float));
+    float *logits = amlfs_zalloc((size_t)batch, (size_t)classes * sizeof(float));
+    double *row_loss = amlfs_zalloc((size_t)batch, sizeof(double));
+    int32_t *y = amlfs_zalloc((size_t)batch, sizeof(int32_t));
+    int64_t hit1 = 0, hit5 = 0;
+    double loss_sum = 0;
+    for (int first = 0; first < s->n; first += batch) {
+        int count = s->n - first < batch ? s->n - first : batch;
+        amlfs_make_batch(s, order, first, count, AUGMENT_NONE, 0, 0, 0, x, y);
+        amlfs_model_infer(m, x, count, logits);
+        amlfs_softmax_ce(logits, y, count, classes, row_loss, NULL);
+        for (int i = 0; i < count; i++) {
+            const float *row = logits + (size_t)i * classes;
+            int above = 0; /* classes scoring above the target: its rank from 0 */
+            for (int j = 0; j < classes; j++)
+                above += row[j] > row[y[i]] || (row[j] == row[y[i]] && j < y[i]);
+            hit1 += above == 0;
+            hit5 += above < k;
+            loss_sum += row_loss[i];
+        }
+    }
+    r->top1 = (double)hit1 / s->n;
+    r->top5 = (double)hit5 / s->n;
+    r->loss = loss_sum / s->n;
+    free(order);
+    free(x);
+    free(logits);
+    free(row_loss);
+    free(y);
+}
+
+/* The embeddings (n, D) of a split's images in file order; with flip, each summed with
+ * that of its horizontally mirrored image (the usual test-time augmentation of face
+ * verification). */
+static float *embed_split(amlfs_model *m, const amlfs_split *s, int batch, int flip)
+{
+    int d = amlfs_model_embedding_dim(m);
+    size_t plane = (size_t)s->height * s->width, img = plane * s->channels;
+    int *order = amlfs_zalloc((size_t)s->n, sizeof(int));
+    for (int i = 0; i < s->n; i++)
+        order[i] = i;
+    float *x = amlfs_zalloc((size_t)batch, img * sizeof(float));
+    float *mirror = flip ? amlfs_zalloc((size_t)batch, img * sizeof(float)) : NULL;
+    float *e2 = flip ? amlfs_zalloc((size_t)batch, (size_t)d * sizeof(float)) : NULL;
+    int32_t *y = amlfs_zalloc((size_t)batch, sizeof(int32_t));
+    float *emb = amlfs_zalloc((size_t)s->n, (size_t)d * sizeof(float));
+    for (int first = 0; first < s->n; first += batch) {
+        int count = s->n - first < batch ? s->n - first : batch;
+        float *out = emb + (size_t)first * d;
+        amlfs_make_batch(s, order, first, count, AUGMENT_NONE, 0, 0, 0, x, y);
+        amlfs_model_embed(m, x, count, out);
+        if (!flip)
+            continue;
+        for (size_t row = 0; row < (size_t)count * s->channels * s->height; row++)
+            for (int j = 0; j < s->width; j++)
+                mirror[row * s->width + j] = x[row * s->width + (s->width - 1 - j)];
+        amlfs_model_embed(m, mirror, count, e2);
+        for (size_t i = 0; i < (size_t)count * d; i++)
+            out[i] += e2[i];
+    }
+    free(order);
+    free(x);
+    free(mirror);
+    free(e2);
+    free(y);
+    return emb;
+}
+
+/* /SPLIT/pairs (P,2) rows into the split's n images and /SPLIT/issame (P) 0/1. */
+static int64_t read_pairs(const char *path, const char *split, int n, int32_t **pairs,
+                          uint8_t **issame)
+{
+    int plain;
+    hid_t f = amlfs_h5_open_or_plain(path, "dataset", &plain);
+    char pp[64], sp[64];
+    snprintf(pp, sizeof pp, "/%s/pairs", split);
+    snprintf(sp, sizeof sp, "/%s/issame", split);
+    hsize_t d[8] = {0}, e[8] = {0};
+    if (!amlfs_h5_exists(f, pp) || !amlfs_h5_exists(f, sp))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s and %s: missing, face verification needs the "
+                   "split's pairs (amlfs-prep face writes them)", pp, sp);
+    if (amlfs_h5_dims(f, pp, d) != 2 || d[1] != 2 || amlfs_h5_dims(f, sp, e) != 1 ||
+        e[0] != d[0] || d[0] < 1)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s (P,2) and %s (P): shapes do not match", pp, sp);
+    int64_t p = (int64_t)d[0];
+    *pairs = amlfs_zalloc((size_t)p, 2 * sizeof(int32_t));
+    *issame = amlfs_zalloc((size_t)p, 1);
+    amlfs_h5_read(f, pp, H5T_NATIVE_INT32, *pairs);
+    amlfs_h5_read(f, sp, H5T_NATIVE_UINT8, *issame);
+    H5Fclose(f);
+    for (int64_t i = 0; i < 2 * p; i++)
+        if ((*pairs)[i] < 0 || (*pairs)[i] >= n)
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "%s[%lld] = %d, expected a row 0 to %d of /%s/"
+                       "images", pp, (long long)(i / 2), (*pairs)[i], n - 1, split);
+    return p;
+}
+
+/* Verification on the split's pairs, and rank-1 of /probe against /distractors. */
+static void face(amlfs_model *m, const amlfs_split *s, const char *path, const char *split,
+                 int batch, int flip, int identify, amlfs_read_mode read, eval_metrics *r)
+{
+    char err[256];
+    int d = amlfs_model_embedding_dim(m);
+    int32_t *pairs;
+    uint8_t *issame;
+    int64_t p = read_pairs(path, split, s->n, &pairs, &issame);
+    float *emb = embed_split(m, s, batch, flip);
+    amlfs_verify_result v;
+    if (amlfs_verify(emb, s->n, d, pairs, issame, p, 10, 1e-3, &v, err, sizeof err) != 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/%s: %s", split, err);
+    r->accuracy = v.accuracy;
+    r->accuracy_std = v.accuracy_std;
+    r->threshold = v.threshold;
+    r->tar_at_far = v.tar_at_far;
+    r->far = v.far;
+    r->pairs = p;
+    free(emb);
+    free(pairs);
+    free(issame);
+    if (!identify)
+        return;
+    amlfs_split probe, distractors;
+    amlfs_split_open(&probe, path, "probe", read);
+    amlfs_split_open(&distractors, path, "distractors", read);
+    float *pe = embed_split(m, &probe, batch, flip);
+    float *de = embed_split(m, &distractors, batch, flip);
+    if (amlfs_identify(pe, probe.labels, probe.n, de, distractors.n, d, 1, &r->rank1,
+                       &r->trials, err, sizeof err) != 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/probe: %s", err);
+    free(pe);
+    free(de);
+    amlfs_split_free(&probe);
+    amlfs_split_free(&distractors);
+}
 
 int main(int argc, char **argv)
 {
@@ -47,12 +228,15 @@ int main(int argc, char **argv)
                                          {"threads", required_argument, 0, 'n'},
                                          {"stats", required_argument, 0, 'S'},
                                          {"read", required_argument, 0, 'R'},
+                                         {"task", required_argument, 0, 'T'},
+                                         {"flip", no_argument, 0, 'F'},
+                                         {"identify", no_argument, 0, 'I'},
                                          {0, 0, 0, 0}};
     amlfs_read_mode read = AMLFS_READ_AUTO;
     static const char *const splits[] = {"val", "test", "train", NULL};
     const char *ckpt_path = NULL, *data_path = NULL, *out = NULL, *device = "cpu";
     const char *stats = NULL;
-    int split = -1, c;
+    int split = -1, task = -1, flip = 0, identify = -1, c;
     long long threads = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -65,6 +249,9 @@ int main(int argc, char **argv)
         case 'n': threads = amlfs_arg_int("--threads", optarg, 1, 4096); break;
         case 'S': stats = optarg; break;
         case 'R': read = (amlfs_read_mode)amlfs_arg_choice("--read", optarg, amlfs_read_names); break;
+        case 'T': task = amlfs_arg_choice("--task", optarg, task_names); break;
+        case 'F': flip = 1; break;
+        case 'I': identify = 1; break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -77,11 +264,20 @@ int main(int argc, char **argv)
 
     amlfs_train_state st;
     amlfs_state_read(&st, ckpt_path);
+    if (task < 0)
+        task = (int)dataset_task(data_path);
     amlfs_split s;
     amlfs_split_open(&s, data_path, splits[split], read);
     amlfs_check_fit(&st, ckpt_path, &s, data_path);
+    if (task == TASK_FACE && identify < 0) {
+        int plain;
+        hid_t f = amlfs_h5_open_or_plain(data_path, "dataset", &plain);
+        identify = !strcmp(splits[split], "test") && amlfs_h5_exists(f, "/probe/images") &&
+                   amlfs_h5_exists(f, "/distractors/images");
+        H5Fclose(f);
+    }
     int diverged = st.status != AMLFS_STATUS_OK;
-    double top1 = NAN, top5 = NAN, loss = NAN;
+    eval_metrics r = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0};
     double t0 = amlfs_seconds();
     if (!diverged) {
         amlfs_context *ctx = amlfs_open_device(device, (int)threads);
@@ -89,40 +285,15 @@ int main(int argc, char **argv)
         amlfs_model *m = amlfs_model_create(ctx, &st.shape, (uint32_t)st.seed, err, sizeof err);
         if (!m)
             amlfs_fail(AMLFS_EXIT_FAILED, ckpt_path, "%s", err);
+        if (task == TASK_FACE && !amlfs_model_head_is_cosine(m))
+            amlfs_fail(AMLFS_EXIT_USAGE, ckpt_path, "a %s (linear head): face evaluation needs "
+                       "a cosine-head model (sphere20, face-small)",
+                       amlfs_model_names[st.shape.model]);
         amlfs_checkpoint_load(m, ctx, ckpt_path);
-        int batch = st.shape.batch, classes = s.classes, k = classes < 5 ? classes : 5;
-        int *order = amlfs_zalloc((size_t)s.n, sizeof(int));
-        for (int i = 0; i < s.n; i++)
-            order[i] = i;
-        float *x = amlfs_zalloc((size_t)batch * s.channels * s.height, s.width * sizeof(float));
-        float *logits = amlfs_zalloc((size_t)batch, (size_t)classes * sizeof(float));
-        double *row_loss = amlfs_zalloc((size_t)batch, sizeof(double));
-        int32_t *y = amlfs_zalloc((size_t)batch, sizeof(int32_t));
-        int64_t hit1 = 0, hit5 = 0;
-        double loss_sum = 0;
-        for (int first = 0; first < s.n; first += batch) {
-            int count = s.n - first < batch ? s.n - first : batch;
-            amlfs_make_batch(&s, order, first, count, AUGMENT_NONE, 0, 0, 0, x, y);
-            amlfs_model_infer(m, x, count, logits);
-            amlfs_softmax_ce(logits, y, count, classes, row_loss, NULL);
-            for (int i = 0; i < count; i++) {
-                const float *row = logits + (size_t)i * classes;
-                int above = 0; /* classes scoring above the target: its rank from 0 */
-                for (int j = 0; j < classes; j++)
-                    above += row[j] > row[y[i]] || (row[j] == row[y[i]] && j < y[i]);
-                hit1 += above == 0;
-                hit5 += above < k;
-                loss_sum += row_loss[i];
-            }
-        }
-        top1 = (double)hit1 / s.n;
-        top5 = (double)hit5 / s.n;
-        loss = loss_sum / s.n;
-        free(order);
-        free(x);
-        free(logits);
-        free(row_loss);
-        free(y);
+        if (task == TASK_FACE)
+            face(m, &s, data_path, splits[split], st.shape.batch, flip, identify > 0, read, &r);
+        else
+            classify(m, &s, st.shape.batch, &r);
         amlfs_model_destroy(m);
         amlfs_context_destroy(ctx);
     }
@@ -133,15 +304,34 @@ int main(int argc, char **argv)
                        amlfs_status_names[diverged ? AMLFS_STATUS_DIVERGED : AMLFS_STATUS_OK]);
     amlfs_attr_set_i64(o.file, "/", "epoch", st.epoch);
     amlfs_attr_set_i64(o.file, "/", "images", s.n);
-    amlfs_attr_set_f64(o.file, "/", "top1", top1);
-    amlfs_attr_set_f64(o.file, "/", "top5", top5);
-    amlfs_attr_set_f64(o.file, "/", "loss", loss);
+    amlfs_attr_set_f64(o.file, "/", "top1", r.top1);
+    amlfs_attr_set_f64(o.file, "/", "top5", r.top5);
+    amlfs_attr_set_f64(o.file, "/", "loss", r.loss);
+    if (task == TASK_FACE) {
+        amlfs_attr_set_str(o.file, "/", "task", task_names[task]);
+        amlfs_attr_set_f64(o.file, "/", "accuracy", r.accuracy);
+        amlfs_attr_set_f64(o.file, "/", "accuracy_std", r.accuracy_std);
+        amlfs_attr_set_f64(o.file, "/", "threshold", r.threshold);
+        amlfs_attr_set_f64(o.file, "/", "tar_at_far", r.tar_at_far);
+        amlfs_attr_set_f64(o.file, "/", "far", r.far);
+        amlfs_attr_set_i64(o.file, "/", "pairs", r.pairs);
+        amlfs_attr_set_f64(o.file, "/", "rank1", r.rank1);
+        amlfs_attr_set_i64(o.file, "/", "trials", r.trials);
+        amlfs_attr_set_i64(o.file, "/", "flip", flip);
+    }
     amlfs_h5_finish(&o);
     if (stats)
         amlfs_stats_write(stats, s.n, seconds);
     printf("%s\n", out);
-    amlfs_note("%s epoch %lld on %s: top-1 %.4f, top-5 %.4f, loss %.4f; %d images in %.2f s",
-               ckpt_path, (long long)st.epoch, splits[split], top1, top5, loss, s.n, seconds);
+    if (task == TASK_FACE)
+        amlfs_note("%s epoch %lld on %s: verification %.4f +- %.4f (%lld pairs), TAR %.4f at "
+                   "FAR %.2g, rank-1 %.4f; %d images in %.2f s", ckpt_path, (long long)st.epoch,
+                   splits[split], r.accuracy, r.accuracy_std, (long long)r.pairs, r.tar_at_far,
+                   r.far, r.rank1, s.n, seconds);
+    else
+        amlfs_note("%s epoch %lld on %s: top-1 %.4f, top-5 %.4f, loss %.4f; %d images in %.2f s",
+                   ckpt_path, (long long)st.epoch, splits[split], r.top1, r.top5, r.loss, s.n,
+                   seconds);
     amlfs_split_free(&s);
     amlfs_state_free(&st);
     return AMLFS_EXIT_OK;

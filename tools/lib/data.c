@@ -386,6 +386,7 @@ void amlfs_split_open(amlfs_split *s, const char *path, const char *split, amlfs
         split_read_plain(s, f, path, split);
     else
         split_read_schema(s, f, path, split);
+    amlfs_plain_attr_str(f, path, "/", "task", NULL, "", s->task, sizeof s->task);
     if (s->streamed) {
         s->file = f;
         s->images_ds = H5Dopen2(f, images, H5P_DEFAULT);
@@ -405,9 +406,14 @@ void amlfs_split_open(amlfs_split *s, const char *path, const char *split, amlfs
             amlfs_fail(AMLFS_EXIT_USAGE, path, "/@std[%d] = %g, expected a finite number > 0",
                        c, s->std[c]);
     }
+    /* the identities of a face or re-ID dataset's held-out splits are not the training
+     * classes: any id, -1 where unknown (LFW's test images, distractors) */
+    int classes_only = !s->task[0] || !strcmp(s->task, "classification") ||
+                       !strcmp(split, "train");
     for (int i = 0; i < s->n; i++)
-        if (s->labels[i] < 0 || s->labels[i] >= s->classes)
-            amlfs_fail(AMLFS_EXIT_USAGE, path, "%s[%d] = %d, expected 0 to %d", labels, i,
+        if (classes_only ? s->labels[i] < 0 || s->labels[i] >= s->classes : s->labels[i] < -1)
+            amlfs_fail(AMLFS_EXIT_USAGE, path, classes_only ? "%s[%d] = %d, expected 0 to %d"
+                       : "%s[%d] = %d, expected an identity >= 0, or -1", labels, i,
                        s->labels[i], s->classes - 1);
 }
 

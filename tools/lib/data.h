@@ -26,6 +26,7 @@ typedef struct {
     int32_t *labels; /* (N) */
     double mean[3], std[3]; /* per channel, [0,1] pixel units (the training split's) */
     char name[32];
+    char task[32];   /* /@task: classification, face, reid (empty: classification) */
     int streamed;    /* 1: the images stay in the file (amlfs_split_open) */
     int64_t file, images_ds;         /* streamed: the open file and /SPLIT/images */
     struct amlfs_prefetch *prefetch; /* streamed: the batch reader */

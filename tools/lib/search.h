@@ -12,7 +12,10 @@ typedef enum { SAMPLING_PLAIN = 0, SAMPLING_ANTITHETIC = 1 } amlfs_sampling;
 typedef enum { SHAPING_ZSCORE = 0, SHAPING_RANK = 1 } amlfs_shaping;
 typedef enum { MODE_AMLFS = 0, MODE_RANDOM = 1, MODE_FIXED = 2, MODE_REPLAY = 3 } amlfs_mode;
 /* The eval attribute a reward is made of (loss is negated: higher is better). */
-typedef enum { METRIC_TOP1 = 0, METRIC_TOP5 = 1, METRIC_LOSS = 2 } amlfs_metric;
+/* accuracy: face verification on the validation pairs; rank1: face identification */
+typedef enum {
+    METRIC_TOP1 = 0, METRIC_TOP5 = 1, METRIC_LOSS = 2, METRIC_ACCURACY = 3, METRIC_RANK1 = 4
+} amlfs_metric;
 
 /* The names the files and the options spell these with, each table indexed by its enum
  * and NULL-ended: readers parse with them (amlfs_attr_enum), writers write them. */
