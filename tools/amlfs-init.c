@@ -60,7 +60,7 @@ static const char usage[] =
     "  --warmup E          epochs of linear warm-up (0)\n"
     "  --epochs E          the run's length, the cosine period (12 | 200)\n"
     "  --step E, --gamma G step schedule: decay by G every E epochs (30, 0.1)\n"
-    "  --augment A         none | crop-flip (none | crop-flip)\n"
+    "  --augment A         none | crop-flip | flip (none | crop-flip)\n"
     "  --intervals M, --space S   the identity theta the checkpoint records (6, prob)\n"
     "  --seed S            initialisation, data order and augmentation (1)\n"
     "  --help, --version\n"

@@ -11,7 +11,7 @@
 
 const char *const amlfs_status_names[] = {"ok", "diverged", NULL};
 const char *const amlfs_schedule_names[] = {"cosine", "step", NULL};
-const char *const amlfs_augment_names[] = {"none", "crop-flip", NULL};
+const char *const amlfs_augment_names[] = {"none", "crop-flip", "flip", NULL};
 
 void amlfs_state_read(amlfs_train_state *st, const char *path)
 {

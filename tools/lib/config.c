@@ -35,7 +35,8 @@ const amlfs_config_key amlfs_config_keys[] = {
     {"epochs", "int", "1..100000", "@", "epochs of the search (12; 200)"},
     {"step", "float", "0.001..100000", "30", "step schedule: epochs between decays"},
     {"gamma", "float", "0..1", "0.1", "step schedule: decay factor"},
-    {"augment", "choice", "none,crop-flip", "@", "augmentation (none; crop-flip)"},
+    {"augment", "choice", "none,crop-flip,flip", "@",
+     "augmentation (none; crop-flip; flip: a horizontal flip with probability 1/2)"},
     {"mode", "choice", "amlfs,random,fixed,replay", "amlfs",
      "amlfs searches; random samples around mu_1; fixed trains B copies of one loss; replay "
      "trains one model with a finished run's loss"},

@@ -478,6 +478,8 @@ void amlfs_make_batch(const amlfs_split *s, const int *order, int first, int cou
         float *dst = x + (size_t)b * c * h * w;
         y[b] = s->labels[idx];
         int dy = 0, dx = 0, flip = 0;
+        if (augment == AUGMENT_FLIP) /* the crop-flip's flip draw, without the crop */
+            flip = amlfs_rng_uniform(r, 3 * (uint64_t)(first + b) + 2) < 0.5;
         if (augment == AUGMENT_CROP_FLIP) {
             /* three draws per image, at the image's position in the epoch */
             uint64_t k = 3 * (uint64_t)(first + b);

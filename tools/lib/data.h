@@ -60,13 +60,14 @@ void amlfs_shuffle(int *idx, int n, amlfs_rng_name r);
  * AMLFS_STREAM_DATA_ORDER). */
 void amlfs_epoch_order(int *order, int n, uint32_t seed, uint32_t epoch, uint32_t sample);
 
-typedef enum { AUGMENT_NONE = 0, AUGMENT_CROP_FLIP = 1 } amlfs_augment;
+typedef enum { AUGMENT_NONE = 0, AUGMENT_CROP_FLIP = 1, AUGMENT_FLIP = 2 } amlfs_augment;
 
 /* Batch rows order[first .. first+count) as normalised float32 (count,C,H,W):
  * x = (pixel/255 - mean) / std per channel. With AUGMENT_CROP_FLIP, each image is
  * padded by 4 black pixels (value 0 before normalisation), cropped back to HxW at a random
  * offset and flipped horizontally with probability 1/2, drawn from stream (seed, epoch,
- * sample, AMLFS_STREAM_AUGMENT) at the image's position in the epoch.
+ * sample, AMLFS_STREAM_AUGMENT) at the image's position in the epoch. AUGMENT_FLIP (face
+ * training) flips with the same draw and never shifts.
  * A streamed split reads the rows from its file (exit 1 naming it when a read fails) and
  * starts reading the next batch, rows order[first+count ..), of the same size, so a loop
  * over consecutive batches of one order waits only for the first. */
