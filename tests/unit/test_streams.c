@@ -107,17 +107,23 @@ static void check_augment(hid_t f)
                 s.images[i * px + p] = (uint8_t)(1 + (i * 131 + p * 37 + (p * p) % 17) % 255);
         }
         const float scale = (float)(1.0 / 255.0);
-        int batch = 32, bad = 0, flips = 0, moved = 0;
+        int batch = 32;
         float *x = malloc((size_t)batch * px * sizeof(float));
         int32_t *y = malloc((size_t)batch * sizeof(int32_t));
+        /* crop-flip, then flip alone: the same flip draws, no offsets */
+        for (int mode = 0; mode < 2; mode++) {
+        amlfs_augment augment = mode ? AUGMENT_FLIP : AUGMENT_CROP_FLIP;
+        const char *aname = mode ? "flip" : "crop-flip";
+        int bad = 0, flips = 0, moved = 0;
         for (int first = 0; first < (int)n; first += batch) {
             int count = (int)n - first < batch ? (int)n - first : batch;
-            amlfs_make_batch(&s, order, first, count, AUGMENT_CROP_FLIP, name[0], name[1],
+            amlfs_make_batch(&s, order, first, count, augment, name[0], name[1],
                              name[2], x, y);
             for (int b = 0; b < count; b++) {
                 int p = first + b, img = order[p];
+                int oy = mode ? 0 : dy[p], ox = mode ? 0 : dx[p];
                 flips += flip[p];
-                moved += dy[p] != 0 || dx[p] != 0;
+                moved += oy != 0 || ox != 0;
                 if (y[b] != s.labels[img] && !bad++)
                     fprintf(stderr, "  position %d: label %d, want %d\n", p, y[b], s.labels[img]);
                 for (int k = 0; k < ch; k++)
@@ -125,25 +131,27 @@ static void check_augment(hid_t f)
                         for (int j = 0; j < w; j++) {
                             /* output (i, j) shows padded source (i + dy, j' + dx), where j'
                              * is j mirrored when flipped */
-                            int si = i + dy[p], sj = (flip[p] ? w - 1 - j : j) + dx[p];
+                            int si = i + oy, sj = (flip[p] ? w - 1 - j : j) + ox;
                             float want = 0.0f;
                             if (si >= 0 && si < h && sj >= 0 && sj < w)
                                 want = s.images[(size_t)img * px + ((size_t)k * h + si) * w + sj] *
                                        scale;
                             float got = x[(size_t)b * px + ((size_t)k * h + i) * w + j];
                             if (got != want && !bad++)
-                                fprintf(stderr, "  position %d (image %d, dy %d, dx %d, flip %d)"
-                                        " pixel (%d,%d,%d): %.9g, want %.9g\n", p, img, dy[p],
-                                        dx[p], flip[p], k, i, j, got, want);
+                                fprintf(stderr, "  %s position %d (image %d, dy %d, dx %d, flip "
+                                        "%d) pixel (%d,%d,%d): %.9g, want %.9g\n", aname, p, img,
+                                        oy, ox, flip[p], k, i, j, got, want);
                         }
             }
         }
-        CHECK(bad == 0, "augmentation (seed %u, epoch %u, sample %u): %d values differ", name[0],
+        CHECK(bad == 0, "%s (seed %u, epoch %u, sample %u): %d values differ", aname, name[0],
               name[1], name[2], bad);
-        CHECK(flips > 0 && flips < (int)n && moved > 0, "augment/%d: the fixture draws no flip "
-              "or no offset (%d flips, %d moved of %zu)", c, flips, moved, n);
-        printf("  augmentation (seed %u, epoch %u, sample %u): %zu images, %d flipped, %d moved: "
-               "%s\n", name[0], name[1], name[2], n, flips, moved, bad ? "differs" : "equal");
+        CHECK(flips > 0 && flips < (int)n && (mode || moved > 0), "augment/%d: the fixture draws "
+              "no flip or no offset (%d flips, %d moved of %zu)", c, flips, moved, n);
+        CHECK(!mode || moved == 0, "flip moved %d images", moved);
+        printf("  %s (seed %u, epoch %u, sample %u): %zu images, %d flipped, %d moved: "
+               "%s\n", aname, name[0], name[1], name[2], n, flips, moved, bad ? "differs" : "equal");
+        }
         free(x);
         free(y);
         free(s.images);
