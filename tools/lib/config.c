@@ -17,22 +17,29 @@
 /* key, kind, range or choices, default ("@": computed, see fallback_of), meaning. The
  * order is RUN/config's. */
 const amlfs_config_key amlfs_config_keys[] = {
-    {"dataset", "choice", "fashion-mnist,cifar10", "fashion-mnist", "the data set"},
-    {"src", "path", "", "@", "its source folder (fashion-mnist: /usr/share/datasets/fashion-mnist)"},
+    {"dataset", "choice", "fashion-mnist,cifar10,face", "fashion-mnist", "the data set"},
+    {"src", "path", "", "@",
+     "its source folder (fashion-mnist: /usr/share/datasets/fashion-mnist; face: a folder with "
+     "train/ (one sub-folder per identity), lfw/ with lfw/pairs.txt, and optionally probe/ "
+     "and distractors/, as amlfs-synth face writes it)"},
     {"data", "path", "", "", "a prepared dataset file to use instead (linked as RUN/data/data.h5)"},
     {"train_size", "int-or-all", "1..10000000", "all", "training images kept after the validation split"},
     {"val_size", "int", "1..10000000", "5000", "validation images, carved from the training images (stratified)"},
+    {"size", "hxw", "", "112x96", "face: the images' HxW after resizing"},
+    {"val_identities", "int", "2..1000000", "10", "face: identities held out of train/ for the validation pairs"},
+    {"val_pairs", "int", "2..100000000", "1000", "face: validation pairs (half same, half different)"},
     {"noise", "float", "0..1", "0", "training label-noise ratio"},
     {"noise_kind", "choice", "symmetric,pair", "symmetric", "how noisy labels are drawn"},
-    {"model", "choice", "small-cnn,resnet20", "@", "architecture (fashion-mnist: small-cnn; cifar10: resnet20)"},
-    {"batch", "int", "1..65536", "@", "training batch size (100; 128)"},
-    {"lr", "float", "0..1000", "@", "base learning rate (0.05; 0.1)"},
+    {"model", "choice", "small-cnn,resnet20,sphere20,face-small", "@",
+     "architecture (fashion-mnist: small-cnn; cifar10: resnet20; face: sphere20)"},
+    {"batch", "int", "1..65536", "@", "training batch size (100; 128; 256)"},
+    {"lr", "float", "0..1000", "@", "base learning rate (0.05; 0.1; 0.1)"},
     {"momentum", "float", "0..0.9999", "0.9", "SGD momentum"},
     {"nesterov", "choice", "0,1", "0", "1: Nesterov momentum"},
     {"weight_decay", "float", "0..1", "0.0005", "L2 weight decay"},
     {"schedule", "choice", "cosine,step", "cosine", "learning-rate schedule over the run"},
     {"warmup", "float", "0..10000", "0", "epochs of linear warm-up"},
-    {"epochs", "int", "1..100000", "@", "epochs of the search (12; 200)"},
+    {"epochs", "int", "1..100000", "@", "epochs of the search (12; 200; 15)"},
     {"step", "float", "0.001..100000", "30", "step schedule: epochs between decays"},
     {"gamma", "float", "0..1", "0.1", "step schedule: decay factor"},
     {"augment", "choice", "none,crop-flip,flip", "@",
@@ -42,7 +49,7 @@ const amlfs_config_key amlfs_config_keys[] = {
      "trains one model with a finished run's loss"},
     {"samples", "int", "1..65536", "@", "B, samples per epoch (8; 32); replay uses 1"},
     {"intervals", "int", "1..4096", "6", "M, intervals of each transform"},
-    {"space", "choice", "prob,cosine", "prob", "search space"},
+    {"space", "choice", "prob,cosine", "@", "search space (prob; prob; cosine: face models have a cosine head)"},
     {"form", "choice", "anchored,free", "anchored",
      "the transforms' form: anchored (continuous; the slopes and the lower-end values "
      "searched) or free (the paper's: all slopes and biases)"},
@@ -55,8 +62,9 @@ const amlfs_config_key amlfs_config_keys[] = {
      "the classic loss mu_1 is fitted to (gce: generalised cross-entropy, q = 0.7)"},
     {"sampling", "choice", "plain,antithetic", "plain", "antithetic mirrors half the draws (B even)"},
     {"shaping", "choice", "zscore,rank", "zscore", "reward normalisation"},
-    {"metric", "choice", "top1,top5,loss,accuracy,rank1", "top1",
-     "the validation metric used as reward (face: accuracy, the verification accuracy)"},
+    {"metric", "choice", "top1,top5,loss,accuracy,rank1", "@",
+     "the validation metric used as reward (top1; top1; accuracy: face verification on the "
+     "validation pairs)"},
     {"seed", "int", "0..4294967295", "1", "the run's seed"},
     {"device", "device", "", "cpu", "cpu, or cuda:0,1,... (one GPU per job, round-robin)"},
     {"jobs", "int", "1..4096", "1", "train+eval jobs at once (GNU Parallel)"},
@@ -99,15 +107,19 @@ const int amlfs_config_nkeys = (int)(sizeof amlfs_config_keys / sizeof amlfs_con
 
 /* The dataset-dependent defaults (DESIGN.md 2, defaults table). */
 static const struct {
-    const char *key, *fashion_mnist, *cifar10;
+    const char *key, *fashion_mnist, *cifar10, *face;
 } dataset_defaults[] = {
-    {"src", "/usr/share/datasets/fashion-mnist", ""},
-    {"model", "small-cnn", "resnet20"},
-    {"batch", "100", "128"},
-    {"lr", "0.05", "0.1"},
-    {"epochs", "12", "200"},
-    {"augment", "none", "crop-flip"},
-    {"samples", "8", "32"},
+    /* face: the CosFace/paper setting (sphere20, batch 256, lr 0.1, horizontal flips;
+     * 28k iterations of batch 256 on CASIA-WebFace's 494k images are about 15 epochs) */
+    {"src", "/usr/share/datasets/fashion-mnist", "", ""},
+    {"model", "small-cnn", "resnet20", "sphere20"},
+    {"batch", "100", "128", "256"},
+    {"lr", "0.05", "0.1", "0.1"},
+    {"epochs", "12", "200", "15"},
+    {"augment", "none", "crop-flip", "flip"},
+    {"samples", "8", "32", "32"},
+    {"space", "prob", "prob", "cosine"},
+    {"metric", "top1", "top1", "accuracy"},
 };
 
 #define THREADS_ON_SLURM "4" /* cpus_per_task when neither it nor threads is set */
@@ -348,6 +360,12 @@ static void check_value(int i, const char *value, const char *where)
         }
         list[used] = '\0';
         bad(NULL, "%s = '%s': expected one of %s", at, value, list);
+    } else if (!strcmp(kind, "hxw")) {
+        int h = 0, w = 0;
+        char end = 0;
+        if (sscanf(value, "%dx%d%c", &h, &w, &end) != 2 || h < 8 || w < 8 || h > 1024 ||
+            w > 1024)
+            bad(NULL, "%s = '%s': expected HxW, each 8 to 1024, e.g. 112x96", at, value);
     } else if (!strcmp(kind, "device")) {
         if (!matches("^(cpu|cuda:[0-9]+(,[0-9]+)*)$", value))
             bad(NULL, "%s = '%s': expected cpu or cuda:N[,N...]", at, value);
@@ -452,8 +470,9 @@ static void fallback_of(amlfs_config *c, int i, const char *dataset, int slurm, 
         out[0] = '\0';
         for (size_t d = 0; d < sizeof dataset_defaults / sizeof dataset_defaults[0]; d++)
             if (!strcmp(dataset_defaults[d].key, key))
-                snprintf(out, n, "%s", strcmp(dataset, "cifar10") ? dataset_defaults[d].fashion_mnist
-                                                                   : dataset_defaults[d].cifar10);
+                snprintf(out, n, "%s", !strcmp(dataset, "cifar10") ? dataset_defaults[d].cifar10
+                                       : !strcmp(dataset, "face")  ? dataset_defaults[d].face
+                                                                   : dataset_defaults[d].fashion_mnist);
     }
 }
 
@@ -540,7 +559,8 @@ void amlfs_config_resolve(amlfs_config *c, int slurm)
         bad(NULL, "sampling = antithetic needs an even samples, not %ld", samples);
     const char *data = val(c, "data");
     /* the sizes fit the data set's training images (a prepared data file has its own) */
-    long total = !strcmp(val(c, "dataset"), "cifar10") ? 50000 : 60000;
+    int face = !strcmp(val(c, "dataset"), "face");
+    long total = face ? LONG_MAX : !strcmp(val(c, "dataset"), "cifar10") ? 50000 : 60000;
     long val_size = strtol(val(c, "val_size"), NULL, 10);
     long train_size = strcmp(val(c, "train_size"), "all") ? strtol(val(c, "train_size"), NULL, 10) : 0;
     if (!*data && !train_size && val_size >= total)
@@ -552,6 +572,14 @@ void amlfs_config_resolve(amlfs_config *c, int slurm)
     if (!strcmp(val(c, "dataset"), "cifar10") && !*val(c, "src") && !*data)
         bad(NULL, "dataset = cifar10 needs src = the cifar-10-batches-bin folder (or data = a "
                   "prepared file)");
+    if (face && !*val(c, "src") && !*data)
+        bad(NULL, "dataset = face needs src = a folder with train/ and lfw/pairs.txt (amlfs-synth "
+                  "face writes one) or data = a file amlfs-prep face wrote");
+    if (face && !strcmp(val(c, "space"), "prob"))
+        bad(NULL, "dataset = face trains a cosine head: space = cosine, not prob");
+    if (!face && (!strcmp(val(c, "metric"), "accuracy") || !strcmp(val(c, "metric"), "rank1")))
+        bad(NULL, "metric = %s is a face metric; dataset = %s rewards top1, top5 or loss",
+            val(c, "metric"), val(c, "dataset"));
     if (*data) {
         char real[PATH_MAX];
         if (!is_file(data) || !realpath(data, real))

@@ -51,9 +51,10 @@ static void result_rows(amlfs_tmpl *t, const amlfs_run *run, const amlfs_run *ct
     amlfs_tmpl_flag(t, "against", 0);
     if (ctl && tested_ok(run) && tested_ok(ctl)) {
         amlfs_tmpl *a = amlfs_tmpl_item(t, "against");
-        double diff = 100.0 * (run->final_top1 - ctl->final_top1);
-        amlfs_tmpl_set(a, "run_top1", "%.4f", run->final_top1);
-        amlfs_tmpl_set(a, "control_top1", "%.4f", ctl->final_top1);
+        double diff = 100.0 * (amlfs_run_headline(run) - amlfs_run_headline(ctl));
+        set_text(a, "headline", amlfs_run_headline_name(run));
+        amlfs_tmpl_set(a, "run_top1", "%.4f", amlfs_run_headline(run));
+        amlfs_tmpl_set(a, "control_top1", "%.4f", amlfs_run_headline(ctl));
         amlfs_tmpl_set(a, "points", "%+.2f", diff);
         amlfs_tmpl_flag(a, "above", diff > 0);
     }
@@ -93,6 +94,10 @@ static void result_rows(amlfs_tmpl *t, const amlfs_run *run, const amlfs_run *ct
         amlfs_tmpl *x = amlfs_tmpl_item(t, "test");
         amlfs_tmpl_flag(x, "ok", run->final_status == AMLFS_STATUS_OK);
         set_text(x, "status", amlfs_status_names[run->final_status]);
+        amlfs_tmpl_flag(x, "face", run->final_face);
+        amlfs_tmpl_set(x, "accuracy", "%.4f", run->final_accuracy);
+        amlfs_tmpl_set(x, "tar", "%.4f", run->final_tar);
+        amlfs_tmpl_set(x, "rank1", "%.4f", run->final_rank1);
         amlfs_tmpl_set(x, "top1", "%.4f", run->final_top1);
         amlfs_tmpl_set(x, "top5", "%.4f", run->final_top5);
         amlfs_tmpl_set(x, "loss", "%.4f", run->final_loss);
@@ -126,9 +131,10 @@ static void control_section(amlfs_tmpl *t, const amlfs_run *run, const amlfs_run
         set_text(k, "metric", amlfs_metric_names[run->epoch[0].r.metric]);
     }
     amlfs_tmpl_flag(c, "tested", tested_ok(run) && tested_ok(ctl));
-    amlfs_tmpl_set(c, "run_top1", "%.4f", run->final_top1);
-    amlfs_tmpl_set(c, "control_top1", "%.4f", ctl->final_top1);
-    amlfs_tmpl_set(c, "points", "%+.2f", 100.0 * (run->final_top1 - ctl->final_top1));
+    set_text(c, "headline", amlfs_run_headline_name(run));
+    amlfs_tmpl_set(c, "run_top1", "%.4f", amlfs_run_headline(run));
+    amlfs_tmpl_set(c, "control_top1", "%.4f", amlfs_run_headline(ctl));
+    amlfs_tmpl_set(c, "points", "%+.2f", 100.0 * (amlfs_run_headline(run) - amlfs_run_headline(ctl)));
 }
 
 /* The epochs table, with the seconds of the phase "epoch" of logs/times.csv. */

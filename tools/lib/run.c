@@ -136,6 +136,15 @@ static void read_final(amlfs_run *run, const char *path)
     run->final_top1 = amlfs_attr_f64(f, "/", "top1");
     run->final_top5 = amlfs_attr_f64(f, "/", "top5");
     run->final_loss = amlfs_attr_f64(f, "/", "loss");
+    char task[32] = "classification";
+    if (H5Aexists(f, "task") > 0)
+        amlfs_attr_str(f, "/", "task", task, sizeof task);
+    run->final_face = !strcmp(task, "face");
+    if (run->final_face) {
+        run->final_accuracy = amlfs_attr_f64(f, "/", "accuracy");
+        run->final_tar = amlfs_attr_f64(f, "/", "tar_at_far");
+        run->final_rank1 = amlfs_attr_f64(f, "/", "rank1");
+    }
     H5Fclose(f);
     if (strcmp(split, "test"))
         amlfs_fail(AMLFS_EXIT_USAGE, path, "/@split: '%s', expected 'test'", split);
@@ -216,4 +225,14 @@ double amlfs_run_best_of(const amlfs_run *run, int e)
     if (e > run->nepochs || run->epoch[e - 1].r.best < 0)
         return NAN;
     return run->epoch[e - 1].r.best_reward;
+}
+
+double amlfs_run_headline(const amlfs_run *run)
+{
+    return run->final_face ? run->final_accuracy : run->final_top1;
+}
+
+const char *amlfs_run_headline_name(const amlfs_run *run)
+{
+    return run->final_face ? "verification accuracy" : "top-1";
 }

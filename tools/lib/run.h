@@ -34,7 +34,14 @@ typedef struct {
     amlfs_status final_status;
     double final_top1, final_top5, final_loss;
     int64_t final_epoch, final_images;
+    int final_face;     /* the test eval is a face eval (/@task face) */
+    double final_accuracy, final_tar, final_rank1; /* face: verification, TAR, rank-1 */
 } amlfs_run;
+
+/* The test figure a run is judged by: top-1 (classification) or verification accuracy
+ * (face), and its name. */
+double amlfs_run_headline(const amlfs_run *run);
+const char *amlfs_run_headline_name(const amlfs_run *run);
 
 /* Reads the run directory dir. Exit 2 naming the file when dir is not a run directory
  * (no config, no policy/epoch-0001.h5) or a file is invalid or inconsistent with the
