@@ -18,7 +18,7 @@ static const char usage[] =
     "usage: amlfs-eval --checkpoint checkpoint.h5 --data data.h5 --split val|test\n"
     "                  --out eval.h5 [--device cpu] [--threads N] [--stats FILE]\n"
     "                  [--read auto|memory|stream] [--task classification|face] [--flip]\n"
-    "                  [--identify]\n"
+    "                  [--identify] [--features F.h5]\n"
     "\n"
     "Evaluates the model on every image of the split. Classification: top-1 and top-5\n"
     "accuracy and the mean softmax cross-entropy. Face (a cosine-head model on a face\n"
@@ -45,6 +45,8 @@ static const char usage[] =
     "  --task T            classification | face (default: the dataset's /@task)\n"
     "  --flip              face: sum each embedding with its horizontally flipped image's\n"
     "  --identify          face: also rank-1 of /probe against /distractors\n"
+    "  --features FILE     face: also write the split's embeddings, labels and pairs\n"
+    "                      (schema features: amlfs-metric verify reads it)\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 written, 1 the work or the write failed, 2 bad usage or input.\n";
@@ -178,9 +180,28 @@ static int64_t read_pairs(const char *path, const char *split, int n, int32_t **
     return p;
 }
 
+/* The embeddings of a split with its labels and pairs, as amlfs-metric reads them. */
+static void write_features(const char *out, const char *split, int64_t epoch, int flip,
+                           const float *emb, int n, int d, const int32_t *labels,
+                           const int32_t *pairs, const uint8_t *issame, int64_t p)
+{
+    amlfs_h5_out o = amlfs_h5_create(out, "features");
+    amlfs_attr_set_str(o.file, "/", "split", split);
+    amlfs_attr_set_i64(o.file, "/", "epoch", epoch);
+    amlfs_attr_set_i64(o.file, "/", "flip", flip);
+    hsize_t fd[2] = {(hsize_t)n, (hsize_t)d}, ld[1] = {(hsize_t)n};
+    hsize_t pd[2] = {(hsize_t)p, 2}, sd[1] = {(hsize_t)p};
+    amlfs_h5_write(o.file, "/features", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, fd, emb);
+    amlfs_h5_write(o.file, "/labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ld, labels);
+    amlfs_h5_write(o.file, "/pairs", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, pd, pairs);
+    amlfs_h5_write(o.file, "/issame", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, sd, issame);
+    amlfs_h5_finish(&o);
+}
+
 /* Verification on the split's pairs, and rank-1 of /probe against /distractors. */
 static void face(amlfs_model *m, const amlfs_split *s, const char *path, const char *split,
-                 int batch, int flip, int identify, amlfs_read_mode read, eval_metrics *r)
+                 int batch, int flip, int identify, amlfs_read_mode read, eval_metrics *r,
+                 const char *features, int64_t epoch)
 {
     char err[256];
     int d = amlfs_model_embedding_dim(m);
@@ -197,6 +218,8 @@ static void face(amlfs_model *m, const amlfs_split *s, const char *path, const c
     r->tar_at_far = v.tar_at_far;
     r->far = v.far;
     r->pairs = p;
+    if (features)
+        write_features(features, split, epoch, flip, emb, s->n, d, s->labels, pairs, issame, p);
     free(emb);
     free(pairs);
     free(issame);
@@ -231,11 +254,12 @@ int main(int argc, char **argv)
                                          {"task", required_argument, 0, 'T'},
                                          {"flip", no_argument, 0, 'F'},
                                          {"identify", no_argument, 0, 'I'},
+                                         {"features", required_argument, 0, 'f'},
                                          {0, 0, 0, 0}};
     amlfs_read_mode read = AMLFS_READ_AUTO;
     static const char *const splits[] = {"val", "test", "train", NULL};
     const char *ckpt_path = NULL, *data_path = NULL, *out = NULL, *device = "cpu";
-    const char *stats = NULL;
+    const char *stats = NULL, *features = NULL;
     int split = -1, task = -1, flip = 0, identify = -1, c;
     long long threads = 0;
     opterr = 0;
@@ -252,6 +276,7 @@ int main(int argc, char **argv)
         case 'T': task = amlfs_arg_choice("--task", optarg, task_names); break;
         case 'F': flip = 1; break;
         case 'I': identify = 1; break;
+        case 'f': features = optarg; break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -269,6 +294,9 @@ int main(int argc, char **argv)
     amlfs_split s;
     amlfs_split_open(&s, data_path, splits[split], read);
     amlfs_check_fit(&st, ckpt_path, &s, data_path);
+    if (features && task != TASK_FACE)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--features: embeddings are written for face "
+                   "evaluation only (--task face)");
     if (task == TASK_FACE && identify < 0) {
         int plain;
         hid_t f = amlfs_h5_open_or_plain(data_path, "dataset", &plain);
@@ -291,7 +319,8 @@ int main(int argc, char **argv)
                        amlfs_model_names[st.shape.model]);
         amlfs_checkpoint_load(m, ctx, ckpt_path);
         if (task == TASK_FACE)
-            face(m, &s, data_path, splits[split], st.shape.batch, flip, identify > 0, read, &r);
+            face(m, &s, data_path, splits[split], st.shape.batch, flip, identify > 0, read, &r,
+                 features, st.epoch);
         else
             classify(m, &s, st.shape.batch, &r);
         amlfs_model_destroy(m);
