@@ -74,7 +74,8 @@ class TimeLimitedSearch(S.LocalSlurm, unittest.TestCase):
                  "--seed", CONFIG["seed"]])
         assert p.returncode == 0, p.stderr
         # the Slurm keys in the config file: the local run's config is the same
-        cls.config = T.write_config(os.path.join(d, "limited.conf"), dict(CONFIG, data=data, **KEYS))
+        cls.config = T.write_config(os.path.join(d, "limited.conf"),
+                                    dict(CONFIG, data=data, **KEYS))
         cls.t_submit = time.monotonic()
         cls.submitted = run([SUBMIT, "--allocation", "--config", cls.config, "--out",
                              cls.run_dir("limited")], env=cls.env)
@@ -144,7 +145,8 @@ class TimeLimitedSearch(S.LocalSlurm, unittest.TestCase):
             self.assertEqual(len(jobs) - len(ran), 1, jobs)
             self.assertIn(f"the search is done: successor job {jobs[-1][0]} cancelled",
                           self.log(name, "logs", "slurm", f"allocation.{ran[-1]}.out"))
-            figures.append(f"  job {jobs[-1][0]}: cancelled before it started (the search was done)")
+            figures.append(f"  job {jobs[-1][0]}: cancelled before it started (the search "
+                           "was done)")
         for i, job in enumerate(ran):
             log = self.log(name, "logs", "slurm", f"allocation.{job}.out")
             c = comp.get(job)
