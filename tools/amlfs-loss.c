@@ -170,7 +170,8 @@ int main(int argc, char **argv)
         amlfs_fail(AMLFS_EXIT_USAGE, in_path, "/cosines@scale = %g, expected s > 0", scale);
 
     const double *theta = t.theta + (size_t)index * 4 * t.intervals;
-    amlfs_loss_spec spec = {t.space, (int)t.intervals, theta, scale};
+    amlfs_loss_spec spec = {.space = t.space, .intervals = (int)t.intervals,
+                            .theta = theta, .scale = scale};
     double *loss = amlfs_zalloc((size_t)n, sizeof(double));
     double *weight = amlfs_zalloc((size_t)n, sizeof(double));
     float *grad = amlfs_zalloc((size_t)n * classes, sizeof(float));
