@@ -43,6 +43,9 @@ static const char usage[] =
     "  --init L            identity | focal | gce | cosface | arcface | sphereface\n"
     "                      (default identity; the margins need --space cosine)\n"
     "  --mode X            amlfs | random | fixed | replay (default amlfs)\n"
+    "  --loss L            searched | cosface | arcface | sphereface (default searched:\n"
+    "                      the loss of the theta drawn); the exact margin losses on\n"
+    "                      cosines are baselines: --mode fixed --space cosine only\n"
     "  --from FILE         replay: the finished run's last policy, whose mu is replayed\n"
     "  --sampling X        plain | antithetic (default plain; antithetic needs even B)\n"
     "  --shaping X         zscore | rank (default zscore)\n"
@@ -73,7 +76,7 @@ typedef struct {
     int intervals, intervals_set, space, space_set;
     long long seed;
     /* the policy's */
-    int policy_only, init, mode, sampling, shaping, form, form_set;
+    int policy_only, init, mode, sampling, shaping, form, form_set, loss;
     double sigma, lr, sigma_intercept, slope_floor;
     const char *from;
     /* the model's: NAN / -1 / NULL = the model's default */
@@ -89,7 +92,7 @@ static void parse_args(int argc, char **argv, init_args *a)
     enum { O_POLICY_ONLY = 256, O_OUT, O_INTERVALS, O_SPACE, O_SIGMA, O_LR, O_INIT, O_MODE,
            O_FROM, O_SAMPLING, O_SHAPING, O_SEED, O_MODEL, O_DATA, O_BATCH, O_TRAIN_LR,
            O_MOMENTUM, O_NESTEROV, O_WD, O_SCHEDULE, O_WARMUP, O_EPOCHS, O_STEP, O_GAMMA,
-           O_AUGMENT, O_FORM, O_SIGMA_INTERCEPT, O_SLOPE_FLOOR };
+           O_AUGMENT, O_FORM, O_SIGMA_INTERCEPT, O_SLOPE_FLOOR, O_LOSS };
     static const struct option opts[] = {
         {"policy-only", no_argument, 0, O_POLICY_ONLY},
         {"out", required_argument, 0, O_OUT},
@@ -102,6 +105,7 @@ static void parse_args(int argc, char **argv, init_args *a)
         {"policy-lr", required_argument, 0, O_LR},
         {"init", required_argument, 0, O_INIT},
         {"mode", required_argument, 0, O_MODE},
+        {"loss", required_argument, 0, O_LOSS},
         {"from", required_argument, 0, O_FROM},
         {"sampling", required_argument, 0, O_SAMPLING},
         {"shaping", required_argument, 0, O_SHAPING},
@@ -163,6 +167,7 @@ static void parse_args(int argc, char **argv, init_args *a)
             break;
         case O_INIT: a->init = amlfs_arg_choice("--init", optarg, amlfs_init_names); break;
         case O_MODE: a->mode = amlfs_arg_choice("--mode", optarg, amlfs_mode_names); break;
+        case O_LOSS: a->loss = amlfs_arg_choice("--loss", optarg, amlfs_loss_names); break;
         case O_FROM: a->from = optarg; break;
         case O_SAMPLING:
             a->sampling = amlfs_arg_choice("--sampling", optarg, amlfs_sampling_names);
@@ -328,6 +333,8 @@ static int write_policy(init_args *a)
         amlfs_fail(AMLFS_EXIT_USAGE, a->from, a->mode == MODE_REPLAY
                                                   ? "--mode replay needs --from POLICY.h5"
                                                   : "--from is for --mode replay only");
+    amlfs_check_exact_loss(NULL, (amlfs_exact_loss)a->loss, (amlfs_mode)a->mode,
+                           (amlfs_space)a->space);
     amlfs_policy p;
     memset(&p, 0, sizeof p);
     if (a->from) /* replay trains one model on a finished run's final mu: that mu is mu_1 */
@@ -348,6 +355,7 @@ static int write_policy(init_args *a)
     p.mode = (amlfs_mode)a->mode;
     p.sampling = (amlfs_sampling)a->sampling;
     p.shaping = (amlfs_shaping)a->shaping;
+    p.loss = (amlfs_exact_loss)a->loss;
     snprintf(p.last_update, sizeof p.last_update, "init");
     p.sigma = a->sigma;
     p.lr = a->lr;
