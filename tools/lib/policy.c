@@ -294,7 +294,8 @@ void amlfs_policy_write(const amlfs_policy *p, const char *path)
     amlfs_attr_set_str(f, "/", "shaping", amlfs_shaping_names[p->shaping]);
     amlfs_attr_set_str(f, "/", "form", amlfs_form_names[p->form]);
     amlfs_attr_set_str(f, "/", "init", amlfs_init_names[p->init]);
-    amlfs_attr_set_str(f, "/", "loss", amlfs_loss_names[p->loss]);
+    if (p->loss != AMLFS_EXACT_NONE) /* absent is searched: such files are as before */
+        amlfs_attr_set_str(f, "/", "loss", amlfs_loss_names[p->loss]);
     amlfs_attr_set_f64(f, "/", "init_max_error", p->init_max_error);
     amlfs_attr_set_f64(f, "/", "sigma", p->sigma);
     amlfs_attr_set_f64(f, "/", "sigma_intercept", p->sigma_intercept);
@@ -413,7 +414,8 @@ void amlfs_thetas_write(const amlfs_thetas *t, const char *path)
     amlfs_attr_set_str(f, "/", "sampling", amlfs_sampling_names[t->sampling]);
     amlfs_attr_set_str(f, "/", "shaping", amlfs_shaping_names[t->shaping]);
     amlfs_attr_set_str(f, "/", "form", amlfs_form_names[t->form]);
-    amlfs_attr_set_str(f, "/", "loss", amlfs_loss_names[t->loss]);
+    if (t->loss != AMLFS_EXACT_NONE) /* absent is searched, as in the policy */
+        amlfs_attr_set_str(f, "/", "loss", amlfs_loss_names[t->loss]);
     amlfs_attr_set_f64(f, "/", "sigma", t->sigma);
     amlfs_attr_set_f64(f, "/", "sigma_intercept", t->sigma_intercept);
     amlfs_attr_set_f64(f, "/", "slope_floor", t->slope_floor);
