@@ -241,6 +241,27 @@ class MarginLosses(ToolTest):
         self.fails(2, "amlfs-train-epoch", "--checkpoint", start, "--thetas", self.path("t.h5"),
                    "--index", 0, "--data", data, "--out", out, mentions=["/milestones"])
 
+    def test_the_step_script_passes_them_on(self):
+        """amlfs-step setup (the local driver's and the Slurm path's) gives amlfs-init the
+        config's loss and milestones: the epoch-1 policy and start checkpoint carry them."""
+        import amlfs_test as T
+        data = self.path("data.h5")
+        write_dataset(data, n=(30, 10, 10))
+        conf = T.write_config(self.path("run.conf"), {
+            "data": data, "val_size": 10, "batch": 10, "samples": 2, "epochs": 3,
+            "mode": "fixed", "space": "cosine", "loss": "sphereface", "schedule": "step",
+            "milestones": "1,2", "jobs": 1, "threads": 1})
+        run = self.path("run")
+        os.makedirs(run)
+        with open(os.path.join(run, "config"), "w") as f:
+            f.write(self.ok("amlfs-config", "--config", conf).stdout)
+        p = T.run_workflow("amlfs-step", "setup", run, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(attr(os.path.join(run, "policy", "epoch-0001.h5"), "loss"),
+                         "sphereface")
+        np.testing.assert_array_equal(read(os.path.join(run, "epoch-0001", "start.h5"),
+                                           "milestones"), [1.0, 2.0])
+
     def test_report_names_the_loss(self):
         run = self.path("run")
         os.makedirs(os.path.join(run, "policy"))
