@@ -96,7 +96,8 @@ static void bench_classes(int c, const amlfs_loss_spec *identity, const amlfs_lo
         logits[(size_t)i * c + y[i]] += 3.0f; /* p_y spread over (0, 1) */
         cosines[(size_t)i * c + y[i]] = (float)(uniform01() - 0.2);
     }
-    amlfs_loss_spec cosine = {AMLFS_SPACE_COSINE, M, identity->theta, scale};
+    amlfs_loss_spec cosine = {.space = AMLFS_SPACE_COSINE, .intervals = M,
+                              .theta = identity->theta, .scale = scale};
     bench_inputs in = {c, logits, cosines, y, grad, loss, identity, random, &cosine};
 
     /* Calls per run so that one run lasts about RUN_SECONDS (after a warm-up call). */
@@ -165,8 +166,10 @@ int main(void)
     }
     for (int k = 0; k < 4 * M; k++)
         random_theta[k] = identity_theta[k] + 0.2 * normal01();
-    amlfs_loss_spec identity = {AMLFS_SPACE_PROB, M, identity_theta, 0.0};
-    amlfs_loss_spec random = {AMLFS_SPACE_PROB, M, random_theta, 0.0};
+    amlfs_loss_spec identity = {.space = AMLFS_SPACE_PROB, .intervals = M,
+                                .theta = identity_theta, .scale = 0.0};
+    amlfs_loss_spec random = {.space = AMLFS_SPACE_PROB, .intervals = M,
+                              .theta = random_theta, .scale = 0.0};
 
     char cpu[256];
     cpu_model(cpu, sizeof cpu);

@@ -160,7 +160,8 @@ static void run_case(const bench_case *c, const bench_options *o, child_result *
         theta[k] = theta[2 * M + k] = 1.0;
         theta[M + k] = theta[3 * M + k] = 0.0;
     }
-    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, M, theta, 0.0};
+    amlfs_loss_spec spec = {.space = AMLFS_SPACE_PROB, .intervals = M,
+                            .theta = theta, .scale = 0.0};
     amlfs_model_shape shape;
     memset(&shape, 0, sizeof shape);
     shape.model = (amlfs_model_kind)amlfs_choice_index(amlfs_model_names, c->model);

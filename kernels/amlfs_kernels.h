@@ -24,11 +24,37 @@ typedef enum { AMLFS_SPACE_PROB = 0, AMLFS_SPACE_COSINE = 1 } amlfs_space;
  *               clamped to [eps, inf).
  * cosine space: f'_y = s t(cos_y) (t on [-1,1], unclamped), f'_j = s cos_j;
  *               L = -log tau(softmax(f')_y), tau on [0,1] clamped to [eps, inf). */
+/* An exact margin loss in place of the searched one (cosine space only; DESIGN.md 1's
+ * classic losses as baselines, not their piecewise-linear fits): softmax cross-entropy
+ * on f_j = s cos_j (j != y) and a target logit f_y = s u(cos_y) with
+ *   CosFace:    u = cos - m                                  (m = 0.35)
+ *   ArcFace:    u = cos(theta + m) where cos > cos(pi - m), else cos - m sin m
+ *               (insightface's ArcMarginProduct with easy_margin off: th = cos(pi - m),
+ *               mm = sin(pi - m) m, phi = where(cos > th, phi, cos - mm))   (m = 0.5)
+ *   SphereFace: u = psi(theta) = (-1)^k cos(m theta) - 2k on [k pi/m, (k+1) pi/m]
+ *               (m = 4), on a cosine head: the feature norm |x| of A-Softmax is replaced
+ *               by the head's scale s, and without SphereFace's lambda annealing (the
+ *               target logit is s psi alone from the first batch).
+ * theta = acos(cos_y); a target cosine rounded past +-1 is taken at +-1. */
+typedef enum {
+    AMLFS_EXACT_NONE = 0, /* the searched loss of theta */
+    AMLFS_EXACT_COSFACE = 1,
+    AMLFS_EXACT_ARCFACE = 2,
+    AMLFS_EXACT_SPHEREFACE = 3
+} amlfs_exact_loss;
+
+/* The default margins of the exact losses (margin = 0 in a spec). */
+#define AMLFS_COSFACE_MARGIN 0.35
+#define AMLFS_ARCFACE_MARGIN 0.5
+#define AMLFS_SPHEREFACE_MARGIN 4
+
 typedef struct {
     amlfs_space space;
     int intervals;       /* M >= 1 */
-    const double *theta; /* 4M */
+    const double *theta; /* 4M; unused (may be NULL) when exact != NONE */
     double scale;        /* s, cosine space only */
+    amlfs_exact_loss exact; /* NONE (0): the searched loss; else that margin loss */
+    double margin;          /* the exact loss's m; 0: its default (0.35, 0.5, 4) */
 } amlfs_loss_spec;
 
 /* phi(x; a, b) on [lo, hi] with M equal intervals: x clamped to [lo, hi],
@@ -38,6 +64,11 @@ double amlfs_pwl(const double *a, const double *b, int m, double lo, double hi, 
                  double *slope);
 
 /* Forward and gradient of the searchable loss over a batch.
+ * With spec->exact != NONE the loss is that exact margin loss with scale spec->scale
+ * (cosine space only: in the prob space every output is NaN; so is it for a margin that
+ * is not finite, or for SphereFace one that is not an integer in [1, 64]); the outputs
+ * are the same: loss, the gradient with respect to the cosines, weight 1 (it is
+ * cross-entropy on its logits), clamped 0.
  * in     (N,C) float32: logits (prob space) or cosines (cosine space)
  * y      (N)   int32, each in [0, C)
  * loss   (N)   float64 per-sample loss, or NULL
@@ -69,7 +100,7 @@ double amlfs_focal_loss(const float *logits, const int32_t *y, int n, int c, dou
  *   L-Softmax (Liu et al. 2016): f_y = |W_y||x| psi(theta_y), f_j = |W_j||x| cos theta_j;
  *   SphereFace (A-Softmax):     W normalised, f_y = |x| psi(theta_y), f_j = |x| cos theta_j;
  *   CosFace:  W and x normalised, f_y = s (cos theta_y - m), f_j = s cos theta_j;
- *   ArcFace:  W and x normalised, f_y = s cos(theta_y + m) where theta_y + m <= pi, else
+ *   ArcFace:  W and x normalised, f_y = s cos(theta_y + m) where theta_y + m < pi, else
  *             s (cos theta_y - m sin m) (insightface's fallback), f_j = s cos theta_j;
  * psi(theta) = (-1)^k cos(m theta) - 2k on [k pi/m, (k+1) pi/m]; then softmax
  * cross-entropy on f. The paper defaults: L-Softmax m = 4, SphereFace m = 4,

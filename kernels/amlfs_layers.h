@@ -348,8 +348,17 @@ void amlfs_sgd_step(amlfs_context *ctx, float *param, float *momentum_buf, const
  *   cosine, t >= warmup:  lr = base_lr (1 + cos(pi (t - warmup) / (epochs - warmup))) / 2,
  *                         reaching 0 at t = epochs and staying there
  *   step, t >= warmup:    lr = base_lr gamma^floor(t / step), steps counted from t = 0
+ *   step with milestones m_1 < m_2 < ... (epochs), t >= warmup:
+ *                         lr = base_lr gamma^#{i : m_i <= t}, PyTorch's MultiStepLR:
+ *                         with integer milestones the rate of every batch of epoch e is
+ *                         MultiStepLR's for epoch e - 1 (stepped once per epoch), since
+ *                         #{m_i <= (e - 1) + b/B} = #{m_i <= e - 1}; a fractional
+ *                         milestone (an iteration count over the batches per epoch) takes
+ *                         effect at the first batch whose start t reaches it
  * t < 0 is taken as 0. */
 typedef enum { AMLFS_SCHEDULE_COSINE = 0, AMLFS_SCHEDULE_STEP = 1 } amlfs_schedule_kind;
+
+#define AMLFS_MAX_MILESTONES 32
 
 typedef struct {
     amlfs_schedule_kind kind;
@@ -358,6 +367,8 @@ typedef struct {
     double warmup; /* epochs of linear warm-up, >= 0 */
     double step;   /* step: epochs between decays (> 0) */
     double gamma;  /* step: the decay factor */
+    int nmilestones; /* step: 0 (every `step` epochs), or the number of milestones */
+    double milestones[AMLFS_MAX_MILESTONES]; /* step: increasing epochs > 0 */
 } amlfs_schedule;
 
 double amlfs_lr_at(const amlfs_schedule *s, double epoch_progress);

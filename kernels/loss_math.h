@@ -141,6 +141,72 @@ AMLFS_HD int amlfs_pwl_piece(int m, double lo, double hi, double x, double *xc, 
     return k < m - 1 ? k : m - 1;
 }
 
+/* psi(theta) = (-1)^k cos(m theta) - 2k on [k pi/m, (k+1) pi/m] (SphereFace's monotone
+ * extension), as a function of c = cos theta in [-1, 1]: cos(m theta) = T_m(c) and
+ * d cos(m theta)/dc = m U_{m-1}(c), the Chebyshev polynomials by their recurrences;
+ * k = floor(m acos(c) / pi). psi is continuous with a continuous derivative across the k
+ * boundaries, so where k is rounded does not matter. *dpsi = dpsi/dc. NaN outside
+ * [-1, 1] and for NaN c. m >= 1. */
+AMLFS_HD double amlfs_sphere_psi(int m, double c, double *dpsi)
+{
+    if (!(c >= -1.0 && c <= 1.0)) {
+        *dpsi = NAN;
+        return NAN;
+    }
+    double t_prev = 1.0, t = c;   /* T_0, T_1 */
+    double u_prev = 0.0, u = 1.0; /* U_{-1}, U_0 */
+    for (int i = 1; i < m; i++) {
+        double t_next = 2.0 * c * t - t_prev;
+        double u_next = 2.0 * c * u - u_prev;
+        t_prev = t, t = t_next;
+        u_prev = u, u = u_next;
+    } /* t = T_m(c), u = U_{m-1}(c) */
+    int k = (int)floor(m * acos(c) / 3.14159265358979323846);
+    if (k > m - 1)
+        k = m - 1; /* theta = pi exactly: both pieces give 1 - 2m there */
+    double sign = (k & 1) ? -1.0 : 1.0;
+    *dpsi = sign * m * u;
+    return sign * t - 2.0 * k;
+}
+
+/* ArcFace's d cos(theta + m) / d cos theta = cos m + cos theta sin m / sin theta is
+ * infinite at theta = 0; sin theta is floored here so that a feature parallel to its
+ * class weight gets a large, finite gradient (float64 cosines resolve angles down to
+ * about 1e-8, so the floor only acts at theta = 0 exactly). */
+#define AMLFS_ARC_SIN_FLOOR 1e-12
+
+/* The target logit of an exact margin loss in cosine units, u(c) = f_y / s, and
+ * *du = du/dc (amlfs_kernels.h, amlfs_exact_loss): c is clamped to [-1, 1] first (a
+ * rounded cosine), the derivative taken at the clamped point. m is the margin, already
+ * resolved from its default (an integer for SphereFace). NaN for NaN c. */
+AMLFS_HD double amlfs_exact_target(amlfs_exact_loss kind, double m, double c, double *du)
+{
+    if (isnan(c)) {
+        *du = NAN;
+        return NAN;
+    }
+    c = c < -1.0 ? -1.0 : (c > 1.0 ? 1.0 : c);
+    switch (kind) {
+    case AMLFS_EXACT_COSFACE:
+        *du = 1.0;
+        return c - m;
+    case AMLFS_EXACT_ARCFACE:
+        if (c > cos(3.14159265358979323846 - m)) { /* theta + m < pi: cos(theta + m) */
+            double sin_t = sqrt((1.0 - c) * (1.0 + c));
+            *du = cos(m) + c * sin(m) / fmax(sin_t, AMLFS_ARC_SIN_FLOOR);
+            return c * cos(m) - sin_t * sin(m);
+        }
+        *du = 1.0; /* beyond pi: insightface's monotone fallback */
+        return c - m * sin(m);
+    case AMLFS_EXACT_SPHEREFACE:
+        return amlfs_sphere_psi((int)m, c, du);
+    case AMLFS_EXACT_NONE:
+        break;
+    }
+    *du = NAN;
+    return NAN;
+}
+
 /* The loss and weight from log p and the composed piece q = A p + B, q already known to
  * be >= eps (no clamp): item 4 above. */
 AMLFS_HD void amlfs_loss_from_piece(double log_p, double p, double q, double A, double B,

@@ -43,6 +43,9 @@ static const char usage[] =
     "  --init L            identity | focal | gce | cosface | arcface | sphereface\n"
     "                      (default identity; the margins need --space cosine)\n"
     "  --mode X            amlfs | random | fixed | replay (default amlfs)\n"
+    "  --loss L            searched | cosface | arcface | sphereface (default searched:\n"
+    "                      the loss of the theta drawn); the exact margin losses on\n"
+    "                      cosines are baselines: --mode fixed --space cosine only\n"
     "  --from FILE         replay: the finished run's last policy, whose mu is replayed\n"
     "  --sampling X        plain | antithetic (default plain; antithetic needs even B)\n"
     "  --shaping X         zscore | rank (default zscore)\n"
@@ -60,6 +63,9 @@ static const char usage[] =
     "  --warmup E          epochs of linear warm-up (0)\n"
     "  --epochs E          the run's length, the cosine period (12 | 200)\n"
     "  --step E, --gamma G step schedule: decay by G every E epochs (30, 0.1)\n"
+    "  --milestones E1,E2,...  step schedule: decay by G at these epochs instead\n"
+    "                      (increasing, > 0; PyTorch's MultiStepLR; a fraction falls\n"
+    "                      inside an epoch, at the first batch that reaches it)\n"
     "  --augment A         none | crop-flip | flip (none | crop-flip)\n"
     "  --intervals M, --space S   the identity theta the checkpoint records (6, prob)\n"
     "  --seed S            initialisation, data order and augmentation (1)\n"
@@ -73,7 +79,7 @@ typedef struct {
     int intervals, intervals_set, space, space_set;
     long long seed;
     /* the policy's */
-    int policy_only, init, mode, sampling, shaping, form, form_set;
+    int policy_only, init, mode, sampling, shaping, form, form_set, loss;
     double sigma, lr, sigma_intercept, slope_floor;
     const char *from;
     /* the model's: NAN / -1 / NULL = the model's default */
@@ -82,14 +88,40 @@ typedef struct {
     long long batch, epochs;
     int nesterov;
     double train_lr, momentum, wd, warmup, step, gamma;
+    int nmilestones;
+    double milestones[AMLFS_MAX_MILESTONES];
 } init_args;
+
+/* --milestones E1,E2,...: increasing epochs > 0, at most AMLFS_MAX_MILESTONES. */
+static void parse_milestones(init_args *a, const char *list)
+{
+    a->nmilestones = 0;
+    const char *s = list;
+    for (;;) {
+        char one[64];
+        size_t len = strcspn(s, ",");
+        if (a->nmilestones == AMLFS_MAX_MILESTONES)
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--milestones: more than %d epochs",
+                       AMLFS_MAX_MILESTONES);
+        if (len == 0 || len >= sizeof one)
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--milestones: '%s', expected epochs "
+                       "separated by commas, e.g. 16,24", list);
+        memcpy(one, s, len);
+        one[len] = '\0';
+        a->milestones[a->nmilestones++] = amlfs_arg_double("--milestones", one, 1e-9, 1e5);
+        if (!s[len])
+            break;
+        s += len + 1;
+    }
+    amlfs_check_milestones(NULL, a->milestones, a->nmilestones);
+}
 
 static void parse_args(int argc, char **argv, init_args *a)
 {
     enum { O_POLICY_ONLY = 256, O_OUT, O_INTERVALS, O_SPACE, O_SIGMA, O_LR, O_INIT, O_MODE,
            O_FROM, O_SAMPLING, O_SHAPING, O_SEED, O_MODEL, O_DATA, O_BATCH, O_TRAIN_LR,
            O_MOMENTUM, O_NESTEROV, O_WD, O_SCHEDULE, O_WARMUP, O_EPOCHS, O_STEP, O_GAMMA,
-           O_AUGMENT, O_FORM, O_SIGMA_INTERCEPT, O_SLOPE_FLOOR };
+           O_AUGMENT, O_FORM, O_SIGMA_INTERCEPT, O_SLOPE_FLOOR, O_LOSS, O_MILESTONES };
     static const struct option opts[] = {
         {"policy-only", no_argument, 0, O_POLICY_ONLY},
         {"out", required_argument, 0, O_OUT},
@@ -102,6 +134,7 @@ static void parse_args(int argc, char **argv, init_args *a)
         {"policy-lr", required_argument, 0, O_LR},
         {"init", required_argument, 0, O_INIT},
         {"mode", required_argument, 0, O_MODE},
+        {"loss", required_argument, 0, O_LOSS},
         {"from", required_argument, 0, O_FROM},
         {"sampling", required_argument, 0, O_SAMPLING},
         {"shaping", required_argument, 0, O_SHAPING},
@@ -118,6 +151,7 @@ static void parse_args(int argc, char **argv, init_args *a)
         {"epochs", required_argument, 0, O_EPOCHS},
         {"step", required_argument, 0, O_STEP},
         {"gamma", required_argument, 0, O_GAMMA},
+        {"milestones", required_argument, 0, O_MILESTONES},
         {"augment", required_argument, 0, O_AUGMENT},
         {0, 0, 0, 0}};
     *a = (init_args){.intervals = 6, .seed = 1, .mode = MODE_AMLFS, .sampling = SAMPLING_PLAIN,
@@ -163,6 +197,7 @@ static void parse_args(int argc, char **argv, init_args *a)
             break;
         case O_INIT: a->init = amlfs_arg_choice("--init", optarg, amlfs_init_names); break;
         case O_MODE: a->mode = amlfs_arg_choice("--mode", optarg, amlfs_mode_names); break;
+        case O_LOSS: a->loss = amlfs_arg_choice("--loss", optarg, amlfs_loss_names); break;
         case O_FROM: a->from = optarg; break;
         case O_SAMPLING:
             a->sampling = amlfs_arg_choice("--sampling", optarg, amlfs_sampling_names);
@@ -185,6 +220,7 @@ static void parse_args(int argc, char **argv, init_args *a)
         case O_EPOCHS: a->epochs = amlfs_arg_int("--epochs", optarg, 1, 100000); break;
         case O_STEP: a->step = amlfs_arg_double("--step", optarg, 1e-3, 1e5); break;
         case O_GAMMA: a->gamma = amlfs_arg_double("--gamma", optarg, 0, 1); break;
+        case O_MILESTONES: parse_milestones(a, optarg); break;
         case O_AUGMENT:
             a->augment = amlfs_arg_choice("--augment", optarg, amlfs_augment_names);
             break;
@@ -220,6 +256,11 @@ static void training_settings(amlfs_train_state *st, const init_args *a)
     if (a->schedule >= 0) st->schedule = (amlfs_schedule_kind)a->schedule;
     if (a->augment >= 0) st->augment = (amlfs_augment)a->augment;
     st->nesterov = a->nesterov;
+    if (a->nmilestones && st->schedule != AMLFS_SCHEDULE_STEP)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--milestones is for --schedule step (the schedule "
+                   "is %s)", amlfs_schedule_names[st->schedule]);
+    st->nmilestones = a->nmilestones;
+    memcpy(st->milestones, a->milestones, sizeof st->milestones);
     if (st->schedule == AMLFS_SCHEDULE_COSINE && st->warmup >= st->epochs)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--warmup %g must be below --epochs %lld",
                    st->warmup, (long long)st->epochs);
@@ -328,6 +369,8 @@ static int write_policy(init_args *a)
         amlfs_fail(AMLFS_EXIT_USAGE, a->from, a->mode == MODE_REPLAY
                                                   ? "--mode replay needs --from POLICY.h5"
                                                   : "--from is for --mode replay only");
+    amlfs_check_exact_loss(NULL, (amlfs_exact_loss)a->loss, (amlfs_mode)a->mode,
+                           (amlfs_space)a->space);
     amlfs_policy p;
     memset(&p, 0, sizeof p);
     if (a->from) /* replay trains one model on a finished run's final mu: that mu is mu_1 */
@@ -348,6 +391,7 @@ static int write_policy(init_args *a)
     p.mode = (amlfs_mode)a->mode;
     p.sampling = (amlfs_sampling)a->sampling;
     p.shaping = (amlfs_shaping)a->shaping;
+    p.loss = (amlfs_exact_loss)a->loss;
     snprintf(p.last_update, sizeof p.last_update, "init");
     p.sigma = a->sigma;
     p.lr = a->lr;

@@ -16,7 +16,10 @@ static const char usage[] =
     "usage: amlfs-loss --thetas thetas.h5 --index I --input in.h5 --out out.h5\n"
     "\n"
     "Computes L(f, y; theta_I) per row, its mean, and the gradient of the mean with\n"
-    "respect to the logits (prob space) or the cosines (cosine space).\n"
+    "respect to the logits (prob space) or the cosines (cosine space). When the thetas'\n"
+    "attribute loss names an exact margin loss (cosface, arcface, sphereface: a fixed\n"
+    "baseline in the cosine space) that loss is computed on the cosines instead, with\n"
+    "the input's scale (weight 1, nothing clamped).\n"
     "The input (schema loss-input) holds /targets (N) int32 and either /logits (N,C)\n"
     "float32 (prob space) or /cosines (N,C) float32 with the attribute scale (cosine).\n"
     "The output (schema loss-output) holds /loss (N), /weight (N) = -p_y dL/dp_y\n"
@@ -31,7 +34,8 @@ static const char usage[] =
     "precision the loss computes in. A minimal thetas file holds /theta (B,4M) or (4M)\n"
     "float64 (or float32): the slopes and biases [a_t, b_t, a_tau, b_tau], M each\n"
     "(DESIGN.md 1), applied as they are; its space is the input's (logits: prob,\n"
-    "cosines: cosine) unless the root attribute space says prob or cosine.\n"
+    "cosines: cosine) unless the root attribute space says prob or cosine; its root\n"
+    "attribute loss (searched, cosface, arcface, sphereface) is optional (searched).\n"
     "\n"
     "  --thetas FILE    a thetas file (amlfs-sample, or hand-written as above)\n"
     "  --index I        the row of theta to use, 0 to B-1\n"
@@ -87,6 +91,7 @@ int main(int argc, char **argv)
     if (t.plain && !t.space_given) /* a hand-written theta: the input says the space */
         t.space = has_logits ? AMLFS_SPACE_PROB : AMLFS_SPACE_COSINE;
     int cosine = t.space == AMLFS_SPACE_COSINE;
+    amlfs_check_exact_loss(thetas_path, t.loss, t.mode, t.space);
     if (cosine != !strcmp(input, "/cosines"))
         amlfs_fail(AMLFS_EXIT_USAGE, in_path, "holds %s, but theta is of the %s space (%s)",
                    input, amlfs_space_names[t.space],
@@ -170,7 +175,7 @@ int main(int argc, char **argv)
         amlfs_fail(AMLFS_EXIT_USAGE, in_path, "/cosines@scale = %g, expected s > 0", scale);
 
     const double *theta = t.theta + (size_t)index * 4 * t.intervals;
-    amlfs_loss_spec spec = {t.space, (int)t.intervals, theta, scale};
+    amlfs_loss_spec spec = amlfs_thetas_spec(&t, index, scale);
     double *loss = amlfs_zalloc((size_t)n, sizeof(double));
     double *weight = amlfs_zalloc((size_t)n, sizeof(double));
     float *grad = amlfs_zalloc((size_t)n * classes, sizeof(float));
@@ -179,6 +184,7 @@ int main(int argc, char **argv)
 
     amlfs_h5_out o = amlfs_h5_create(out, "loss-output");
     amlfs_attr_set_str(o.file, "/", "space", amlfs_space_names[t.space]);
+    amlfs_attr_set_str(o.file, "/", "loss", amlfs_loss_names[t.loss]);
     amlfs_attr_set_i64(o.file, "/", "intervals", t.intervals);
     amlfs_attr_set_i64(o.file, "/", "index", index);
     amlfs_attr_set_f64(o.file, "/", "mean", mean);

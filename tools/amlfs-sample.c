@@ -18,7 +18,8 @@ static const char usage[] =
     "first B/2 draws; fixed and replay modes write B copies of mu. /draw holds the draws,\n"
     "/theta the slopes and biases each stands for in the policy's form (free: the same;\n"
     "anchored: continuous transforms, slopes below the floor raised to it, counted in\n"
-    "@floored). Same inputs, same bytes.\n"
+    "@floored). The policy's loss (searched, or an exact margin loss of a fixed\n"
+    "baseline) is copied into the thetas' attribute loss. Same inputs, same bytes.\n"
     "\n"
     "  --policy FILE    the policy of epoch E (amlfs-init, amlfs-update), or a file\n"
     "                   written by hand without the root attribute 'schema': /mu (4M)\n"
@@ -137,6 +138,7 @@ int main(int argc, char **argv)
     t.mode = p.mode;
     t.sampling = p.sampling;
     t.shaping = p.shaping;
+    t.loss = p.loss;
     amlfs_thetas_write(&t, out);
     printf("%s\n", out);
     amlfs_thetas_free(&t);

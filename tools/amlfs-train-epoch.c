@@ -126,7 +126,9 @@ int main(int argc, char **argv)
     amlfs_checkpoint_load(m, ctx, ckpt_path);
 
     const double *theta = th.theta + (size_t)index * 4 * th.intervals;
-    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, (int)th.intervals, theta, 0.0};
+    amlfs_loss_spec spec = {.space = AMLFS_SPACE_PROB, .intervals = (int)th.intervals,
+                            .theta = theta, .scale = 0.0};
+    spec.exact = th.loss; /* the thetas' loss: searched (theta), or an exact margin loss */
     amlfs_schedule sched = amlfs_state_schedule(&st);
     amlfs_augment augment = st.augment;
     int n = train.n, batch = st.shape.batch;

@@ -25,8 +25,6 @@
 #include "amlfs_kernels.h"
 #include "loss_math.h"
 
-#define PI 3.14159265358979323846
-
 /* Below this much work (N C for the softmax losses, N C D for the margin heads) a batch
  * runs on one thread: a parallel region costs a few microseconds, a 10-class batch less. */
 #define PARALLEL_MIN_WORK (1L << 16)
@@ -35,12 +33,6 @@
  * does): a zero feature or class weight then has cosines 0 against everything, a finite
  * loss, and no gradient through its norm (the floor is a constant). */
 #define NORM_FLOOR 1e-12
-
-/* ArcFace's d cos(theta + m) / d cos theta = cos m + cos theta sin m / sin theta is infinite
- * at theta = 0; sin theta is floored here so that a feature parallel to its class weight
- * gets a large, finite gradient (float64 cosines resolve angles down to about 1e-8, so
- * the floor only acts at theta = 0 exactly). */
-#define ARC_SIN_FLOOR 1e-12
 
 /* Integer margins above this are rejected (L-Softmax and SphereFace use 1..4). */
 #define MAX_INT_MARGIN 64
@@ -225,30 +217,11 @@ amlfs_margin amlfs_margin_default(amlfs_margin_kind kind)
     return mg; /* an unknown kind: NaN margin and scale, so its loss is NaN */
 }
 
-/* psi(theta) = (-1)^k cos(m theta) - 2k on [k pi/m, (k+1) pi/m], as a function of
- * c = cos theta in [-1, 1]: cos(m theta) = T_m(c) and d cos(m theta)/dc = m U_{m-1}(c), the
- * Chebyshev polynomials by their recurrences; k = floor(m acos(c) / pi). psi is continuous
- * with a continuous derivative across the k boundaries, so where k is rounded does not
- * matter. *dpsi = dpsi/dc. NaN for NaN c. */
+/* SphereFace's psi and the margin targets in cosine units are kernels/loss_math.h's, the
+ * ones the exact losses on cosines (loss.c) apply. */
 static double sphere_psi(int m, double c, double *dpsi)
 {
-    if (!(c >= -1.0 && c <= 1.0)) {
-        *dpsi = NAN;
-        return NAN;
-    }
-    double t_prev = 1.0, t = c;   /* T_0, T_1 */
-    double u_prev = 0.0, u = 1.0; /* U_{-1}, U_0 */
-    for (int i = 1; i < m; i++) {
-        double t_next = 2.0 * c * t - t_prev;
-        double u_next = 2.0 * c * u - u_prev;
-        t_prev = t, t = t_next;
-        u_prev = u, u = u_next;
-    } /* t = T_m(c), u = U_{m-1}(c) */
-    int k = (int)floor(m * acos(c) / PI);
-    if (k > m - 1) k = m - 1; /* theta = pi exactly: both pieces give 1 - 2m there */
-    double sign = (k & 1) ? -1.0 : 1.0;
-    *dpsi = sign * m * u;
-    return sign * t - 2.0 * k;
+    return amlfs_sphere_psi(m, c, dpsi);
 }
 
 /* A logit as a function of c = cos theta, a = |x| and b = |W_j| (both floored), and its
@@ -281,16 +254,13 @@ static head_logit target_logit(const amlfs_margin *mg, int m_int, double c, doub
         h.f = mg->s * (c - mg->m);
         h.df_dc = mg->s;
         break;
-    case AMLFS_MARGIN_ARCFACE:
-        if (c >= cos(PI - mg->m)) { /* theta_y + m <= pi: f_y = s cos(theta_y + m) */
-            double sin_t = sqrt((1.0 - c) * (1.0 + c));
-            h.f = mg->s * (c * cos(mg->m) - sin_t * sin(mg->m));
-            h.df_dc = mg->s * (cos(mg->m) + c * sin(mg->m) / fmax(sin_t, ARC_SIN_FLOOR));
-        } else { /* beyond pi: the monotone fallback s (cos theta_y - m sin m) */
-            h.f = mg->s * (c - mg->m * sin(mg->m));
-            h.df_dc = mg->s;
-        }
+    case AMLFS_MARGIN_ARCFACE: { /* s cos(theta_y + m) where theta_y + m < pi, else the
+                                  * monotone fallback s (cos theta_y - m sin m) */
+        double du, u = amlfs_exact_target(AMLFS_EXACT_ARCFACE, mg->m, c, &du);
+        h.f = mg->s * u;
+        h.df_dc = mg->s * du;
         break;
+    }
     }
     return h;
 }

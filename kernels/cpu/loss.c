@@ -6,6 +6,10 @@
  *
  * A target outside [0, C) gives that sample a NaN loss, weight and gradient row.
  *
+ * The exact margin losses (spec->exact, amlfs_kernels.h) run through the cosine space's
+ * code with the target's transform t replaced by the margin target u of loss_math.h and
+ * tau by the identity: the same softmax, precision and gradient rows.
+ *
  * Determinism: each sample's arithmetic depends on that sample alone and the mean is
  * summed serially in sample order, so the results are the same bits for any number of
  * OpenMP threads.
@@ -148,18 +152,24 @@ static int prob_sample(const amlfs_loss_spec *spec, const float *row, int32_t y,
 }
 
 /* The cosine space. row (C) cosines; g (C) the gradient row of the mean loss with
- * respect to the cosines, or NULL. Returns 1 when a clamp was active. */
-static int cosine_sample(const amlfs_loss_spec *spec, const float *row, int32_t y, int c,
-                         float *g, double inv_n, double *loss_out, double *w_out)
+ * respect to the cosines, or NULL; exact_m the exact loss's margin (spec->exact != NONE).
+ * Returns 1 when a clamp was active. */
+static int cosine_sample(const amlfs_loss_spec *spec, double exact_m, const float *row,
+                         int32_t y, int c, float *g, double inv_n, double *loss_out,
+                         double *w_out)
 {
-    int m = spec->intervals;
-    const double *a_t = spec->theta, *b_t = a_t + m, *a_tau = a_t + 2 * m,
-                 *b_tau = a_t + 3 * m;
     double s = spec->scale;
 
-    /* The target's logit is s t(cos_y), t's input clamped to [-1, 1] (slope 0 there). */
-    double slope_t;
-    double t_y = amlfs_pwl(a_t, b_t, m, -1.0, 1.0, (double)row[y], &slope_t);
+    /* The target's logit is s t(cos_y), t's input clamped to [-1, 1] (slope 0 there);
+     * an exact loss's is s u(cos_y), u its margin target (loss_math.h), and slope_t its
+     * derivative. */
+    double slope_t, t_y;
+    if (spec->exact != AMLFS_EXACT_NONE) {
+        t_y = amlfs_exact_target(spec->exact, exact_m, (double)row[y], &slope_t);
+    } else {
+        int m = spec->intervals;
+        t_y = amlfs_pwl(spec->theta, spec->theta + m, m, -1.0, 1.0, (double)row[y], &slope_t);
+    }
 
     /* The row's maximum in cosine units, target included: the softmax's shift. NaN
      * cosines are passed over here and reach the loss through their terms. */
@@ -176,17 +186,25 @@ static int cosine_sample(const amlfs_loss_spec *spec, const float *row, int32_t 
                   cosine_exp_sum(row, y + 1, c, s, cmax, g);
     amlfs_target_prob tp = amlfs_target_probability(s * (t_y - cmax), tail);
 
-    /* tau on [0,1], its output clamped to [eps, inf). */
-    double pc;
-    int inside;
-    int ku = amlfs_pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
-    double v = a_tau[ku] * pc + b_tau[ku];
-    double loss, w;
-    if (v < AMLFS_LOSS_EPS) {
-        loss = -log(AMLFS_LOSS_EPS);
-        w = 0.0;
+    /* tau on [0,1], its output clamped to [eps, inf); an exact loss is cross-entropy on
+     * its logits: -log p_y, weight 1, no clamp. */
+    double loss, w, v = 1.0;
+    if (spec->exact != AMLFS_EXACT_NONE) {
+        loss = 0.0 - tp.log_p; /* +0 where -log p_y would be -0 */
+        w = 1.0;
     } else {
-        amlfs_loss_from_piece(tp.log_p, tp.p, v, a_tau[ku], b_tau[ku], &loss, &w);
+        int m = spec->intervals;
+        const double *a_tau = spec->theta + 2 * m, *b_tau = spec->theta + 3 * m;
+        double pc;
+        int inside;
+        int ku = amlfs_pwl_piece(m, 0.0, 1.0, tp.p, &pc, &inside);
+        v = a_tau[ku] * pc + b_tau[ku];
+        if (v < AMLFS_LOSS_EPS) {
+            loss = -log(AMLFS_LOSS_EPS);
+            w = 0.0;
+        } else {
+            amlfs_loss_from_piece(tp.log_p, tp.p, v, a_tau[ku], b_tau[ku], &loss, &w);
+        }
     }
     *loss_out = loss;
     *w_out = w;
@@ -204,6 +222,25 @@ static int cosine_sample(const amlfs_loss_spec *spec, const float *row, int32_t 
 
 /* ---- the batch ---------------------------------------------------------------------- */
 
+/* Whether an exact loss is defined for spec (the cosine space, a known kind, a finite
+ * margin, SphereFace's an integer in [1, 64]); *m its margin, the default for 0. */
+static int exact_valid(const amlfs_loss_spec *spec, double *m)
+{
+    double dflt;
+    switch (spec->exact) {
+    case AMLFS_EXACT_COSFACE: dflt = AMLFS_COSFACE_MARGIN; break;
+    case AMLFS_EXACT_ARCFACE: dflt = AMLFS_ARCFACE_MARGIN; break;
+    case AMLFS_EXACT_SPHEREFACE: dflt = AMLFS_SPHEREFACE_MARGIN; break;
+    default: return 0;
+    }
+    *m = spec->margin == 0.0 ? dflt : spec->margin;
+    if (spec->space != AMLFS_SPACE_COSINE || !isfinite(*m))
+        return 0;
+    if (spec->exact == AMLFS_EXACT_SPHEREFACE)
+        return *m >= 1.0 && *m <= 64.0 && *m == floor(*m);
+    return 1;
+}
+
 double amlfs_searchable_loss(const amlfs_loss_spec *spec, const float *in, const int32_t *y,
                              int n, int c, double *loss, float *grad, double *weight,
                              int *clamped)
@@ -219,6 +256,20 @@ double amlfs_searchable_loss(const amlfs_loss_spec *spec, const float *in, const
     double inv_n = 1.0 / n;
     int cosine = spec->space == AMLFS_SPACE_COSINE;
     int nclamped = 0;
+    double exact_m = 0.0;
+    if (spec->exact != AMLFS_EXACT_NONE && !exact_valid(spec, &exact_m)) {
+        for (int i = 0; i < n; i++) {
+            loss_buf[i] = NAN;
+            if (weight)
+                weight[i] = NAN;
+        }
+        if (grad)
+            for (size_t k = 0; k < (size_t)n * c; k++)
+                grad[k] = NAN;
+        if (!loss)
+            free(loss_buf);
+        return NAN;
+    }
 
 #pragma omp parallel for schedule(static) reduction(+ : nclamped) \
     if ((long)n * c >= LOSS_PARALLEL_MIN_WORK)
@@ -232,7 +283,7 @@ double amlfs_searchable_loss(const amlfs_loss_spec *spec, const float *in, const
                 for (int j = 0; j < c; j++)
                     g[j] = NAN;
         } else if (cosine) {
-            nclamped += cosine_sample(spec, row, y[i], c, g, inv_n, &loss_buf[i], &w);
+            nclamped += cosine_sample(spec, exact_m, row, y[i], c, g, inv_n, &loss_buf[i], &w);
         } else {
             nclamped += prob_sample(spec, row, y[i], c, g, inv_n, &loss_buf[i], &w);
         }

@@ -15,8 +15,15 @@ double amlfs_lr_at(const amlfs_schedule *s, double t)
         if (frac >= 1.0) return 0.0;
         return s->base_lr * 0.5 * (1.0 + cos(M_PI * frac));
     }
-    case AMLFS_SCHEDULE_STEP:
-        return s->base_lr * pow(s->gamma, floor(t / s->step));
+    case AMLFS_SCHEDULE_STEP: {
+        if (s->nmilestones <= 0)
+            return s->base_lr * pow(s->gamma, floor(t / s->step));
+        int passed = 0; /* milestones are increasing: count those at or before t */
+        while (passed < s->nmilestones && passed < AMLFS_MAX_MILESTONES &&
+               s->milestones[passed] <= t)
+            passed++;
+        return s->base_lr * pow(s->gamma, passed);
+    }
     }
     return NAN; /* an unknown kind: loud downstream */
 }

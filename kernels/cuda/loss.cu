@@ -23,7 +23,10 @@ int amlfs_cuda_searchable_loss(const amlfs_loss_spec *spec, const float *d_in,
                                float *d_grad, double *d_weight, int *d_clamped,
                                double *mean)
 {
-    if (!spec || !spec->theta || !d_in || !d_y || !d_loss || n < 1 || c < 1 ||
+    /* the exact margin losses run on the host only (the train step computes its loss
+     * there, kernels/cpu/loss.c): refused here rather than computed as a searched one */
+    if (!spec || spec->exact != AMLFS_EXACT_NONE || !spec->theta || !d_in || !d_y ||
+        !d_loss || n < 1 || c < 1 ||
         spec->intervals < 1 || spec->intervals > AMLFS_CUDA_MAX_INTERVALS)
         return -1;
     loss_params P;

@@ -127,7 +127,7 @@ static int check_loss(amlfs_space space, int n, int c, int which_theta)
     }
     double theta[4 * M];
     make_theta(which_theta, space, theta);
-    amlfs_loss_spec spec = {space, M, theta, space == AMLFS_SPACE_COSINE ? s : 0.0};
+    amlfs_loss_spec spec = {space, M, theta, space == AMLFS_SPACE_COSINE ? s : 0.0, AMLFS_EXACT_NONE, 0.0};
 
     int clamped = -1, clamped_gpu = -1;
     double mean = amlfs_searchable_loss(&spec, x, y, n, c, loss, grad, weight, &clamped);
@@ -243,7 +243,7 @@ static void time_loss(void)
         y[i] = (int32_t)(uniform01() * c);
     double theta[4 * M];
     make_theta(THETA_RANDOM, AMLFS_SPACE_PROB, theta);
-    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, M, theta, 0.0};
+    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, M, theta, 0.0, AMLFS_EXACT_NONE, 0.0};
     float *d_x = (float *)device_alloc(nc * 4), *d_grad = (float *)device_alloc(nc * 4);
     int32_t *d_y = (int32_t *)device_alloc((size_t)n * sizeof *d_y);
     double *d_loss = (double *)device_alloc((size_t)n * sizeof *d_loss);

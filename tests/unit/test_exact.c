@@ -140,7 +140,8 @@ static void check_confident(void)
     double theta[24] = {0};
     for (int j = 0; j < 6; j++)
         theta[j] = theta[12 + j] = 1.0;
-    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, 6, theta, 0};
+    amlfs_loss_spec spec = {.space = AMLFS_SPACE_PROB, .intervals = 6,
+                            .theta = theta, .scale = 0};
     double loss[N], ce_loss[N];
     float grad[N * C], ce_grad[N * C];
     amlfs_searchable_loss(&spec, logits, y, N, C, loss, grad, NULL, NULL);

@@ -34,7 +34,7 @@ static double grid_x(double lo, double hi, int i)
 static double grid_error(amlfs_init_kind init, amlfs_space space, const double *theta,
                          int which)
 {
-    amlfs_loss_spec spec = {space, M, theta, 16.0};
+    amlfs_loss_spec spec = {.space = space, .intervals = M, .theta = theta, .scale = 16.0};
     double lo = (which == 0 && space == AMLFS_SPACE_COSINE) ? -1.0 : 0.0, worst = 0.0;
     for (int i = 0; i < AMLFS_FIT_GRID; i++) {
         double x = grid_x(lo, 1.0, i);

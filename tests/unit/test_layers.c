@@ -761,9 +761,10 @@ static void fixture_sgd(const char *g)
 
 static void fixture_schedule(const char *g)
 {
-    amlfs_schedule s = {(amlfs_schedule_kind)attr_i(g, "kind"), attr_d(g, "base_lr"),
-                        attr_d(g, "epochs"), attr_d(g, "warmup"), attr_d(g, "step"),
-                        attr_d(g, "gamma")};
+    amlfs_schedule s = {.kind = (amlfs_schedule_kind)attr_i(g, "kind"),
+                        .base_lr = attr_d(g, "base_lr"), .epochs = attr_d(g, "epochs"),
+                        .warmup = attr_d(g, "warmup"), .step = attr_d(g, "step"),
+                        .gamma = attr_d(g, "gamma")};
     char path[128];
     hsize_t d[1] = {0};
     snprintf(path, sizeof path, "/%s/t", g);
@@ -784,13 +785,14 @@ static void fixture_schedule(const char *g)
 
 static void test_schedule_edges(void)
 {
-    amlfs_schedule cos_s = {AMLFS_SCHEDULE_COSINE, 0.1, 10, 0, 0, 0};
+    amlfs_schedule cos_s = {.kind = AMLFS_SCHEDULE_COSINE, .base_lr = 0.1, .epochs = 10};
     CHECK(amlfs_lr_at(&cos_s, 0.0) == 0.1, "cosine starts at base_lr");
     CHECK_CLOSE(amlfs_lr_at(&cos_s, 5.0), 0.05, 1e-17, 1e-14, "cosine halfway");
     CHECK(amlfs_lr_at(&cos_s, 10.0) == 0.0, "cosine ends at 0");
     CHECK(amlfs_lr_at(&cos_s, 11.0) == 0.0, "cosine stays at 0");
     CHECK(amlfs_lr_at(&cos_s, NAN) == 0.1, "NaN progress is the start");
-    amlfs_schedule warm = {AMLFS_SCHEDULE_STEP, 0.2, 0, 2, 3, 0.5};
+    amlfs_schedule warm = {.kind = AMLFS_SCHEDULE_STEP, .base_lr = 0.2, .epochs = 0,
+                           .warmup = 2, .step = 3, .gamma = 0.5};
     CHECK(amlfs_lr_at(&warm, 0.0) == 0.0, "warm-up starts at 0");
     CHECK_CLOSE(amlfs_lr_at(&warm, 1.0), 0.1, 0, 1e-15, "warm-up halfway");
     CHECK(amlfs_lr_at(&warm, 2.0) == 0.2, "warm-up ends at base_lr");

@@ -86,8 +86,10 @@ static void test_pwl(void)
     double theta[4 * M];
     for (int k = 0; k < 4 * M; k++)
         theta[k] = k + 1;
-    amlfs_loss_spec prob = {AMLFS_SPACE_PROB, M, theta, 0.0};
-    amlfs_loss_spec cosine = {AMLFS_SPACE_COSINE, M, theta, 16.0};
+    amlfs_loss_spec prob = {.space = AMLFS_SPACE_PROB, .intervals = M,
+                            .theta = theta, .scale = 0.0};
+    amlfs_loss_spec cosine = {.space = AMLFS_SPACE_COSINE, .intervals = M,
+                              .theta = theta, .scale = 16.0};
     CHECK_CLOSE(amlfs_loss_t(&prob, 0.05), 1.0 * 0.05 + 7.0, 0, 1e-15, "t prob k=0");
     CHECK_CLOSE(amlfs_loss_t(&cosine, -0.95), 1.0 * -0.95 + 7.0, 0, 1e-15, "t cosine k=0");
     CHECK_CLOSE(amlfs_loss_t(&cosine, 0.95), 6.0 * 0.95 + 12.0, 0, 1e-15, "t cosine k=5");
@@ -209,7 +211,8 @@ static void test_identity_prob(int n, int c)
 
     double theta[4 * M];
     identity_theta(theta, M);
-    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, M, theta, 0.0};
+    amlfs_loss_spec spec = {.space = AMLFS_SPACE_PROB, .intervals = M,
+                            .theta = theta, .scale = 0.0};
     int clamped = -1;
     double mean = amlfs_searchable_loss(&spec, x, y, n, c, loss, grad, weight, &clamped);
 
@@ -270,7 +273,8 @@ static void test_identity_cosine(int n, int c, double s)
 
     double theta[4 * M];
     identity_theta(theta, M);
-    amlfs_loss_spec spec = {AMLFS_SPACE_COSINE, M, theta, s};
+    amlfs_loss_spec spec = {.space = AMLFS_SPACE_COSINE, .intervals = M,
+                            .theta = theta, .scale = s};
     int clamped = -1;
     amlfs_searchable_loss(&spec, x, y, n, c, loss, grad, weight, &clamped);
     double max_loss = 0.0, min_loss = INFINITY;
@@ -389,7 +393,8 @@ static int read_fixture_group(hid_t file, const char *group, const char *input_n
     }
     amlfs_space space = strcmp(group, "cosine") == 0 ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB;
     for (int k = 0; ok && k < kt; k++) {
-        amlfs_loss_spec spec = {space, m, theta + (size_t)k * 4 * m, scale};
+        amlfs_loss_spec spec = {.space = space, .intervals = m,
+                                .theta = theta + (size_t)k * 4 * m, .scale = scale};
         int clamped = -1;
         double mean = amlfs_searchable_loss(&spec, x, y, n, c, loss, grad, weight, &clamped);
         const double *rl = ref_loss + (size_t)k * n;
@@ -497,7 +502,7 @@ static void test_finite_differences(amlfs_space space)
     identity_theta(theta, M);
     for (int k = 0; k < 4 * M; k++) /* a sampled theta: clamps, steep and flat pieces */
         theta[k] += 0.1 * normal01();
-    amlfs_loss_spec spec = {space, M, theta, s};
+    amlfs_loss_spec spec = {.space = space, .intervals = M, .theta = theta, .scale = s};
 
     float *x = alloc_f((size_t)n * c), *grad = alloc_f((size_t)n * c);
     int32_t *y = calloc(n, sizeof *y);
@@ -580,7 +585,8 @@ static void test_clamps(void)
     identity_theta(theta, M);
     theta[M + 0] = -0.1; /* t(p) = p - 0.1 < 0 in interval 0 (p < 1/6): t clamps at eps */
     theta[M + 5] = 0.2;  /* t(p) = p + 0.2 > 1 for p > 0.8: t clamps at 1 */
-    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, M, theta, 0.0};
+    amlfs_loss_spec spec = {.space = AMLFS_SPACE_PROB, .intervals = M,
+                            .theta = theta, .scale = 0.0};
     int clamped = -1;
     amlfs_searchable_loss(&spec, x, y, n, c, loss, grad, weight, &clamped);
     /* sample 0: p = 0.047 -> t clamped to eps, tau(eps) = eps: loss -log(1e-300);
@@ -641,7 +647,8 @@ static void test_clamps(void)
 
     /* cosine space: tau(p) = p - 0.5 in interval 0 clamps; the target's input clamp
      * (cos_y > 1 by rounding) is not a clamp of the loss, only t's slope is 0 there */
-    amlfs_loss_spec cspec = {AMLFS_SPACE_COSINE, M, theta, 16.0};
+    amlfs_loss_spec cspec = {.space = AMLFS_SPACE_COSINE, .intervals = M,
+                             .theta = theta, .scale = 16.0};
     theta[3 * M + 0] = -0.5;
     float xc[4] = {-0.5f, 0.9f, 1.0000001f, 0.2f};
     int32_t yc[2] = {0, 0};
@@ -669,7 +676,8 @@ static void test_null_outputs_and_nonfinite(void)
     identity_theta(theta, M);
     for (int k = 0; k < 4 * M; k++)
         theta[k] += 0.1 * normal01();
-    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, M, theta, 0.0};
+    amlfs_loss_spec spec = {.space = AMLFS_SPACE_PROB, .intervals = M,
+                            .theta = theta, .scale = 0.0};
     double full = amlfs_searchable_loss(&spec, x, y, n, c, loss, NULL, NULL, NULL);
     double bare = amlfs_searchable_loss(&spec, x, y, n, c, NULL, NULL, NULL, NULL);
     CHECK(full == bare, "mean with and without outputs: %.17g %.17g", full, bare);
@@ -696,7 +704,8 @@ static void test_null_outputs_and_nonfinite(void)
     CHECK(isnan(bad) && isnan(loss[2]), "a negative target gives NaN");
     y[2] = y_bad;
 
-    amlfs_loss_spec cspec = {AMLFS_SPACE_COSINE, M, theta, 16.0};
+    amlfs_loss_spec cspec = {.space = AMLFS_SPACE_COSINE, .intervals = M,
+                             .theta = theta, .scale = 16.0};
     x[3] = NAN; /* sample 0, target 0: a non-target cosine */
     with_nan = amlfs_searchable_loss(&cspec, x, y, n, c, loss, NULL, NULL, NULL);
     CHECK(isnan(with_nan) && isnan(loss[0]), "a NaN cosine gives a NaN loss");
@@ -724,7 +733,7 @@ static void test_threads(amlfs_space space)
     identity_theta(theta, M);
     for (int k = 0; k < 4 * M; k++)
         theta[k] += 0.2 * normal01();
-    amlfs_loss_spec spec = {space, M, theta, 16.0};
+    amlfs_loss_spec spec = {.space = space, .intervals = M, .theta = theta, .scale = 16.0};
     int saved = omp_get_max_threads(), k1, k4;
     omp_set_num_threads(1);
     double m1 = amlfs_searchable_loss(&spec, x, y, n, c, l1, g1, w1, &k1);

@@ -89,7 +89,8 @@ static void run_case(amlfs_context *ctx, hid_t f, const char *model, int channel
     double theta[24] = {0};
     for (int j = 0; j < 6; j++)
         theta[j] = theta[12 + j] = 1.0;
-    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, 6, theta, 0};
+    amlfs_loss_spec spec = {.space = AMLFS_SPACE_PROB, .intervals = 6,
+                            .theta = theta, .scale = 0};
     int64_t correct = 0, clamped = 0;
     double loss = amlfs_model_train_step(m, x, y, n, &spec, 0.0, 0.0, 0.0, 0, 1, &correct,
                                          &clamped);

@@ -178,7 +178,8 @@ static void run_case(amlfs_context *ctx, hid_t f, const char *model, const char 
         theta[j] = theta[12 + j] = 1.0;
     st.theta = malloc(sizeof theta);
     memcpy(st.theta, theta, sizeof theta);
-    amlfs_loss_spec spec = {AMLFS_SPACE_PROB, 6, theta, 0};
+    amlfs_loss_spec spec = {.space = AMLFS_SPACE_PROB, .intervals = 6,
+                            .theta = theta, .scale = 0};
 
     char err[256];
     amlfs_model *m = amlfs_model_create(ctx, &st.shape, (uint32_t)seed, err, sizeof err);

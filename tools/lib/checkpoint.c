@@ -50,7 +50,19 @@ void amlfs_state_read(amlfs_train_state *st, const char *path)
                    (long long)st->intervals);
     st->theta = amlfs_zalloc((size_t)(4 * st->intervals), sizeof(double));
     amlfs_h5_read(f, "/theta", H5T_NATIVE_DOUBLE, st->theta);
+    if (amlfs_h5_exists(f, "/milestones")) { /* optional: the step schedule's milestones */
+        size_t k = amlfs_h5_count(f, "/milestones");
+        if (k < 1 || k > AMLFS_MAX_MILESTONES)
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/milestones: %zu values, expected 1 to %d", k,
+                       AMLFS_MAX_MILESTONES);
+        st->nmilestones = (int)k;
+        amlfs_h5_read(f, "/milestones", H5T_NATIVE_DOUBLE, st->milestones);
+    }
     H5Fclose(f);
+    if (st->nmilestones && st->schedule != AMLFS_SCHEDULE_STEP)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/milestones: given, but the schedule is %s "
+                   "(milestones are the step schedule's)", amlfs_schedule_names[st->schedule]);
+    amlfs_check_milestones(path, st->milestones, st->nmilestones);
     if (st->shape.batch < 1 || st->epoch < 0 || st->epochs < 1 || st->optim_steps < 0 ||
         st->seed < 0 || st->seed > 0xffffffffLL || !(st->lr >= 0) || !(st->momentum >= 0) ||
         !(st->weight_decay >= 0) || !(st->warmup >= 0) || !(st->step > 0) ||
@@ -59,6 +71,14 @@ void amlfs_state_read(amlfs_train_state *st, const char *path)
                    "%lld of %lld, lr %g, momentum %g, weight decay %g, warm-up %g, step %g)",
                    st->shape.batch, (long long)st->epoch, (long long)st->epochs, st->lr,
                    st->momentum, st->weight_decay, st->warmup, st->step);
+}
+
+void amlfs_check_milestones(const char *path, const double *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!(v[i] > (i ? v[i - 1] : 0.0)) || !isfinite(v[i]))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "%s[%d] is %g, expected increasing epochs > 0",
+                       path ? "/milestones" : "--milestones", i, v[i]);
 }
 
 void amlfs_state_free(amlfs_train_state *st)
@@ -174,6 +194,10 @@ void amlfs_checkpoint_write(const amlfs_train_state *st, amlfs_model *m, amlfs_c
     amlfs_attr_set_str(f, "/", "device", st->device);
     hsize_t dt[1] = {(hsize_t)(4 * st->intervals)};
     amlfs_h5_write_f64(f, "/theta", 1, dt, st->theta);
+    if (st->nmilestones > 0) {
+        hsize_t dm[1] = {(hsize_t)st->nmilestones};
+        amlfs_h5_write_f64(f, "/milestones", 1, dm, st->milestones);
+    }
     H5Gclose(amlfs_h5_group(f, "/params"));
     H5Gclose(amlfs_h5_group(f, "/buffers"));
     H5Gclose(amlfs_h5_group(f, "/optim"));

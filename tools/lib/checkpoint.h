@@ -28,6 +28,8 @@ typedef struct {
     amlfs_space space;
     int64_t epoch, epochs, seed, optim_steps, nesterov, intervals, threads;
     double lr, momentum, weight_decay, warmup, step, gamma;
+    int nmilestones;                         /* step schedule: 0, or its milestones' */
+    double milestones[AMLFS_MAX_MILESTONES]; /* epochs, increasing, > 0 (/milestones) */
     double train_loss, train_top1, clamp_fraction;
     double *theta; /* 4M */
 } amlfs_train_state;
@@ -35,6 +37,9 @@ typedef struct {
 /* Reads the settings and theta of a checkpoint (validated; exit 2 naming the file). */
 void amlfs_state_read(amlfs_train_state *st, const char *path);
 void amlfs_state_free(amlfs_train_state *st);
+
+/* v (n): increasing epochs > 0, else exit 2 naming path (NULL: the option --milestones). */
+void amlfs_check_milestones(const char *path, const double *v, int n);
 
 /* Loads every tensor of the model from the checkpoint: each must be there with the
  * model's shape (exit 2 naming the file and the tensor), and nothing else may be. */

@@ -42,6 +42,9 @@ const amlfs_config_key amlfs_config_keys[] = {
     {"epochs", "int", "1..100000", "@", "epochs of the search (12; 200; 15)"},
     {"step", "float", "0.001..100000", "30", "step schedule: epochs between decays"},
     {"gamma", "float", "0..1", "0.1", "step schedule: decay factor"},
+    {"milestones", "epoch-list", "", "",
+     "step schedule: the epochs at which the rate is multiplied by gamma, e.g. 16,24 "
+     "(increasing, > 0; fractions fall inside an epoch; empty: every step epochs)"},
     {"augment", "choice", "none,crop-flip,flip", "@",
      "augmentation (none; crop-flip; flip: a horizontal flip with probability 1/2)"},
     {"mode", "choice", "amlfs,random,fixed,replay", "amlfs",
@@ -60,6 +63,9 @@ const amlfs_config_key amlfs_config_keys[] = {
     {"policy_lr", "float", "0.000001..1000000", "0.05", "Adam learning rate of mu"},
     {"init", "choice", "identity,focal,gce,cosface,arcface,sphereface", "identity",
      "the classic loss mu_1 is fitted to (gce: generalised cross-entropy, q = 0.7)"},
+    {"loss", "choice", "searched,cosface,arcface,sphereface", "searched",
+     "the loss trained with: searched (theta), or an exact margin loss on cosines as a "
+     "baseline (mode fixed, space cosine)"},
     {"sampling", "choice", "plain,antithetic", "plain", "antithetic mirrors half the draws (B even)"},
     {"shaping", "choice", "zscore,rank", "zscore", "reward normalisation"},
     {"metric", "choice", "top1,top5,loss,accuracy,rank1", "@",
@@ -366,6 +372,16 @@ static void check_value(int i, const char *value, const char *where)
         if (sscanf(value, "%dx%d%c", &h, &w, &end) != 2 || h < 8 || w < 8 || h > 1024 ||
             w > 1024)
             bad(NULL, "%s = '%s': expected HxW, each 8 to 1024, e.g. 112x96", at, value);
+    } else if (!strcmp(kind, "epoch-list")) {
+        if (!matches("^([0-9]+\\.?[0-9]*|\\.[0-9]+)(,([0-9]+\\.?[0-9]*|\\.[0-9]+))*$", value))
+            bad(NULL, "%s = '%s': expected epochs separated by commas, e.g. 16,24", at, value);
+        double last = 0.0;
+        for (const char *s = value; s; s = strchr(s, ',') ? strchr(s, ',') + 1 : NULL) {
+            double v = strtod(s, NULL);
+            if (!(v > last) || v > 100000)
+                bad(NULL, "%s = '%s': expected increasing epochs in (0, 100000]", at, value);
+            last = v;
+        }
     } else if (!strcmp(kind, "device")) {
         if (!matches("^(cpu|cuda:[0-9]+(,[0-9]+)*)$", value))
             bad(NULL, "%s = '%s': expected cpu or cuda:N[,N...]", at, value);
@@ -555,6 +571,14 @@ void amlfs_config_resolve(amlfs_config *c, int slurm)
         bad(NULL, "samples = %ld: the search needs B >= 2 (1 only in fixed mode: one model)",
             samples);
     }
+    if (strcmp(val(c, "loss"), "searched") &&
+        (strcmp(val(c, "mode"), "fixed") || strcmp(val(c, "space"), "cosine")))
+        bad(NULL, "loss = %s is an exact margin loss, a baseline: it needs mode = fixed and "
+                  "space = cosine (mode %s, space %s)", val(c, "loss"), val(c, "mode"),
+            val(c, "space"));
+    if (*val(c, "milestones") && strcmp(val(c, "schedule"), "step"))
+        bad(NULL, "milestones = %s: for schedule = step (schedule is %s)", val(c, "milestones"),
+            val(c, "schedule"));
     if (!strcmp(val(c, "sampling"), "antithetic") && samples % 2 && strcmp(val(c, "mode"), "fixed"))
         bad(NULL, "sampling = antithetic needs an even samples, not %ld", samples);
     const char *data = val(c, "data");

@@ -13,7 +13,7 @@
 
 typedef struct {
     const char *key;
-    const char *kind;    /* int, int-or-all, float, choice, path, device, slurm-name,
+    const char *kind;    /* int, int-or-all, float, choice, epoch-list, path, device, slurm-name,
                           * slurm-time, slurm-mem, slurm-gres, sbatch-args */
     const char *range;   /* int, float: "lo..hi"; choice: "a,b,c"; else "" */
     const char *fallback; /* the default; "@" computed: from the dataset, or from the

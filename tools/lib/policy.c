@@ -60,6 +60,40 @@ static void check_common(const char *path, int64_t intervals, double sigma, int6
         amlfs_fail(AMLFS_EXIT_USAGE, path, "/@epoch: %lld, expected >= 1", (long long)epoch);
 }
 
+void amlfs_check_exact_loss(const char *path, amlfs_exact_loss loss, amlfs_mode mode,
+                            amlfs_space space)
+{
+    if (loss == AMLFS_EXACT_NONE)
+        return;
+    const char *what = path ? "/@loss" : "--loss";
+    if (mode != MODE_FIXED)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s %s is a fixed baseline: it needs mode fixed, "
+                   "not %s", what, amlfs_loss_names[loss], amlfs_mode_names[mode]);
+    if (space != AMLFS_SPACE_COSINE)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s %s is a margin loss on cosines: it needs the "
+                   "cosine space, not %s", what, amlfs_loss_names[loss],
+                   amlfs_space_names[space]);
+}
+
+amlfs_loss_spec amlfs_thetas_spec(const amlfs_thetas *t, int64_t i, double scale)
+{
+    amlfs_loss_spec spec = {.space = t->space,
+                            .intervals = (int)t->intervals,
+                            .theta = t->theta + (size_t)i * 4 * (size_t)t->intervals,
+                            .scale = scale,
+                            .exact = t->loss,
+                            .margin = 0.0};
+    return spec;
+}
+
+/* The optional attribute loss of an amlfs file: absent (files of before it) is searched. */
+static amlfs_exact_loss read_loss(hid_t f)
+{
+    if (!amlfs_attr_exists(f, "/", "loss"))
+        return AMLFS_EXACT_NONE;
+    return (amlfs_exact_loss)amlfs_attr_enum(f, "/", "loss", amlfs_loss_names);
+}
+
 /* ---- hand-written files without the root attribute 'schema' (policy.h) ------------ */
 
 /* The M of a plain file's theta-shaped dataset, whose last dimension is 4M. */
@@ -95,6 +129,8 @@ static void policy_read_plain(amlfs_policy *p, hid_t f, const char *path)
                                         SAMPLING_PLAIN, NULL);
     p->shaping = amlfs_plain_attr_enum(f, path, "/", "shaping", amlfs_shaping_names,
                                        SHAPING_ZSCORE, NULL);
+    p->loss = amlfs_plain_attr_enum(f, path, "/", "loss", amlfs_loss_names, AMLFS_EXACT_NONE,
+                                    NULL);
     p->init = AMLFS_INIT_IDENTITY;
     p->init_max_error = NAN; /* not a fit */
     snprintf(p->last_update, sizeof p->last_update, "init");
@@ -138,6 +174,8 @@ static void thetas_read_plain(amlfs_thetas *t, hid_t f, const char *path)
     memcpy(t->mu, t->theta, d * sizeof(double));
     t->space = amlfs_plain_attr_enum(f, path, "/", "space", amlfs_space_names,
                                      AMLFS_SPACE_PROB, &t->space_given);
+    t->loss = amlfs_plain_attr_enum(f, path, "/", "loss", amlfs_loss_names, AMLFS_EXACT_NONE,
+                                    NULL);
     amlfs_plain_attr_i64(f, path, "/", "epoch", 1, &t->epoch);
     amlfs_plain_attr_i64(f, path, "/", "seed", AMLFS_DEFAULT_SEED, &t->seed);
     t->form = AMLFS_FORM_FREE;
@@ -182,6 +220,7 @@ static void policy_read_schema(amlfs_policy *p, hid_t f)
     p->sampling = amlfs_attr_enum(f, "/", "sampling", amlfs_sampling_names);
     p->shaping = amlfs_attr_enum(f, "/", "shaping", amlfs_shaping_names);
     p->init = amlfs_attr_enum(f, "/", "init", amlfs_init_names);
+    p->loss = read_loss(f);
     amlfs_attr_str(f, "/", "last_update", p->last_update, sizeof p->last_update);
     p->sigma = amlfs_attr_f64(f, "/", "sigma");
     size_t d = (size_t)(4 * p->intervals);
@@ -220,6 +259,7 @@ void amlfs_policy_read(amlfs_policy *p, const char *path)
     size_t d = (size_t)(4 * p->intervals);
     H5Fclose(f);
     check_common(path, p->intervals, p->sigma, p->seed, p->epoch);
+    amlfs_check_exact_loss(path, p->loss, p->mode, p->space);
     check_form(path, p->form, p->space, p->intervals, p->sigma_intercept, p->slope_floor,
                p->sigma_of);
     check_theta_values(path, "/mu", p->mu, d);
@@ -254,6 +294,8 @@ void amlfs_policy_write(const amlfs_policy *p, const char *path)
     amlfs_attr_set_str(f, "/", "shaping", amlfs_shaping_names[p->shaping]);
     amlfs_attr_set_str(f, "/", "form", amlfs_form_names[p->form]);
     amlfs_attr_set_str(f, "/", "init", amlfs_init_names[p->init]);
+    if (p->loss != AMLFS_EXACT_NONE) /* absent is searched: such files are as before */
+        amlfs_attr_set_str(f, "/", "loss", amlfs_loss_names[p->loss]);
     amlfs_attr_set_f64(f, "/", "init_max_error", p->init_max_error);
     amlfs_attr_set_f64(f, "/", "sigma", p->sigma);
     amlfs_attr_set_f64(f, "/", "sigma_intercept", p->sigma_intercept);
@@ -303,6 +345,7 @@ static void thetas_read_schema(amlfs_thetas *t, hid_t f)
     t->mode = amlfs_attr_enum(f, "/", "mode", amlfs_mode_names);
     t->sampling = amlfs_attr_enum(f, "/", "sampling", amlfs_sampling_names);
     t->shaping = amlfs_attr_enum(f, "/", "shaping", amlfs_shaping_names);
+    t->loss = read_loss(f);
     amlfs_h5_read(f, "/mu", H5T_NATIVE_DOUBLE, t->mu);
     amlfs_h5_read(f, "/theta", H5T_NATIVE_DOUBLE, t->theta);
     size_t d = (size_t)(4 * t->intervals), bd = (size_t)t->samples * d;
@@ -337,6 +380,8 @@ void amlfs_thetas_read(amlfs_thetas *t, const char *path)
     size_t d = (size_t)(4 * t->intervals), bd = (size_t)t->samples * d;
     H5Fclose(f);
     check_common(path, t->intervals, t->sigma, t->seed, t->epoch);
+    if (!t->plain || t->space_given) /* else amlfs-loss takes the space from its input */
+        amlfs_check_exact_loss(path, t->loss, t->mode, t->space);
     check_form(path, t->form, t->space, t->intervals, t->sigma_intercept, t->slope_floor,
                t->sigma_of);
     check_theta_values(path, "/draw", t->draw, bd);
@@ -369,6 +414,8 @@ void amlfs_thetas_write(const amlfs_thetas *t, const char *path)
     amlfs_attr_set_str(f, "/", "sampling", amlfs_sampling_names[t->sampling]);
     amlfs_attr_set_str(f, "/", "shaping", amlfs_shaping_names[t->shaping]);
     amlfs_attr_set_str(f, "/", "form", amlfs_form_names[t->form]);
+    if (t->loss != AMLFS_EXACT_NONE) /* absent is searched, as in the policy */
+        amlfs_attr_set_str(f, "/", "loss", amlfs_loss_names[t->loss]);
     amlfs_attr_set_f64(f, "/", "sigma", t->sigma);
     amlfs_attr_set_f64(f, "/", "sigma_intercept", t->sigma_intercept);
     amlfs_attr_set_f64(f, "/", "slope_floor", t->slope_floor);

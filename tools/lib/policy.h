@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* The string attributes that carry state (space, mode, sampling, shaping, init, form,
- * metric) are held as their enums: parsed on read with their names tables (search.h),
+ * loss, metric) are held as their enums: parsed on read with their names tables (search.h),
  * written back as the same names.
  *
  * Version-1 files (schemas/old/) read as the free form: every sigma the one sigma, the
@@ -33,6 +33,8 @@ typedef struct {
     amlfs_shaping shaping;
     amlfs_init_kind init;
     amlfs_form form;
+    amlfs_exact_loss loss; /* searched (theta's), or an exact margin loss (fixed mode,
+                            * cosine space); the attribute loss, absent: searched */
     char last_update[512];
     double sigma, sigma_intercept, slope_floor, lr, beta1, beta2, adam_eps, init_max_error;
     double *mu, *mu_init, *adam_m, *adam_v; /* each 4M, in the draw's coordinates */
@@ -47,6 +49,7 @@ typedef struct {
     amlfs_sampling sampling;
     amlfs_shaping shaping;
     amlfs_form form;
+    amlfs_exact_loss loss; /* the policy's: what every sample trains with */
     double sigma, sigma_intercept, slope_floor;
     double *mu, *sigma_of; /* 4M */
     double *draw;          /* (B, 4M), what the update uses */
@@ -96,6 +99,15 @@ void amlfs_thetas_alloc(amlfs_thetas *t, int64_t samples, int64_t intervals);
 void amlfs_thetas_read(amlfs_thetas *t, const char *path);
 void amlfs_thetas_write(const amlfs_thetas *t, const char *path);
 void amlfs_thetas_free(amlfs_thetas *t);
+
+/* The loss of sample i (0 to B-1) of t: its theta row, t's space and t's loss (an exact
+ * margin loss ignores theta), with the cosine head's scale s (0 in the prob space). */
+amlfs_loss_spec amlfs_thetas_spec(const amlfs_thetas *t, int64_t i, double scale);
+
+/* An exact loss (loss != searched) is a fixed-mode baseline in the cosine space: exit 2
+ * naming path (or the option, path NULL) otherwise. */
+void amlfs_check_exact_loss(const char *path, amlfs_exact_loss loss, amlfs_mode mode,
+                            amlfs_space space);
 
 void amlfs_rewards_alloc(amlfs_rewards *r, int64_t samples);
 void amlfs_rewards_read(amlfs_rewards *r, const char *path);

@@ -51,8 +51,10 @@ void amlfs_report_transforms_dat(const amlfs_report *rep)
     int m = run->intervals;
     double *theta_fin = amlfs_report_theta_of(rep, last, last->mu),
            *theta_ini = amlfs_report_theta_of(rep, last, last->mu_init);
-    amlfs_loss_spec fin = {run->space, m, theta_fin, 1.0};
-    amlfs_loss_spec ini = {run->space, m, theta_ini, 1.0};
+    amlfs_loss_spec fin = {.space = run->space, .intervals = m,
+                           .theta = theta_fin, .scale = 1.0};
+    amlfs_loss_spec ini = {.space = run->space, .intervals = m,
+                           .theta = theta_ini, .scale = 1.0};
     amlfs_report_out o;
     amlfs_report_open(&o, rep, "transforms.dat");
     fprintf(o.f, "# the transforms at the final mu (policy of epoch %d) and at mu_1\n",
@@ -97,7 +99,8 @@ static void weight_curve(FILE *f, amlfs_report *rep, const double *theta)
             th[k] = 1.0;
             th[m + k] = 0.0;
         }
-    amlfs_loss_spec spec = {run->space, m, th, cosine ? COSINE_WEIGHT_SCALE : 1.0};
+    amlfs_loss_spec spec = {.space = run->space, .intervals = m,
+                            .theta = th, .scale = cosine ? COSINE_WEIGHT_SCALE : 1.0};
     float *in = amlfs_zalloc((size_t)n * 2, sizeof(float));
     int32_t *y = amlfs_zalloc((size_t)n, sizeof(int32_t));
     double *p = amlfs_zalloc((size_t)n, sizeof(double));

@@ -68,6 +68,9 @@ static void result_rows(amlfs_tmpl *t, const amlfs_run *run, const amlfs_run *ct
 
     amlfs_tmpl *s = amlfs_tmpl_item(t, "search");
     set_text(s, "mode", amlfs_mode_names[p1->mode]);
+    /* a fixed baseline with an exact margin loss: its samples do not train with theta */
+    amlfs_tmpl_flag(s, "exact", p1->loss != AMLFS_EXACT_NONE);
+    set_text(s, "loss", amlfs_loss_names[p1->loss]);
     set_text(s, "space", amlfs_space_names[p1->space]);
     set_text(s, "form", amlfs_form_names[p1->form]);
     amlfs_tmpl_set(s, "m", "%lld", (long long)p1->intervals);

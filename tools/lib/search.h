@@ -26,6 +26,9 @@ extern const char *const amlfs_form_names[];     /* amlfs_form (amlfs_kernels.h)
 extern const char *const amlfs_space_names[];    /* amlfs_space (amlfs_kernels.h) */
 extern const char *const amlfs_init_names[];     /* amlfs_init_kind (amlfs_kernels.h) */
 extern const char *const amlfs_metric_names[];   /* amlfs_metric */
+/* amlfs_exact_loss (amlfs_kernels.h): searched (the loss of theta), cosface, arcface,
+ * sphereface: the policy's and the thetas' attribute loss */
+extern const char *const amlfs_loss_names[];
 
 /* The per-coordinate sigma (4M) of a form: sigma for searched slopes, sigma_intercept
  * for searched intercepts, 0 for what the form does not search. */

@@ -71,8 +71,11 @@ void amlfs_check_fit(const amlfs_train_state *st, const char *ckpt_path, const a
 
 amlfs_schedule amlfs_state_schedule(const amlfs_train_state *st)
 {
-    amlfs_schedule s = {st->schedule, st->lr, (double)st->epochs, st->warmup, st->step,
-                        st->gamma};
+    amlfs_schedule s = {.kind = st->schedule, .base_lr = st->lr, .epochs = (double)st->epochs,
+                        .warmup = st->warmup, .step = st->step, .gamma = st->gamma,
+                        .nmilestones = st->nmilestones};
+    for (int i = 0; i < st->nmilestones && i < AMLFS_MAX_MILESTONES; i++)
+        s.milestones[i] = st->milestones[i];
     return s;
 }
 
