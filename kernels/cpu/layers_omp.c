@@ -8,6 +8,7 @@
  */
 #include "amlfs_layers.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Below this many elements a parallel region costs more than it saves. */
@@ -190,6 +191,113 @@ void amlfs_cpu_shortcut_backward(void *dev, float *din, const float *dout,
                         c < s->c && on_grid ? dout[act_at(&xo, n, c + lo, ohw)] : 0.0f;
                 }
             }
+    }
+}
+
+/* ---- PReLU, in either layout -------------------------------------------------------- */
+
+/* A per-channel slope in the native layout: element (n, c, hw) sits at act_at; one
+ * thread per (sample, channel block) for the element-wise parts, one per channel block
+ * for the slope's gradient, whose B sums run side by side, each over samples then pixels
+ * in order as ref_prelu_backward's: the same bits. */
+void amlfs_cpu_prelu_forward(void *dev, float *out, const float *in, const float *slope,
+                             const amlfs_prelu_shape *s)
+{
+    (void)dev;
+    act_index x = act_index_of(s->layout, s->c, s->h, s->w);
+    const int blocks = s->n * x.cb, b = x.b;
+    const size_t hw_n = x.hw;
+#pragma omp parallel for schedule(static) if ((size_t)blocks * b * hw_n >= PARALLEL_MIN)
+    for (int blk = 0; blk < blocks; blk++) {
+        int n = blk / x.cb, c0 = (blk % x.cb) * b;
+        for (size_t hw = 0; hw < hw_n; hw++)
+            for (int cc = 0; cc < b; cc++) {
+                int c = c0 + cc;
+                size_t at = act_at(&x, n, c, hw);
+                if (c >= s->c) { /* the native padding stays zero */
+                    out[at] = 0.0f;
+                    continue;
+                }
+                float v = in[at];
+                out[at] = v > 0.0f ? v : slope[c] * v;
+            }
+    }
+}
+
+void amlfs_cpu_prelu_backward(void *dev, float *din, float *dslope, const float *dout,
+                              const float *in, const float *slope, const amlfs_prelu_shape *s)
+{
+    (void)dev;
+    act_index x = act_index_of(s->layout, s->c, s->h, s->w);
+    const int blocks = s->n * x.cb, b = x.b;
+    const size_t hw_n = x.hw;
+    if (din) {
+#pragma omp parallel for schedule(static) if ((size_t)blocks * b * hw_n >= PARALLEL_MIN)
+        for (int blk = 0; blk < blocks; blk++) {
+            int n = blk / x.cb, c0 = (blk % x.cb) * b;
+            for (size_t hw = 0; hw < hw_n; hw++)
+                for (int cc = 0; cc < b; cc++) {
+                    int c = c0 + cc;
+                    size_t at = act_at(&x, n, c, hw);
+                    if (c >= s->c) {
+                        din[at] = 0.0f;
+                        continue;
+                    }
+                    float g = dout[at];
+                    din[at] = in[at] > 0.0f ? g : slope[c] * g;
+                }
+        }
+    }
+    if (dslope) {
+        const int cb = x.cb;
+#pragma omp parallel for schedule(static) if ((size_t)blocks * b * hw_n >= PARALLEL_MIN)
+        for (int k = 0; k < cb; k++) {
+            double acc[16] = {0}; /* b <= 16 */
+            int c0 = k * b;
+            for (int n = 0; n < s->n; n++)
+                for (int cc = 0; cc < b && c0 + cc < s->c; cc++) {
+                    for (size_t hw = 0; hw < hw_n; hw++) {
+                        size_t at = act_at(&x, n, c0 + cc, hw);
+                        if (!(in[at] > 0.0f)) acc[cc] += (double)dout[at] * (double)in[at];
+                    }
+                }
+            for (int cc = 0; cc < b && c0 + cc < s->c; cc++) dslope[c0 + cc] += (float)acc[cc];
+        }
+    }
+}
+
+/* ---- The cosine head's rows ----------------------------------------------------------- */
+
+void amlfs_cpu_rows_normalize(float *u, float *norm, const float *a, int rows, int cols)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols >= PARALLEL_MIN)
+    for (int r = 0; r < rows; r++) {
+        const float *ar = a + (size_t)r * cols;
+        double ss = 0.0;
+        for (int i = 0; i < cols; i++) ss += (double)ar[i] * (double)ar[i];
+        double nr = sqrt(ss);
+        nr = nr > AMLFS_NORM_EPS ? nr : AMLFS_NORM_EPS;
+        norm[r] = (float)nr;
+        for (int i = 0; i < cols; i++) u[(size_t)r * cols + i] = (float)((double)ar[i] / nr);
+    }
+}
+
+void amlfs_cpu_rows_project(float *g, const float *du, const float *u, const float *norm,
+                            int rows, int cols, int accumulate)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols >= PARALLEL_MIN)
+    for (int r = 0; r < rows; r++) {
+        const float *dur = du + (size_t)r * cols, *ur = u + (size_t)r * cols;
+        float *gr = g + (size_t)r * cols;
+        double nr = norm[r];
+        /* a row at the floor: u = a / eps, a constant divisor (norm holds float(eps)) */
+        double udu = 0.0;
+        if (norm[r] > (float)AMLFS_NORM_EPS)
+            for (int i = 0; i < cols; i++) udu += (double)ur[i] * (double)dur[i];
+        for (int i = 0; i < cols; i++) {
+            float v = (float)(((double)dur[i] - (double)ur[i] * udu) / nr);
+            gr[i] = accumulate ? gr[i] + v : v;
+        }
     }
 }
 
