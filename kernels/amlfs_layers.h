@@ -294,8 +294,8 @@ void amlfs_act_convert(amlfs_context *ctx, float *dst, amlfs_layout to, const fl
  * separate threads. All calls have the reference's semantics above (float32 instead of
  * amlfs_real), parameter gradients accumulated the same way, on activations in the
  * layouts their shape names (plain when 0); only ReLU (out = in, din = dout), add
- * (out = a or b; da, db = dout), add_backward and batch norm's training backward
- * (din = dout) may run in place.
+ * (out = a or b; da, db = dout), add_backward, PReLU's backward (din = dout) and batch
+ * norm's training backward (din = dout) may run in place.
  * A CPU call that fails after its plan was made (not expected) prints why and aborts. */
 typedef struct amlfs_conv_plan amlfs_conv_plan;
 typedef struct amlfs_bn_plan amlfs_bn_plan;

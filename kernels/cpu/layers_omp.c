@@ -231,6 +231,23 @@ void amlfs_cpu_prelu_backward(void *dev, float *din, float *dslope, const float 
     act_index x = act_index_of(s->layout, s->c, s->h, s->w);
     const int blocks = s->n * x.cb, b = x.b;
     const size_t hw_n = x.hw;
+    /* the slope's gradient first: din may be dout (in place) */
+    if (dslope) {
+        const int cb = x.cb;
+#pragma omp parallel for schedule(static) if ((size_t)blocks * b * hw_n >= PARALLEL_MIN)
+        for (int k = 0; k < cb; k++) {
+            double acc[16] = {0}; /* b <= 16 */
+            int c0 = k * b;
+            for (int n = 0; n < s->n; n++)
+                for (int cc = 0; cc < b && c0 + cc < s->c; cc++) {
+                    for (size_t hw = 0; hw < hw_n; hw++) {
+                        size_t at = act_at(&x, n, c0 + cc, hw);
+                        if (!(in[at] > 0.0f)) acc[cc] += (double)dout[at] * (double)in[at];
+                    }
+                }
+            for (int cc = 0; cc < b && c0 + cc < s->c; cc++) dslope[c0 + cc] += (float)acc[cc];
+        }
+    }
     if (din) {
 #pragma omp parallel for schedule(static) if ((size_t)blocks * b * hw_n >= PARALLEL_MIN)
         for (int blk = 0; blk < blocks; blk++) {
@@ -246,22 +263,6 @@ void amlfs_cpu_prelu_backward(void *dev, float *din, float *dslope, const float 
                     float g = dout[at];
                     din[at] = in[at] > 0.0f ? g : slope[c] * g;
                 }
-        }
-    }
-    if (dslope) {
-        const int cb = x.cb;
-#pragma omp parallel for schedule(static) if ((size_t)blocks * b * hw_n >= PARALLEL_MIN)
-        for (int k = 0; k < cb; k++) {
-            double acc[16] = {0}; /* b <= 16 */
-            int c0 = k * b;
-            for (int n = 0; n < s->n; n++)
-                for (int cc = 0; cc < b && c0 + cc < s->c; cc++) {
-                    for (size_t hw = 0; hw < hw_n; hw++) {
-                        size_t at = act_at(&x, n, c0 + cc, hw);
-                        if (!(in[at] > 0.0f)) acc[cc] += (double)dout[at] * (double)in[at];
-                    }
-                }
-            for (int cc = 0; cc < b && c0 + cc < s->c; cc++) dslope[c0 + cc] += (float)acc[cc];
         }
     }
 }
