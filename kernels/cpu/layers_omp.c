@@ -9,6 +9,8 @@
 #include "amlfs_layers.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Below this many elements a parallel region costs more than it saves. */
@@ -196,10 +198,11 @@ void amlfs_cpu_shortcut_backward(void *dev, float *din, const float *dout,
 
 /* ---- PReLU, in either layout -------------------------------------------------------- */
 
-/* A per-channel slope in the native layout: element (n, c, hw) sits at act_at; one
- * thread per (sample, channel block) for the element-wise parts, one per channel block
- * for the slope's gradient, whose B sums run side by side, each over samples then pixels
- * in order as ref_prelu_backward's: the same bits. */
+/* A per-channel slope in either layout: (sample, channel block) `blk` is the contiguous
+ * run of hw B floats from blk hw B (B = 1 when plain, so a channel plane), element
+ * (i, cc) of it at i B + cc. One thread per (sample, channel block); the slope's gradient
+ * sums each (sample, channel) over its pixels in order into a partial, then the samples'
+ * partials in order, as ref_prelu_backward: the same bits, for any thread count. */
 void amlfs_cpu_prelu_forward(void *dev, float *out, const float *in, const float *slope,
                              const amlfs_prelu_shape *s)
 {
@@ -209,17 +212,23 @@ void amlfs_cpu_prelu_forward(void *dev, float *out, const float *in, const float
     const size_t hw_n = x.hw;
 #pragma omp parallel for schedule(static) if ((size_t)blocks * b * hw_n >= PARALLEL_MIN)
     for (int blk = 0; blk < blocks; blk++) {
-        int n = blk / x.cb, c0 = (blk % x.cb) * b;
-        for (size_t hw = 0; hw < hw_n; hw++)
-            for (int cc = 0; cc < b; cc++) {
-                int c = c0 + cc;
-                size_t at = act_at(&x, n, c, hw);
-                if (c >= s->c) { /* the native padding stays zero */
-                    out[at] = 0.0f;
-                    continue;
+        int c0 = (blk % x.cb) * b;
+        float sl[16]; /* b <= 16; 0 for the padding channels, which stay 0 */
+        for (int cc = 0; cc < b; cc++) sl[cc] = c0 + cc < s->c ? slope[c0 + cc] : 0.0f;
+        const float *xi = in + (size_t)blk * hw_n * b;
+        float *yo = out + (size_t)blk * hw_n * b;
+        if (c0 + b > s->c) { /* a padded block: its padding written 0 */
+            for (size_t i = 0; i < hw_n; i++)
+                for (int cc = 0; cc < b; cc++) {
+                    float v = xi[i * b + cc];
+                    yo[i * b + cc] = c0 + cc < s->c ? (v > 0.0f ? v : sl[cc] * v) : 0.0f;
                 }
-                float v = in[at];
-                out[at] = v > 0.0f ? v : slope[c] * v;
+            continue;
+        }
+        for (size_t i = 0; i < hw_n; i++)
+            for (int cc = 0; cc < b; cc++) {
+                float v = xi[i * b + cc];
+                yo[i * b + cc] = v > 0.0f ? v : sl[cc] * v;
             }
     }
 }
@@ -231,37 +240,45 @@ void amlfs_cpu_prelu_backward(void *dev, float *din, float *dslope, const float 
     act_index x = act_index_of(s->layout, s->c, s->h, s->w);
     const int blocks = s->n * x.cb, b = x.b;
     const size_t hw_n = x.hw;
+    const int parallel = (size_t)blocks * b * hw_n >= PARALLEL_MIN;
     /* the slope's gradient first: din may be dout (in place) */
     if (dslope) {
-        const int cb = x.cb;
-#pragma omp parallel for schedule(static) if ((size_t)blocks * b * hw_n >= PARALLEL_MIN)
-        for (int k = 0; k < cb; k++) {
-            double acc[16] = {0}; /* b <= 16 */
-            int c0 = k * b;
-            for (int n = 0; n < s->n; n++)
-                for (int cc = 0; cc < b && c0 + cc < s->c; cc++) {
-                    for (size_t hw = 0; hw < hw_n; hw++) {
-                        size_t at = act_at(&x, n, c0 + cc, hw);
-                        if (!(in[at] > 0.0f)) acc[cc] += (double)dout[at] * (double)in[at];
-                    }
-                }
-            for (int cc = 0; cc < b && c0 + cc < s->c; cc++) dslope[c0 + cc] += (float)acc[cc];
+        double *part = calloc((size_t)blocks * b, sizeof *part); /* (sample, channel) sums */
+        if (!part) {
+            fprintf(stderr, "amlfs: prelu backward: out of memory\n");
+            abort();
         }
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int blk = 0; blk < blocks; blk++) {
+            const float *xi = in + (size_t)blk * hw_n * b, *gi = dout + (size_t)blk * hw_n * b;
+            double acc[16] = {0};
+            for (size_t i = 0; i < hw_n; i++)
+                for (int cc = 0; cc < b; cc++) {
+                    float v = xi[i * b + cc];
+                    acc[cc] += v > 0.0f ? 0.0 : (double)gi[i * b + cc] * (double)v;
+                }
+            for (int cc = 0; cc < b; cc++) part[(size_t)blk * b + cc] = acc[cc];
+        }
+        for (int c = 0; c < s->c; c++) {
+            double acc = 0.0;
+            for (int n = 0; n < s->n; n++)
+                acc += part[((size_t)n * x.cb + c / b) * b + c % b];
+            dslope[c] += (float)acc;
+        }
+        free(part);
     }
     if (din) {
-#pragma omp parallel for schedule(static) if ((size_t)blocks * b * hw_n >= PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (parallel)
         for (int blk = 0; blk < blocks; blk++) {
-            int n = blk / x.cb, c0 = (blk % x.cb) * b;
-            for (size_t hw = 0; hw < hw_n; hw++)
+            int c0 = (blk % x.cb) * b;
+            float sl[16];
+            for (int cc = 0; cc < b; cc++) sl[cc] = c0 + cc < s->c ? slope[c0 + cc] : 0.0f;
+            const float *xi = in + (size_t)blk * hw_n * b, *gi = dout + (size_t)blk * hw_n * b;
+            float *di = din + (size_t)blk * hw_n * b;
+            for (size_t i = 0; i < hw_n; i++)
                 for (int cc = 0; cc < b; cc++) {
-                    int c = c0 + cc;
-                    size_t at = act_at(&x, n, c, hw);
-                    if (c >= s->c) {
-                        din[at] = 0.0f;
-                        continue;
-                    }
-                    float g = dout[at];
-                    din[at] = in[at] > 0.0f ? g : slope[c] * g;
+                    float g = gi[i * b + cc]; /* read before din (maybe dout) is written */
+                    di[i * b + cc] = xi[i * b + cc] > 0.0f ? g : sl[cc] * g;
                 }
         }
     }

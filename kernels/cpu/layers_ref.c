@@ -581,11 +581,15 @@ void ref_prelu_backward(real *din, real *dslope, const real *dout, const real *i
             }
     if (dslope)
         for (int c = 0; c < s->c; c++) {
-            double acc = 0.0; /* samples in order, then pixels */
+            /* each sample's pixels summed in order, then the samples' sums in order (the
+             * fast path sums the samples in parallel and matches this to the bit) */
+            double acc = 0.0;
             for (int n = 0; n < s->n; n++) {
                 size_t base = ((size_t)n * s->c + c) * hw;
+                double part = 0.0;
                 for (size_t i = 0; i < hw; i++)
-                    if (!(in[base + i] > 0)) acc += (double)dout[base + i] * (double)in[base + i];
+                    if (!(in[base + i] > 0)) part += (double)dout[base + i] * (double)in[base + i];
+                acc += part;
             }
             dslope[c] += (real)acc;
         }
