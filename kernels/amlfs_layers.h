@@ -1,5 +1,5 @@
-/* amlfs_layers.h: the layers small-cnn and resnet20 are built from, their optimiser and
- * learning-rate schedules (DESIGN.md 4).
+/* amlfs_layers.h: the layers the built-in models (small-cnn, resnet20, sphere20, face-small)
+ * are built from, their optimiser and learning-rate schedules (DESIGN.md 4).
  *
  * Three parts:
  *   1. the plain C reference: free functions on amlfs_real (float, or double when
@@ -114,6 +114,24 @@ typedef struct {
 int amlfs_shortcut_out_h(const amlfs_shortcut_shape *s);
 int amlfs_shortcut_out_w(const amlfs_shortcut_shape *s);
 
+/* PReLU with one slope per channel (torch.nn.PReLU(num_parameters = C)):
+ * out = in where in > 0, else slope[c] in; in, out (N,C,H,W), slope (C). h = w = 1 for
+ * features (N,C). */
+typedef struct {
+    int n, c, h, w;
+    amlfs_layout layout; /* of in, out and their gradients, on the fast path */
+} amlfs_prelu_shape;
+
+/* The cosine head of CosFace / ArcFace before the margin: x (N,IN) features, w (OUT,IN)
+ * class weights -> cos (N,OUT), cos[n][j] = (w_j / max(|w_j|, eps)) . (x_n / max(|x_n|,
+ * eps)), eps = AMLFS_NORM_EPS (F.normalize's semantics: a row shorter than eps is
+ * divided by eps, and its gradient is then the plain one divided by eps). */
+typedef struct {
+    int n, in, out;
+} amlfs_cosine_shape;
+
+#define AMLFS_NORM_EPS 1e-12
+
 /* ---- 1. The reference (kernels/cpu/layers_ref.c) ---------------------------------- */
 /* Single-threaded loops, sums accumulated in double. Written for clarity, not speed. */
 
@@ -176,6 +194,23 @@ void ref_linear_forward(amlfs_real *out, const amlfs_real *in, const amlfs_real 
 void ref_linear_backward(amlfs_real *din, amlfs_real *dw, amlfs_real *dbias,
                          const amlfs_real *dout, const amlfs_real *in, const amlfs_real *w,
                          const amlfs_linear_shape *s);
+
+/* PReLU: in, out (N,C,H,W), slope (C); backward: din assigned (or NULL), dslope (C) +=
+ * sum over n, h, w of dout in where in <= 0 (PyTorch's gradient: the slope branch is
+ * taken where in > 0 is false). */
+void ref_prelu_forward(amlfs_real *out, const amlfs_real *in, const amlfs_real *slope,
+                       const amlfs_prelu_shape *s);
+void ref_prelu_backward(amlfs_real *din, amlfs_real *dslope, const amlfs_real *dout,
+                        const amlfs_real *in, const amlfs_real *slope, const amlfs_prelu_shape *s);
+
+/* The cosine head: x (N,IN), w (OUT,IN) -> out (N,OUT). Backward: dout (N,OUT) ->
+ * dx (N,IN) assigned or NULL, dw (OUT,IN) += or NULL. With u = x / |x| and
+ * du = dout v (v the normalised w), dx = (du - u (u . du)) / |x| for |x| > eps, du / eps
+ * otherwise; the same for w with dv = dout^T u. */
+void ref_cosine_forward(amlfs_real *out, const amlfs_real *x, const amlfs_real *w,
+                        const amlfs_cosine_shape *s);
+void ref_cosine_backward(amlfs_real *dx, amlfs_real *dw, const amlfs_real *dout,
+                         const amlfs_real *x, const amlfs_real *w, const amlfs_cosine_shape *s);
 
 /* Residual add: out = a + b, n elements (out may equal a or b). Its backward is
  * da = db = dout; where one tensor feeds two branches, its gradient is the add of the
@@ -259,13 +294,14 @@ void amlfs_act_convert(amlfs_context *ctx, float *dst, amlfs_layout to, const fl
  * separate threads. All calls have the reference's semantics above (float32 instead of
  * amlfs_real), parameter gradients accumulated the same way, on activations in the
  * layouts their shape names (plain when 0); only ReLU (out = in, din = dout), add
- * (out = a or b; da, db = dout), add_backward and batch norm's training backward
- * (din = dout) may run in place.
+ * (out = a or b; da, db = dout), add_backward, PReLU's backward (din = dout) and batch
+ * norm's training backward (din = dout) may run in place.
  * A CPU call that fails after its plan was made (not expected) prints why and aborts. */
 typedef struct amlfs_conv_plan amlfs_conv_plan;
 typedef struct amlfs_bn_plan amlfs_bn_plan;
 typedef struct amlfs_pool_plan amlfs_pool_plan;
 typedef struct amlfs_linear_plan amlfs_linear_plan;
+typedef struct amlfs_cosine_plan amlfs_cosine_plan;
 
 amlfs_conv_plan *amlfs_conv_plan_create(amlfs_context *ctx, const amlfs_conv_shape *s,
                                         char *err, size_t errlen);
@@ -316,12 +352,27 @@ void amlfs_linear_forward(amlfs_linear_plan *plan, float *out, const float *in, 
 void amlfs_linear_backward(amlfs_linear_plan *plan, float *din, float *dw, float *dbias,
                            const float *dout, const float *in, const float *w);
 
+/* The cosine head: a plan (it keeps the normalised rows and their norms as scratch). */
+amlfs_cosine_plan *amlfs_cosine_plan_create(amlfs_context *ctx, const amlfs_cosine_shape *s,
+                                            char *err, size_t errlen);
+void amlfs_cosine_plan_destroy(amlfs_cosine_plan *plan);
+/* x (N,IN), w (OUT,IN) -> out (N,OUT) */
+void amlfs_cosine_forward(amlfs_cosine_plan *plan, float *out, const float *x, const float *w);
+/* dx assigned or NULL; dw += or NULL */
+void amlfs_cosine_backward(amlfs_cosine_plan *plan, float *dx, float *dw, const float *dout,
+                           const float *x, const float *w);
+
 /* Element-wise layers and global pooling need no plan. The element-wise ones take n
  * floats in any one layout (amlfs_act_floats). Global average pooling reads (N,C,H,W)
  * in `layout` and writes or reads plain (N,C) features. */
 void amlfs_relu_forward(amlfs_context *ctx, float *out, const float *in, size_t n);
 void amlfs_relu_backward(amlfs_context *ctx, float *din, const float *dout, const float *out,
                          size_t n);
+/* PReLU on (N,C,H,W) in the shape's layout; dslope (C) += or NULL, din or NULL. */
+void amlfs_prelu_forward(amlfs_context *ctx, float *out, const float *in, const float *slope,
+                         const amlfs_prelu_shape *s);
+void amlfs_prelu_backward(amlfs_context *ctx, float *din, float *dslope, const float *dout,
+                          const float *in, const float *slope, const amlfs_prelu_shape *s);
 void amlfs_add_forward(amlfs_context *ctx, float *out, const float *a, const float *b,
                        size_t n);
 void amlfs_add_backward(amlfs_context *ctx, float *da, float *db, const float *dout, size_t n);
@@ -430,6 +481,16 @@ typedef struct {
     void (*linear_backward)(void *impl, float *din, float *dw, float *dbias,
                             const float *dout, const float *in, const float *w);
 
+    void *(*cosine_create)(void *dev, const amlfs_cosine_shape *s, char *err, size_t errlen);
+    void (*cosine_destroy)(void *impl);
+    void (*cosine_forward)(void *impl, float *out, const float *x, const float *w);
+    void (*cosine_backward)(void *impl, float *dx, float *dw, const float *dout,
+                            const float *x, const float *w);
+    void (*prelu_forward)(void *dev, float *out, const float *in, const float *slope,
+                          const amlfs_prelu_shape *s);
+    void (*prelu_backward)(void *dev, float *din, float *dslope, const float *dout,
+                           const float *in, const float *slope, const amlfs_prelu_shape *s);
+
     void (*relu_forward)(void *dev, float *out, const float *in, size_t n);
     void (*relu_backward)(void *dev, float *din, const float *dout, const float *out,
                           size_t n);
@@ -474,6 +535,17 @@ void amlfs_cpu_shortcut_forward(void *dev, float *out, const float *in,
                                 const amlfs_shortcut_shape *s);
 void amlfs_cpu_shortcut_backward(void *dev, float *din, const float *dout,
                                  const amlfs_shortcut_shape *s);
+void amlfs_cpu_prelu_forward(void *dev, float *out, const float *in, const float *slope,
+                             const amlfs_prelu_shape *s);
+void amlfs_cpu_prelu_backward(void *dev, float *din, float *dslope, const float *dout,
+                              const float *in, const float *slope, const amlfs_prelu_shape *s);
+/* The cosine head's row arithmetic (layers_omp.c), for its plan in layers_dnnl.c:
+ * norm[r] = max(|a_r|, eps) and u_r = a_r / norm[r] for the rows of a (rows, cols);
+ * and the projection g_r = (du_r - u_r (u_r . du_r)) / norm[r] (du_r / eps where the row
+ * is shorter than eps), assigned (accumulate 0) or added (1) to g. */
+void amlfs_cpu_rows_normalize(float *u, float *norm, const float *a, int rows, int cols);
+void amlfs_cpu_rows_project(float *g, const float *du, const float *u, const float *norm,
+                            int rows, int cols, int accumulate);
 void amlfs_cpu_sgd_step(void *dev, float *param, float *momentum_buf, const float *grad,
                         size_t n, double lr, double momentum, double weight_decay, int nesterov,
                         int first_step);
@@ -484,6 +556,8 @@ int amlfs_bn_shape_check(const amlfs_bn_shape *s, char *err, size_t errlen);
 int amlfs_pool_shape_check(const amlfs_pool_shape *s, char *err, size_t errlen);
 int amlfs_linear_shape_check(const amlfs_linear_shape *s, char *err, size_t errlen);
 int amlfs_shortcut_shape_check(const amlfs_shortcut_shape *s, char *err, size_t errlen);
+int amlfs_prelu_shape_check(const amlfs_prelu_shape *s, char *err, size_t errlen);
+int amlfs_cosine_shape_check(const amlfs_cosine_shape *s, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -25,7 +25,9 @@ static const char usage[] =
     "--model writes the checkpoint every sample of epoch 1 starts from: the model for the\n"
     "data set's images and classes, initialised from the seed as PyTorch's default\n"
     "(weights and linear biases uniform in +-1/sqrt(fan_in)), and its training\n"
-    "settings.\n"
+    "settings. sphere20 and face-small end in a cosine head (normalised weights and\n"
+    "features; PReLU slopes 0.25): their checkpoints record the scale s and the\n"
+    "embedding width, and their identity theta is of the cosine space.\n"
     "\n"
     "  --out FILE          the file to write (atomically)\n"
     "\n"
@@ -51,23 +53,28 @@ static const char usage[] =
     "  --shaping X         zscore | rank (default zscore)\n"
     "  --seed S            the run's seed, 0 to 4294967295 (default 1)\n"
     "\n"
-    "Training options (defaults: small-cnn | resnet20):\n"
-    "  --model NAME        small-cnn | resnet20 (option-A shortcuts)\n"
+    "Training options (defaults: small-cnn | resnet20 | sphere20 | face-small):\n"
+    "  --model NAME        small-cnn | resnet20 (option-A shortcuts) | sphere20 (112x96\n"
+    "                      faces, cosine head) | face-small (cosine head, for tests)\n"
     "  --data FILE         the dataset file (amlfs-prep) the model is for\n"
-    "  --batch N           training batch size (100 | 128)\n"
-    "  --lr X              base learning rate (0.05 | 0.1)\n"
+    "  --batch N           training batch size (100 | 128 | 256 | 64)\n"
+    "  --lr X              base learning rate (0.05 | 0.1 | 0.1 | 0.1)\n"
+    "  --scale S           cosine heads: the scale s of the cosine-space loss (64)\n"
+    "  --embedding D       cosine heads: the embedding width (512 | 128)\n"
     "  --momentum X        SGD momentum (0.9)\n"
     "  --nesterov          Nesterov momentum (default plain)\n"
     "  --weight-decay X    L2 weight decay (5e-4)\n"
-    "  --schedule S        cosine | step (cosine)\n"
+    "  --schedule S        cosine | step (cosine; sphere20: step)\n"
     "  --warmup E          epochs of linear warm-up (0)\n"
-    "  --epochs E          the run's length, the cosine period (12 | 200)\n"
-    "  --step E, --gamma G step schedule: decay by G every E epochs (30, 0.1)\n"
+    "  --epochs E          the run's length, the cosine period (12 | 200 | 15 | 8)\n"
+    "  --step E, --gamma G step schedule: decay by G every E epochs (30, 0.1; sphere20:\n"
+    "                      8, 0.1)\n"
     "  --milestones E1,E2,...  step schedule: decay by G at these epochs instead\n"
     "                      (increasing, > 0; PyTorch's MultiStepLR; a fraction falls\n"
     "                      inside an epoch, at the first batch that reaches it)\n"
-    "  --augment A         none | crop-flip | flip (none | crop-flip)\n"
-    "  --intervals M, --space S   the identity theta the checkpoint records (6, prob)\n"
+    "  --augment A         none | crop-flip | flip (none | crop-flip | none | none)\n"
+    "  --intervals M, --space S   the identity theta the checkpoint records (6, prob;\n"
+    "                      cosine for the cosine heads)\n"
     "  --seed S            initialisation, data order and augmentation (1)\n"
     "  --help, --version\n"
     "\n"
@@ -85,8 +92,9 @@ typedef struct {
     /* the model's: NAN / -1 / NULL = the model's default */
     const char *model, *data;
     int schedule, augment; /* -1: the model's default */
-    long long batch, epochs;
+    long long batch, epochs, embedding;
     int nesterov;
+    double scale;
     double train_lr, momentum, wd, warmup, step, gamma;
     int nmilestones;
     double milestones[AMLFS_MAX_MILESTONES];
@@ -121,7 +129,8 @@ static void parse_args(int argc, char **argv, init_args *a)
     enum { O_POLICY_ONLY = 256, O_OUT, O_INTERVALS, O_SPACE, O_SIGMA, O_LR, O_INIT, O_MODE,
            O_FROM, O_SAMPLING, O_SHAPING, O_SEED, O_MODEL, O_DATA, O_BATCH, O_TRAIN_LR,
            O_MOMENTUM, O_NESTEROV, O_WD, O_SCHEDULE, O_WARMUP, O_EPOCHS, O_STEP, O_GAMMA,
-           O_AUGMENT, O_FORM, O_SIGMA_INTERCEPT, O_SLOPE_FLOOR, O_LOSS, O_MILESTONES };
+           O_AUGMENT, O_FORM, O_SIGMA_INTERCEPT, O_SLOPE_FLOOR, O_LOSS, O_MILESTONES, O_SCALE,
+           O_EMBEDDING };
     static const struct option opts[] = {
         {"policy-only", no_argument, 0, O_POLICY_ONLY},
         {"out", required_argument, 0, O_OUT},
@@ -153,6 +162,8 @@ static void parse_args(int argc, char **argv, init_args *a)
         {"gamma", required_argument, 0, O_GAMMA},
         {"milestones", required_argument, 0, O_MILESTONES},
         {"augment", required_argument, 0, O_AUGMENT},
+        {"scale", required_argument, 0, O_SCALE},
+        {"embedding", required_argument, 0, O_EMBEDDING},
         {0, 0, 0, 0}};
     *a = (init_args){.intervals = 6, .seed = 1, .mode = MODE_AMLFS, .sampling = SAMPLING_PLAIN,
                      .shaping = SHAPING_ZSCORE, .form = AMLFS_FORM_ANCHORED, .sigma = 0.2,
@@ -224,6 +235,12 @@ static void parse_args(int argc, char **argv, init_args *a)
         case O_AUGMENT:
             a->augment = amlfs_arg_choice("--augment", optarg, amlfs_augment_names);
             break;
+        case O_SCALE:
+            a->scale = amlfs_arg_double("--scale", optarg, 0, 1e4);
+            if (!(a->scale > 0))
+                amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--scale: %g, expected s > 0", a->scale);
+            break;
+        case O_EMBEDDING: a->embedding = amlfs_arg_int("--embedding", optarg, 1, 65536); break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -240,11 +257,21 @@ static void training_settings(amlfs_train_state *st, const init_args *a)
 {
     memset(st, 0, sizeof *st);
     if (amlfs_model_defaults(st, a->model) != 0)
-        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--model: unknown model '%s' (small-cnn, resnet20)",
-                   a->model);
-    if (a->space == AMLFS_SPACE_COSINE)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--model: unknown model '%s' (small-cnn, resnet20, "
+                   "sphere20, face-small)", a->model);
+    int cosine = st->shape.scale > 0; /* the defaults give the cosine heads their scale */
+    if (!cosine && a->space == AMLFS_SPACE_COSINE)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--space cosine needs a cosine head; %s has a "
                    "linear head (prob space)", a->model);
+    if (cosine && a->space_set && a->space != AMLFS_SPACE_COSINE)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--space %s: %s has a cosine head (cosine space)",
+                   amlfs_space_names[a->space], a->model);
+    if (!cosine && (a->scale > 0 || a->embedding > 0))
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--%s: only the cosine heads (sphere20, face-small) "
+                   "have it; %s has a linear head", a->scale > 0 ? "scale" : "embedding",
+                   a->model);
+    if (a->scale > 0) st->shape.scale = a->scale;
+    if (a->embedding > 0) st->shape.embedding = (int)a->embedding;
     if (a->batch > 0) st->shape.batch = (int)a->batch;
     if (a->epochs > 0) st->epochs = a->epochs;
     if (!isnan(a->train_lr)) st->lr = a->train_lr;
@@ -299,7 +326,7 @@ static int write_start(const init_args *a)
     st.train_loss = st.train_top1 = NAN;
     st.clamp_fraction = 0;
     st.intervals = a->intervals;
-    st.space = AMLFS_SPACE_PROB;
+    st.space = st.shape.scale > 0 ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB;
     st.theta = amlfs_zalloc((size_t)(4 * a->intervals), sizeof(double));
     for (int j = 0; j < a->intervals; j++)
         st.theta[j] = st.theta[2 * a->intervals + j] = 1.0; /* the identity */
@@ -312,8 +339,13 @@ static int write_start(const init_args *a)
         amlfs_fail(AMLFS_EXIT_USAGE, a->data, "%s", err);
     amlfs_checkpoint_write(&st, m, ctx, a->out);
     printf("%s\n", a->out);
-    amlfs_note("%s for %s (%d classes): %zu parameters", a->model, st.dataset,
-               st.shape.classes, amlfs_model_parameters(m));
+    if (amlfs_model_head_is_cosine(m))
+        amlfs_note("%s for %s (%d classes): %zu parameters, cosine head (s %g, embedding %d)",
+                   a->model, st.dataset, st.shape.classes, amlfs_model_parameters(m),
+                   st.shape.scale, st.shape.embedding);
+    else
+        amlfs_note("%s for %s (%d classes): %zu parameters", a->model, st.dataset,
+                   st.shape.classes, amlfs_model_parameters(m));
     amlfs_model_destroy(m);
     amlfs_context_destroy(ctx);
     amlfs_state_free(&st);

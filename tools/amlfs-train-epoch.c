@@ -111,9 +111,15 @@ int main(int argc, char **argv)
     if (st.status != AMLFS_STATUS_OK)
         amlfs_fail(AMLFS_EXIT_USAGE, ckpt_path, "status %s: cannot train from it",
                    amlfs_status_names[st.status]);
-    if (th.space != AMLFS_SPACE_PROB)
+    int cosine_head = st.shape.model == AMLFS_MODEL_SPHERE20 ||
+                      st.shape.model == AMLFS_MODEL_FACE_SMALL;
+    if (th.space == AMLFS_SPACE_COSINE && !cosine_head)
         amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "cosine-space losses need a cosine head; "
                    "%s has a linear head (prob space)", amlfs_model_names[st.shape.model]);
+    if (th.space != AMLFS_SPACE_COSINE && cosine_head)
+        amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "%s-space losses need a linear head; %s has a "
+                   "cosine head (cosine space)", amlfs_space_names[th.space],
+                   amlfs_model_names[st.shape.model]);
     amlfs_split train;
     amlfs_split_open(&train, data_path, "train", read);
     amlfs_check_fit(&st, ckpt_path, &train, data_path);
@@ -126,8 +132,10 @@ int main(int argc, char **argv)
     amlfs_checkpoint_load(m, ctx, ckpt_path);
 
     const double *theta = th.theta + (size_t)index * 4 * th.intervals;
-    amlfs_loss_spec spec = {.space = AMLFS_SPACE_PROB, .intervals = (int)th.intervals,
-                            .theta = theta, .scale = 0.0};
+    /* a cosine head: the loss on its cosines with the checkpoint's scale (the model's
+     * default where the checkpoint has none) */
+    amlfs_loss_spec spec = {.space = th.space, .intervals = (int)th.intervals, .theta = theta,
+                            .scale = amlfs_model_get_shape(m)->scale};
     spec.exact = th.loss; /* the thetas' loss: searched (theta), or an exact margin loss */
     amlfs_schedule sched = amlfs_state_schedule(&st);
     amlfs_augment augment = st.augment;

@@ -35,6 +35,10 @@ struct amlfs_linear_plan {
     amlfs_context *ctx;
     void *impl;
 };
+struct amlfs_cosine_plan {
+    amlfs_context *ctx;
+    void *impl;
+};
 
 amlfs_context *amlfs_context_create(amlfs_device device, int threads, char *err, size_t errlen)
 {
@@ -233,6 +237,22 @@ void amlfs_linear_backward(amlfs_linear_plan *plan, float *din, float *dw, float
     plan->ctx->backend->linear_backward(plan->impl, din, dw, dbias, dout, in, w);
 }
 
+amlfs_cosine_plan *amlfs_cosine_plan_create(amlfs_context *ctx, const amlfs_cosine_shape *s,
+                                            char *err, size_t errlen)
+{
+    PLAN_CREATE(amlfs_cosine_plan, amlfs_cosine_shape_check, cosine_create);
+}
+void amlfs_cosine_plan_destroy(amlfs_cosine_plan *plan) { PLAN_DESTROY(plan, cosine_destroy); }
+void amlfs_cosine_forward(amlfs_cosine_plan *plan, float *out, const float *x, const float *w)
+{
+    plan->ctx->backend->cosine_forward(plan->impl, out, x, w);
+}
+void amlfs_cosine_backward(amlfs_cosine_plan *plan, float *dx, float *dw, const float *dout,
+                           const float *x, const float *w)
+{
+    plan->ctx->backend->cosine_backward(plan->impl, dx, dw, dout, x, w);
+}
+
 /* ---- Plan-free layers and the optimiser -------------------------------------------- */
 
 void amlfs_relu_forward(amlfs_context *ctx, float *out, const float *in, size_t n)
@@ -243,6 +263,16 @@ void amlfs_relu_backward(amlfs_context *ctx, float *din, const float *dout, cons
                          size_t n)
 {
     ctx->backend->relu_backward(ctx->dev, din, dout, out, n);
+}
+void amlfs_prelu_forward(amlfs_context *ctx, float *out, const float *in, const float *slope,
+                         const amlfs_prelu_shape *s)
+{
+    ctx->backend->prelu_forward(ctx->dev, out, in, slope, s);
+}
+void amlfs_prelu_backward(amlfs_context *ctx, float *din, float *dslope, const float *dout,
+                          const float *in, const float *slope, const amlfs_prelu_shape *s)
+{
+    ctx->backend->prelu_backward(ctx->dev, din, dslope, dout, in, slope, s);
 }
 void amlfs_add_forward(amlfs_context *ctx, float *out, const float *a, const float *b, size_t n)
 {

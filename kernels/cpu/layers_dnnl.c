@@ -894,6 +894,78 @@ static void cpu_linear_backward(void *impl, float *din, float *dw, float *dbias,
     }
 }
 
+/* ---- The cosine head -------------------------------------------------------------- */
+
+/* cos = u v^T on the normalised rows u = x / |x|, v = w / |w| (layers_omp.c), with a
+ * linear plan without bias; the backward recomputes u and v, takes du = dout v and
+ * dv = dout^T u from the linear plan's backward and projects them (rows_project). */
+typedef struct {
+    amlfs_cosine_shape s;
+    linear_plan *lin;
+    float *u, *v, *nx, *nw, *du, *dv; /* (N,IN), (OUT,IN), (N), (OUT), (N,IN), (OUT,IN) */
+} cosine_plan;
+
+static void cpu_cosine_destroy(void *impl)
+{
+    cosine_plan *p = impl;
+    if (!p) return;
+    cpu_linear_destroy(p->lin);
+    free(p->u), free(p->v), free(p->nx), free(p->nw), free(p->du), free(p->dv);
+    free(p);
+}
+
+static void *cpu_cosine_create(void *dev, const amlfs_cosine_shape *s, char *err, size_t errlen)
+{
+    cosine_plan *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->s = *s;
+    amlfs_linear_shape ls = {s->n, s->in, s->out, 0};
+    p->lin = cpu_linear_create(dev, &ls, err, errlen);
+    if (!p->lin) {
+        free(p);
+        return NULL;
+    }
+    const size_t nd = (size_t)s->n * s->in, cd = (size_t)s->out * s->in;
+    p->u = scratch_floats(nd);
+    p->v = scratch_floats(cd);
+    p->nx = scratch_floats((size_t)s->n);
+    p->nw = scratch_floats((size_t)s->out);
+    p->du = scratch_floats(nd);
+    p->dv = scratch_floats(cd);
+    if (!p->u || !p->v || !p->nx || !p->nw || !p->du || !p->dv) {
+        snprintf(err, errlen, "out of memory");
+        cpu_cosine_destroy(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void cpu_cosine_forward(void *impl, float *out, const float *x, const float *w)
+{
+    cosine_plan *p = impl;
+    const amlfs_cosine_shape *s = &p->s;
+    amlfs_cpu_rows_normalize(p->u, p->nx, x, s->n, s->in);
+    amlfs_cpu_rows_normalize(p->v, p->nw, w, s->out, s->in);
+    cpu_linear_forward(p->lin, out, p->u, p->v, NULL);
+}
+
+static void cpu_cosine_backward(void *impl, float *dx, float *dw, const float *dout,
+                                const float *x, const float *w)
+{
+    cosine_plan *p = impl;
+    const amlfs_cosine_shape *s = &p->s;
+    if (!dx && !dw) return;
+    amlfs_cpu_rows_normalize(p->u, p->nx, x, s->n, s->in);
+    amlfs_cpu_rows_normalize(p->v, p->nw, w, s->out, s->in);
+    if (dw) memset(p->dv, 0, (size_t)s->out * s->in * sizeof *p->dv);
+    cpu_linear_backward(p->lin, dx ? p->du : NULL, dw ? p->dv : NULL, NULL, dout, p->u, p->v);
+    if (dx) amlfs_cpu_rows_project(dx, p->du, p->u, p->nx, s->n, s->in, 0);
+    if (dw) amlfs_cpu_rows_project(dw, p->dv, p->v, p->nw, s->out, s->in, 1);
+}
+
 /* ---- The table -------------------------------------------------------------------- */
 
 static const amlfs_backend cpu_backend = {
@@ -928,6 +1000,12 @@ static const amlfs_backend cpu_backend = {
     .linear_destroy = cpu_linear_destroy,
     .linear_forward = cpu_linear_forward,
     .linear_backward = cpu_linear_backward,
+    .cosine_create = cpu_cosine_create,
+    .cosine_destroy = cpu_cosine_destroy,
+    .cosine_forward = cpu_cosine_forward,
+    .cosine_backward = cpu_cosine_backward,
+    .prelu_forward = amlfs_cpu_prelu_forward,
+    .prelu_backward = amlfs_cpu_prelu_backward,
     .relu_forward = amlfs_cpu_relu_forward,
     .relu_backward = amlfs_cpu_relu_backward,
     .add_forward = amlfs_cpu_add_forward,

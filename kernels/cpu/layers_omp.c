@@ -8,6 +8,9 @@
  */
 #include "amlfs_layers.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Below this many elements a parallel region costs more than it saves. */
@@ -190,6 +193,129 @@ void amlfs_cpu_shortcut_backward(void *dev, float *din, const float *dout,
                         c < s->c && on_grid ? dout[act_at(&xo, n, c + lo, ohw)] : 0.0f;
                 }
             }
+    }
+}
+
+/* ---- PReLU, in either layout -------------------------------------------------------- */
+
+/* A per-channel slope in either layout: (sample, channel block) `blk` is the contiguous
+ * run of hw B floats from blk hw B (B = 1 when plain, so a channel plane), element
+ * (i, cc) of it at i B + cc. One thread per (sample, channel block); the slope's gradient
+ * sums each (sample, channel) over its pixels in order into a partial, then the samples'
+ * partials in order, as ref_prelu_backward: the same bits, for any thread count. */
+void amlfs_cpu_prelu_forward(void *dev, float *out, const float *in, const float *slope,
+                             const amlfs_prelu_shape *s)
+{
+    (void)dev;
+    act_index x = act_index_of(s->layout, s->c, s->h, s->w);
+    const int blocks = s->n * x.cb, b = x.b;
+    const size_t hw_n = x.hw;
+#pragma omp parallel for schedule(static) if ((size_t)blocks * b * hw_n >= PARALLEL_MIN)
+    for (int blk = 0; blk < blocks; blk++) {
+        int c0 = (blk % x.cb) * b;
+        float sl[16]; /* b <= 16; 0 for the padding channels, which stay 0 */
+        for (int cc = 0; cc < b; cc++) sl[cc] = c0 + cc < s->c ? slope[c0 + cc] : 0.0f;
+        const float *xi = in + (size_t)blk * hw_n * b;
+        float *yo = out + (size_t)blk * hw_n * b;
+        if (c0 + b > s->c) { /* a padded block: its padding written 0 */
+            for (size_t i = 0; i < hw_n; i++)
+                for (int cc = 0; cc < b; cc++) {
+                    float v = xi[i * b + cc];
+                    yo[i * b + cc] = c0 + cc < s->c ? (v > 0.0f ? v : sl[cc] * v) : 0.0f;
+                }
+            continue;
+        }
+        for (size_t i = 0; i < hw_n; i++)
+            for (int cc = 0; cc < b; cc++) {
+                float v = xi[i * b + cc];
+                yo[i * b + cc] = v > 0.0f ? v : sl[cc] * v;
+            }
+    }
+}
+
+void amlfs_cpu_prelu_backward(void *dev, float *din, float *dslope, const float *dout,
+                              const float *in, const float *slope, const amlfs_prelu_shape *s)
+{
+    (void)dev;
+    act_index x = act_index_of(s->layout, s->c, s->h, s->w);
+    const int blocks = s->n * x.cb, b = x.b;
+    const size_t hw_n = x.hw;
+    const int parallel = (size_t)blocks * b * hw_n >= PARALLEL_MIN;
+    /* the slope's gradient first: din may be dout (in place) */
+    if (dslope) {
+        double *part = calloc((size_t)blocks * b, sizeof *part); /* (sample, channel) sums */
+        if (!part) {
+            fprintf(stderr, "amlfs: prelu backward: out of memory\n");
+            abort();
+        }
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int blk = 0; blk < blocks; blk++) {
+            const float *xi = in + (size_t)blk * hw_n * b, *gi = dout + (size_t)blk * hw_n * b;
+            double acc[16] = {0};
+            for (size_t i = 0; i < hw_n; i++)
+                for (int cc = 0; cc < b; cc++) {
+                    float v = xi[i * b + cc];
+                    acc[cc] += v > 0.0f ? 0.0 : (double)gi[i * b + cc] * (double)v;
+                }
+            for (int cc = 0; cc < b; cc++) part[(size_t)blk * b + cc] = acc[cc];
+        }
+        for (int c = 0; c < s->c; c++) {
+            double acc = 0.0;
+            for (int n = 0; n < s->n; n++)
+                acc += part[((size_t)n * x.cb + c / b) * b + c % b];
+            dslope[c] += (float)acc;
+        }
+        free(part);
+    }
+    if (din) {
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int blk = 0; blk < blocks; blk++) {
+            int c0 = (blk % x.cb) * b;
+            float sl[16];
+            for (int cc = 0; cc < b; cc++) sl[cc] = c0 + cc < s->c ? slope[c0 + cc] : 0.0f;
+            const float *xi = in + (size_t)blk * hw_n * b, *gi = dout + (size_t)blk * hw_n * b;
+            float *di = din + (size_t)blk * hw_n * b;
+            for (size_t i = 0; i < hw_n; i++)
+                for (int cc = 0; cc < b; cc++) {
+                    float g = gi[i * b + cc]; /* read before din (maybe dout) is written */
+                    di[i * b + cc] = xi[i * b + cc] > 0.0f ? g : sl[cc] * g;
+                }
+        }
+    }
+}
+
+/* ---- The cosine head's rows ----------------------------------------------------------- */
+
+void amlfs_cpu_rows_normalize(float *u, float *norm, const float *a, int rows, int cols)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols >= PARALLEL_MIN)
+    for (int r = 0; r < rows; r++) {
+        const float *ar = a + (size_t)r * cols;
+        double ss = 0.0;
+        for (int i = 0; i < cols; i++) ss += (double)ar[i] * (double)ar[i];
+        double nr = sqrt(ss);
+        nr = nr > AMLFS_NORM_EPS ? nr : AMLFS_NORM_EPS;
+        norm[r] = (float)nr;
+        for (int i = 0; i < cols; i++) u[(size_t)r * cols + i] = (float)((double)ar[i] / nr);
+    }
+}
+
+void amlfs_cpu_rows_project(float *g, const float *du, const float *u, const float *norm,
+                            int rows, int cols, int accumulate)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols >= PARALLEL_MIN)
+    for (int r = 0; r < rows; r++) {
+        const float *dur = du + (size_t)r * cols, *ur = u + (size_t)r * cols;
+        float *gr = g + (size_t)r * cols;
+        double nr = norm[r];
+        /* a row at the floor: u = a / eps, a constant divisor (norm holds float(eps)) */
+        double udu = 0.0;
+        if (norm[r] > (float)AMLFS_NORM_EPS)
+            for (int i = 0; i < cols; i++) udu += (double)ur[i] * (double)dur[i];
+        for (int i = 0; i < cols; i++) {
+            float v = (float)(((double)dur[i] - (double)ur[i] * udu) / nr);
+            gr[i] = accumulate ? gr[i] + v : v;
+        }
     }
 }
 

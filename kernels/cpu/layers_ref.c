@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef amlfs_real real;
@@ -153,6 +154,39 @@ int amlfs_shortcut_shape_check(const amlfs_shortcut_shape *s, char *err, size_t 
     }
     if (too_big((double)s->n * s->k * s->h * s->w)) {
         snprintf(err, errlen, "shortcut: a tensor has 2^31 elements or more");
+        return -1;
+    }
+    return 0;
+}
+
+int amlfs_prelu_shape_check(const amlfs_prelu_shape *s, char *err, size_t errlen)
+{
+    if (s->n < 1 || s->c < 1 || s->h < 1 || s->w < 1) {
+        snprintf(err, errlen, "prelu: sizes must be positive (n %d c %d h %d w %d)", s->n, s->c,
+                 s->h, s->w);
+        return -1;
+    }
+    if (bad_layout(s->layout)) {
+        snprintf(err, errlen, "prelu: unknown layout %d", (int)s->layout);
+        return -1;
+    }
+    if (too_big((double)s->n * s->c * s->h * s->w)) {
+        snprintf(err, errlen, "prelu: the tensor has 2^31 elements or more");
+        return -1;
+    }
+    return 0;
+}
+
+int amlfs_cosine_shape_check(const amlfs_cosine_shape *s, char *err, size_t errlen)
+{
+    if (s->n < 1 || s->in < 1 || s->out < 1) {
+        snprintf(err, errlen, "cosine head: sizes must be positive (n %d in %d out %d)", s->n,
+                 s->in, s->out);
+        return -1;
+    }
+    if (too_big((double)s->n * s->in) || too_big((double)s->n * s->out) ||
+        too_big((double)s->in * s->out)) {
+        snprintf(err, errlen, "cosine head: a tensor has 2^31 elements or more");
         return -1;
     }
     return 0;
@@ -519,6 +553,122 @@ void ref_linear_backward(real *din, real *dw, real *dbias, const real *dout, con
             for (int n = 0; n < s->n; n++) acc += (double)dout[(size_t)n * s->out + o];
             dbias[o] += (real)acc;
         }
+}
+
+/* ---- PReLU ------------------------------------------------------------------------ */
+
+void ref_prelu_forward(real *out, const real *in, const real *slope, const amlfs_prelu_shape *s)
+{
+    const size_t hw = (size_t)s->h * s->w;
+    for (int n = 0; n < s->n; n++)
+        for (int c = 0; c < s->c; c++) {
+            const real *x = in + ((size_t)n * s->c + c) * hw;
+            real *y = out + ((size_t)n * s->c + c) * hw;
+            for (size_t i = 0; i < hw; i++) y[i] = x[i] > 0 ? x[i] : slope[c] * x[i];
+        }
+}
+
+void ref_prelu_backward(real *din, real *dslope, const real *dout, const real *in,
+                        const real *slope, const amlfs_prelu_shape *s)
+{
+    const size_t hw = (size_t)s->h * s->w;
+    if (din)
+        for (int n = 0; n < s->n; n++)
+            for (int c = 0; c < s->c; c++) {
+                size_t base = ((size_t)n * s->c + c) * hw;
+                for (size_t i = 0; i < hw; i++)
+                    din[base + i] = in[base + i] > 0 ? dout[base + i] : slope[c] * dout[base + i];
+            }
+    if (dslope)
+        for (int c = 0; c < s->c; c++) {
+            /* each sample's pixels summed in order, then the samples' sums in order (the
+             * fast path sums the samples in parallel and matches this to the bit) */
+            double acc = 0.0;
+            for (int n = 0; n < s->n; n++) {
+                size_t base = ((size_t)n * s->c + c) * hw;
+                double part = 0.0;
+                for (size_t i = 0; i < hw; i++)
+                    if (!(in[base + i] > 0)) part += (double)dout[base + i] * (double)in[base + i];
+                acc += part;
+            }
+            dslope[c] += (real)acc;
+        }
+}
+
+/* ---- The cosine head ------------------------------------------------------------- */
+
+/* max(|a_r|, eps), the norm F.normalize divides by */
+static double row_norm(const real *a, int cols)
+{
+    double ss = 0.0;
+    for (int i = 0; i < cols; i++) ss += (double)a[i] * (double)a[i];
+    double norm = sqrt(ss);
+    return norm > AMLFS_NORM_EPS ? norm : AMLFS_NORM_EPS;
+}
+
+void ref_cosine_forward(real *out, const real *x, const real *w, const amlfs_cosine_shape *s)
+{
+    for (int n = 0; n < s->n; n++) {
+        const real *xn = x + (size_t)n * s->in;
+        double nx = row_norm(xn, s->in);
+        for (int j = 0; j < s->out; j++) {
+            const real *wj = w + (size_t)j * s->in;
+            double acc = 0.0;
+            for (int i = 0; i < s->in; i++) acc += (double)xn[i] * (double)wj[i];
+            out[(size_t)n * s->out + j] = (real)(acc / (nx * row_norm(wj, s->in)));
+        }
+    }
+}
+
+/* g_r (cols) from the gradient du_r wrt the normalised row u_r = a_r / norm:
+ * (du - u (u . du)) / norm when |a_r| > eps (the norm moves with a_r), du / eps else. */
+static void project_row(double *g, const double *du, const real *a, int cols)
+{
+    double ss = 0.0;
+    for (int i = 0; i < cols; i++) ss += (double)a[i] * (double)a[i];
+    double norm = sqrt(ss);
+    if (!(norm > AMLFS_NORM_EPS)) {
+        for (int i = 0; i < cols; i++) g[i] = du[i] / AMLFS_NORM_EPS;
+        return;
+    }
+    double udu = 0.0;
+    for (int i = 0; i < cols; i++) udu += (double)a[i] / norm * du[i];
+    for (int i = 0; i < cols; i++) g[i] = (du[i] - (double)a[i] / norm * udu) / norm;
+}
+
+void ref_cosine_backward(real *dx, real *dw, const real *dout, const real *x, const real *w,
+                         const amlfs_cosine_shape *s)
+{
+    const int d = s->in;
+    double *du = calloc((size_t)d, sizeof *du), *g = calloc((size_t)d, sizeof *g);
+    if (!du || !g) {
+        fprintf(stderr, "ref_cosine_backward: out of memory\n");
+        abort();
+    }
+    if (dx)
+        for (int n = 0; n < s->n; n++) {
+            for (int i = 0; i < d; i++) du[i] = 0.0;
+            for (int j = 0; j < s->out; j++) {
+                const real *wj = w + (size_t)j * d;
+                double scale = (double)dout[(size_t)n * s->out + j] / row_norm(wj, d);
+                for (int i = 0; i < d; i++) du[i] += scale * (double)wj[i];
+            }
+            project_row(g, du, x + (size_t)n * d, d);
+            for (int i = 0; i < d; i++) dx[(size_t)n * d + i] = (real)g[i];
+        }
+    if (dw)
+        for (int j = 0; j < s->out; j++) {
+            for (int i = 0; i < d; i++) du[i] = 0.0;
+            for (int n = 0; n < s->n; n++) {
+                const real *xn = x + (size_t)n * d;
+                double scale = (double)dout[(size_t)n * s->out + j] / row_norm(xn, d);
+                for (int i = 0; i < d; i++) du[i] += scale * (double)xn[i];
+            }
+            project_row(g, du, w + (size_t)j * d, d);
+            for (int i = 0; i < d; i++) dw[(size_t)j * d + i] += (real)g[i];
+        }
+    free(du);
+    free(g);
 }
 
 /* ---- The option-A shortcut --------------------------------------------------------- */

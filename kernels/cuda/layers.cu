@@ -29,6 +29,7 @@
 #include "amlfs_layers.h"
 #include "cuda/batchnorm.cuh"
 #include "cuda/elementwise.cuh"
+#include "cuda/face.cuh"
 #include "cuda/pool.cuh"
 
 #include <cublas_v2.h>
@@ -824,7 +825,137 @@ static void cuda_linear_backward(void *impl, float *din, float *dw, float *dbias
     }
 }
 
+/* ---- The cosine head -------------------------------------------------------------- */
+
+/* cos = u v^T on the normalised rows (face.cuh), one sgemm as linear's; the backward
+ * recomputes u and v, du = dout v and dv = dout^T u by sgemm, then projects them. */
+typedef struct {
+    cuda_dev *d;
+    amlfs_cosine_shape s;
+    float *u, *v, *nx, *nw, *du, *dv; /* device: (N,IN), (OUT,IN), (N), (OUT), (N,IN), (OUT,IN) */
+} cosine_plan;
+
+static void cuda_cosine_destroy(void *impl)
+{
+    cosine_plan *p = (cosine_plan *)impl;
+    if (!p)
+        return;
+    use(p->d);
+    float *bufs[6] = {p->u, p->v, p->nx, p->nw, p->du, p->dv};
+    for (int i = 0; i < 6; i++)
+        if (bufs[i])
+            cudaFree(bufs[i]);
+    free(p);
+}
+
+static void *cuda_cosine_create(void *dev, const amlfs_cosine_shape *s, char *err, size_t errlen)
+{
+    cuda_dev *d = (cuda_dev *)dev;
+    cosine_plan *p = (cosine_plan *)calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->d = d;
+    p->s = *s;
+    use(d);
+    const size_t nd = (size_t)s->n * s->in, cd = (size_t)s->out * s->in;
+    TRY_CUDA(cudaMalloc((void **)&p->u, nd * sizeof(float)), "cosine head scratch");
+    TRY_CUDA(cudaMalloc((void **)&p->v, cd * sizeof(float)), "cosine head scratch");
+    TRY_CUDA(cudaMalloc((void **)&p->nx, (size_t)s->n * sizeof(float)), "cosine head scratch");
+    TRY_CUDA(cudaMalloc((void **)&p->nw, (size_t)s->out * sizeof(float)), "cosine head scratch");
+    TRY_CUDA(cudaMalloc((void **)&p->du, nd * sizeof(float)), "cosine head scratch");
+    TRY_CUDA(cudaMalloc((void **)&p->dv, cd * sizeof(float)), "cosine head scratch");
+    return p;
+fail:
+    cuda_cosine_destroy(p);
+    return NULL;
+}
+
+static void cosine_normalize(cosine_plan *p, const float *x, const float *w)
+{
+    const cuda_dev *d = p->d;
+    const amlfs_cosine_shape *s = &p->s;
+    rows_normalize_kernel<<<(unsigned)s->n, FACE_BLOCK, 0, d->stream>>>(p->u, p->nx, x, s->in,
+                                                                         AMLFS_NORM_EPS);
+    launched("cosine head: normalise the features");
+    rows_normalize_kernel<<<(unsigned)s->out, FACE_BLOCK, 0, d->stream>>>(p->v, p->nw, w, s->in,
+                                                                           AMLFS_NORM_EPS);
+    launched("cosine head: normalise the weights");
+}
+
+static void cuda_cosine_forward(void *impl, float *out, const float *x, const float *w)
+{
+    cosine_plan *p = (cosine_plan *)impl;
+    const cuda_dev *d = p->d;
+    const amlfs_cosine_shape *s = &p->s;
+    use(d);
+    cosine_normalize(p, x, w);
+    const float one = 1.0f, zero = 0.0f;
+    /* column-major: out^T (OUT,N) = (v as (IN,OUT))^T (u as (IN,N)) */
+    cublas_ok(cublasSgemm(d->cublas, CUBLAS_OP_T, CUBLAS_OP_N, s->out, s->n, s->in, &one, p->v,
+                          s->in, p->u, s->in, &zero, out, s->out),
+              "cosine head forward (sgemm)");
+}
+
+static void cuda_cosine_backward(void *impl, float *dx, float *dw, const float *dout,
+                                 const float *x, const float *w)
+{
+    cosine_plan *p = (cosine_plan *)impl;
+    const cuda_dev *d = p->d;
+    const amlfs_cosine_shape *s = &p->s;
+    if (!dx && !dw)
+        return;
+    use(d);
+    cosine_normalize(p, x, w);
+    const float one = 1.0f, zero = 0.0f;
+    if (dx) { /* du^T (IN,N) = (v as (IN,OUT)) (dout as (OUT,N)) */
+        cublas_ok(cublasSgemm(d->cublas, CUBLAS_OP_N, CUBLAS_OP_N, s->in, s->n, s->out, &one, p->v,
+                              s->in, dout, s->out, &zero, p->du, s->in),
+                  "cosine head backward data (sgemm)");
+        rows_project_kernel<<<(unsigned)s->n, FACE_BLOCK, 0, d->stream>>>(
+            dx, p->du, p->u, p->nx, s->in, (float)AMLFS_NORM_EPS, 0);
+        launched("cosine head: project the feature gradient");
+    }
+    if (dw) { /* dv^T (IN,OUT) = (u as (IN,N)) (dout as (OUT,N))^T */
+        cublas_ok(cublasSgemm(d->cublas, CUBLAS_OP_N, CUBLAS_OP_T, s->in, s->out, s->n, &one, p->u,
+                              s->in, dout, s->out, &zero, p->dv, s->in),
+                  "cosine head backward weights (sgemm)");
+        rows_project_kernel<<<(unsigned)s->out, FACE_BLOCK, 0, d->stream>>>(
+            dw, p->dv, p->v, p->nw, s->in, (float)AMLFS_NORM_EPS, 1);
+        launched("cosine head: project the weight gradient");
+    }
+}
+
 /* ---- Plan-free layers and SGD ------------------------------------------------------ */
+
+static void cuda_prelu_forward(void *dev, float *out, const float *in, const float *slope,
+                               const amlfs_prelu_shape *s)
+{
+    const cuda_dev *d = (const cuda_dev *)dev;
+    size_t hw = (size_t)s->h * s->w, n = (size_t)s->n * s->c * hw;
+    use(d);
+    prelu_forward_kernel<<<grid_for(n), EW_BLOCK, 0, d->stream>>>(out, in, slope, s->c, hw, n);
+    launched("prelu forward");
+}
+
+static void cuda_prelu_backward(void *dev, float *din, float *dslope, const float *dout,
+                                const float *in, const float *slope, const amlfs_prelu_shape *s)
+{
+    const cuda_dev *d = (const cuda_dev *)dev;
+    size_t hw = (size_t)s->h * s->w, n = (size_t)s->n * s->c * hw;
+    use(d);
+    if (dslope) {
+        prelu_slope_grad_kernel<<<(unsigned)s->c, FACE_BLOCK, 0, d->stream>>>(dslope, dout, in,
+                                                                              s->n, s->c, hw);
+        launched("prelu slope gradient");
+    }
+    if (din) {
+        prelu_backward_kernel<<<grid_for(n), EW_BLOCK, 0, d->stream>>>(din, dout, in, slope, s->c,
+                                                                        hw, n);
+        launched("prelu backward");
+    }
+}
 
 static void cuda_relu_forward(void *dev, float *out, const float *in, size_t n)
 {
@@ -993,6 +1124,12 @@ static amlfs_backend make_backend(void)
     b.linear_destroy = cuda_linear_destroy;
     b.linear_forward = cuda_linear_forward;
     b.linear_backward = cuda_linear_backward;
+    b.cosine_create = cuda_cosine_create;
+    b.cosine_destroy = cuda_cosine_destroy;
+    b.cosine_forward = cuda_cosine_forward;
+    b.cosine_backward = cuda_cosine_backward;
+    b.prelu_forward = cuda_prelu_forward;
+    b.prelu_backward = cuda_prelu_backward;
     b.relu_forward = cuda_relu_forward;
     b.relu_backward = cuda_relu_backward;
     b.add_forward = cuda_add_forward;

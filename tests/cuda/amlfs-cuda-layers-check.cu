@@ -1,7 +1,8 @@
 /* amlfs-cuda-layers-check: the CUDA backend of the layer interface (kernels/cuda/layers.cu)
  * against the plain C reference (ref_*, kernels/cpu/layers_ref.c, float build), on a
  * machine with a GPU. Every layer forward and backward on several shapes (odd sizes,
- * stride 2, padding, with and without bias, resnet20's 128x16x32x32), inputs from the
+ * stride 2, padding, with and without bias, resnet20's 128x16x32x32; the face models'
+ * cosine head and PReLU), inputs from the
  * project's Philox test stream; plus: parameter gradients accumulate (two backward calls
  * give the reference's two), the in-place calls the interface allows (ReLU, add, batch
  * norm's training backward), determinism (each backward, and the forwards, run twice:
@@ -522,6 +523,95 @@ static void check_linear(int n, int in, int outs, int has_bias)
     amlfs_linear_plan_destroy(plan);
 }
 
+/* ---- The cosine head and PReLU ------------------------------------------------------ */
+
+static void cosine_ref_forward(const void *s, float *out, const float *in, const float *w,
+                               const float *bias)
+{
+    (void)bias;
+    ref_cosine_forward(out, in, w, (const amlfs_cosine_shape *)s);
+}
+static void cosine_ref_backward(const void *s, float *din, float *dw, float *dbias,
+                                const float *dout, const float *in, const float *w)
+{
+    (void)dbias;
+    ref_cosine_backward(din, dw, dout, in, w, (const amlfs_cosine_shape *)s);
+}
+static void cosine_forward(void *plan, float *out, const float *in, const float *w,
+                           const float *bias)
+{
+    (void)bias;
+    amlfs_cosine_forward((amlfs_cosine_plan *)plan, out, in, w);
+}
+static void cosine_backward(void *plan, float *din, float *dw, float *dbias, const float *dout,
+                            const float *in, const float *w)
+{
+    (void)dbias;
+    amlfs_cosine_backward((amlfs_cosine_plan *)plan, din, dw, dout, in, w);
+}
+
+/* cuBLAS on the normalised rows: the sums' tolerances as linear's */
+static void check_cosine(int n, int in, int outs)
+{
+    amlfs_cosine_shape s = {n, in, outs};
+    char shape[96];
+    snprintf(shape, sizeof shape, "n %d in %d out %d", n, in, outs);
+    char err[256];
+    amlfs_cosine_plan *plan = amlfs_cosine_plan_create(ctx, &s, err, sizeof err);
+    if (!plan) {
+        printf("%-22s %-34s plan creation failed: %s FAIL\n", "cosine", shape, err);
+        failures++, rows++;
+        return;
+    }
+    weighted_layer L = {"cosine", &s, (size_t)n * in, (size_t)n * outs, (size_t)outs * in, 1,
+                        0, (double)in, (double)outs, (double)n, cosine_ref_forward,
+                        cosine_ref_backward, cosine_forward, cosine_backward};
+    check_weighted(&L, plan, shape);
+    amlfs_cosine_plan_destroy(plan);
+}
+
+/* PReLU: out and din exact (one product each), dslope a sum in double (1e-5); the
+ * backward twice (+=), and in place (din = dout). */
+static void check_prelu(int n, int c, int h, int w)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx%dx%dx%d", n, c, h, w);
+    amlfs_prelu_shape s = {n, c, h, w, AMLFS_LAYOUT_NATIVE};
+    const size_t count = (size_t)n * c * h * w;
+    float *x = normals(count, 0.0, 1.0), *dy = normals(count, 0.0, 1.0);
+    float *slope = normals((size_t)c, 0.25, 0.2);
+    float *out_ref = host(count), *din_ref = host(count), *ds_ref = host((size_t)c);
+    ref_prelu_forward(out_ref, x, slope, &s);
+    ref_prelu_backward(din_ref, ds_ref, dy, x, slope, &s);
+    float *ds_ref2 = host_copy(ds_ref, (size_t)c);
+    ref_prelu_backward(din_ref, ds_ref2, dy, x, slope, &s);
+    float *d_x = gpu_from(x, count), *d_dy = gpu_from(dy, count), *d_sl = gpu_from(slope, (size_t)c);
+    float *d_out = gpu(count), *d_din = gpu(count), *d_ds = gpu((size_t)c);
+    amlfs_memzero(ctx, d_ds, (size_t)c * sizeof(float));
+    amlfs_prelu_forward(ctx, d_out, d_x, d_sl, &s);
+    float *out = fetch(d_out, count);
+    compare("prelu forward", shape, "out", out, out_ref, count, EXACT);
+    amlfs_prelu_backward(ctx, d_din, d_ds, d_dy, d_x, d_sl, &s);
+    float *din = fetch(d_din, count), *ds = fetch(d_ds, (size_t)c);
+    compare("prelu backward", shape, "din", din, din_ref, count, EXACT);
+    compare("prelu backward", shape, "dslope (+= once)", ds, ds_ref, (size_t)c, 1e-5);
+    amlfs_prelu_backward(ctx, d_din, d_ds, d_dy, d_x, d_sl, &s);
+    float *ds2 = fetch(d_ds, (size_t)c);
+    compare("prelu accumulate", shape, "dslope (+= twice)", ds2, ds_ref2, (size_t)c, 1e-5);
+    amlfs_memzero(ctx, d_ds, (size_t)c * sizeof(float));
+    amlfs_prelu_backward(ctx, d_dy, d_ds, d_dy, d_x, d_sl, &s);
+    float *din_in = fetch(d_dy, count), *ds_in = fetch(d_ds, (size_t)c);
+    compare("prelu backward in place", shape, "din = dout", din_in, din_ref, count, EXACT);
+    compare("prelu backward in place", shape, "dslope", ds_in, ds, (size_t)c, EXACT);
+    float *frees[] = {x, dy, slope, out_ref, din_ref, ds_ref, ds_ref2, out, din, ds, ds2, din_in,
+                      ds_in};
+    for (size_t i = 0; i < sizeof frees / sizeof frees[0]; i++)
+        free(frees[i]);
+    float *dfrees[] = {d_x, d_dy, d_sl, d_out, d_din, d_ds};
+    for (size_t i = 0; i < sizeof dfrees / sizeof dfrees[0]; i++)
+        amlfs_free(ctx, dfrees[i]);
+}
+
 /* ---- Element-wise layers, global pooling, shortcut --------------------------------- */
 
 static void check_elementwise(size_t n)
@@ -766,6 +856,13 @@ int main(int argc, char **argv)
     check_linear(7, 13, 5, 0);
     check_linear(1, 1, 1, 1);
     check_linear(33, 257, 129, 1);
+
+    heading("the cosine head (cuBLAS on normalised rows) and PReLU");
+    check_cosine(7, 13, 5);
+    check_cosine(256, 512, 1000); /* sphere20's head, 1000 of CASIA's 10,575 classes */
+    check_prelu(2, 3, 5, 7);
+    check_prelu(32, 64, 56, 48); /* sphere20's first stage at batch 32 */
+    check_prelu(9, 512, 1, 1);   /* features */
 
     heading("element-wise, global average pooling, shortcut");
     check_elementwise(1000003);

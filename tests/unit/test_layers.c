@@ -714,6 +714,130 @@ static void random_elementwise(void)
     free(a), free(b), free(r1), free(r2), free(f1), free(f2);
 }
 
+/* ---- PReLU and the cosine head --------------------------------------------------------- */
+
+/* Reference (against PyTorch when want = out, din, dslope) and fast path (to the bit,
+ * plain layout), each backward run twice: din the same, dslope doubled; then in place
+ * (din = dout), as a model runs it. */
+static void run_prelu(const char *name, const amlfs_prelu_shape *s, const float *in,
+                      const float *slope, const float *dout, float *const *want)
+{
+    const size_t n = (size_t)s->n * s->c * s->h * s->w, c = (size_t)s->c;
+    char what[128];
+    float *out = zeros(n), *din = zeros(n), *ds = zeros(c);
+    ref_prelu_forward(out, in, slope, s);
+    ref_prelu_backward(din, ds, dout, in, slope, s);
+    ref_prelu_backward(din, ds, dout, in, slope, s);
+    if (want) {
+        float *ds2 = scaled(want[2], c, 2.0f);
+        snprintf(what, sizeof what, "%s ref out", name);
+        compare(what, out, want[0], n, 0, 0);
+        snprintf(what, sizeof what, "%s ref din", name);
+        compare(what, din, want[1], n, 0, 0);
+        snprintf(what, sizeof what, "%s ref dslope (two backwards)", name);
+        compare(what, ds, ds2, c, 2 * TORCH_ATOL, TORCH_RTOL);
+        free(ds2);
+    }
+    float *f_out = zeros(n), *f_din = zeros(n), *f_ds = zeros(c);
+    amlfs_prelu_forward(ctx, f_out, in, slope, s);
+    amlfs_prelu_backward(ctx, f_din, f_ds, dout, in, slope, s);
+    amlfs_prelu_backward(ctx, f_din, f_ds, dout, in, slope, s);
+    snprintf(what, sizeof what, "%s fast out", name);
+    compare_bits(what, f_out, out, n);
+    snprintf(what, sizeof what, "%s fast din", name);
+    compare_bits(what, f_din, din, n);
+    snprintf(what, sizeof what, "%s fast dslope (two backwards)", name);
+    compare_bits(what, f_ds, ds, c);
+    float *g = copy_of(dout, n), *g_ds = zeros(c), *half = scaled(ds, c, 0.5f);
+    amlfs_prelu_backward(ctx, g, g_ds, g, in, slope, s);
+    snprintf(what, sizeof what, "%s fast din in place", name);
+    compare_bits(what, g, din, n);
+    snprintf(what, sizeof what, "%s fast dslope in place", name);
+    compare_bits(what, g_ds, half, c);
+    free(out), free(din), free(ds), free(f_out), free(f_din), free(f_ds), free(g), free(g_ds),
+        free(half);
+}
+
+static void fixture_prelu(const char *g)
+{
+    amlfs_prelu_shape s = {attr_i(g, "n"), attr_i(g, "c"), attr_i(g, "h"), attr_i(g, "w"),
+                           AMLFS_LAYOUT_PLAIN};
+    const size_t n = (size_t)s.n * s.c * s.h * s.w, c = (size_t)s.c;
+    float *in = read_f(g, "in", n), *slope = read_f(g, "slope", c), *dout = read_f(g, "dout", n);
+    float *want[3] = {read_f(g, "out", n), read_f(g, "din", n), read_f(g, "dslope", c)};
+    if (in && slope && dout && want[0] && want[1] && want[2])
+        run_prelu(g, &s, in, slope, dout, want);
+    free(in), free(slope), free(dout), free(want[0]), free(want[1]), free(want[2]);
+}
+
+static void random_prelu(const char *name, amlfs_prelu_shape s)
+{
+    const size_t n = (size_t)s.n * s.c * s.h * s.w;
+    float *in = randn(n, 1.0, 0.0), *slope = randn((size_t)s.c, 0.2, 0.25),
+          *dout = randn(n, 1.0, 0.0);
+    run_prelu(name, &s, in, slope, dout, NULL);
+    free(in), free(slope), free(dout);
+}
+
+static void cosine_ref_forward(const void *s, float *out, const float *in, const float *w,
+                               const float *bias)
+{
+    (void)bias;
+    ref_cosine_forward(out, in, w, s);
+}
+static void cosine_ref_backward(const void *s, float *din, float *dw, float *dbias,
+                                const float *dout, const float *in, const float *w)
+{
+    (void)dbias;
+    ref_cosine_backward(din, dw, dout, in, w, s);
+}
+static void *cosine_plan_create(const void *s, char *err, size_t errlen)
+{
+    return amlfs_cosine_plan_create(ctx, s, err, errlen);
+}
+static void cosine_plan_destroy(void *plan) { amlfs_cosine_plan_destroy(plan); }
+static void cosine_forward(void *plan, float *out, const float *in, const float *w,
+                           const float *bias)
+{
+    (void)bias;
+    amlfs_cosine_forward(plan, out, in, w);
+}
+static void cosine_backward(void *plan, float *din, float *dw, float *dbias, const float *dout,
+                            const float *in, const float *w)
+{
+    (void)dbias;
+    amlfs_cosine_backward(plan, din, dw, dout, in, w);
+}
+
+static void run_cosine(const char *name, const amlfs_cosine_shape *s, const float *in,
+                       const float *w, const float *dout, float *const *want)
+{
+    weighted_layer L = {(size_t)s->n * s->in, (size_t)s->n * s->out, (size_t)s->out * s->in, 1,
+                        0, s, cosine_ref_forward, cosine_ref_backward, cosine_plan_create,
+                        cosine_plan_destroy, cosine_forward, cosine_backward};
+    run_weighted(name, &L, in, w, NULL, dout, want);
+}
+
+static void fixture_cosine(const char *g)
+{
+    amlfs_cosine_shape s = {attr_i(g, "n"), attr_i(g, "in"), attr_i(g, "out")};
+    const size_t n_in = (size_t)s.n * s.in, n_out = (size_t)s.n * s.out,
+                 n_w = (size_t)s.out * s.in;
+    float *in = read_f(g, "in", n_in), *w = read_f(g, "w", n_w), *dout = read_f(g, "dout", n_out);
+    float *want[4] = {read_f(g, "out", n_out), read_f(g, "din", n_in), read_f(g, "dw", n_w), NULL};
+    if (in && w && dout && want[0] && want[1] && want[2])
+        run_cosine(g, &s, in, w, dout, want);
+    free(in), free(w), free(dout), free(want[0]), free(want[1]), free(want[2]);
+}
+
+static void random_cosine(const char *name, amlfs_cosine_shape s)
+{
+    float *in = randn((size_t)s.n * s.in, 1.0, 0.0), *w = randn((size_t)s.out * s.in, 0.05, 0.0),
+          *dout = randn((size_t)s.n * s.out, 1.0, 0.0);
+    run_cosine(name, &s, in, w, dout, NULL);
+    free(in), free(w), free(dout);
+}
+
 /* ---- SGD ------------------------------------------------------------------------------ */
 
 static void fixture_sgd(const char *g)
@@ -827,6 +951,13 @@ static void test_refusals(void)
     err[0] = 0;
     CHECK(amlfs_linear_plan_create(ctx, &bad_lin, err, sizeof err) == NULL && err[0],
           "a linear layer with -1 inputs was accepted");
+    amlfs_cosine_shape bad_cos = {4, 0, 3};
+    err[0] = 0;
+    CHECK(amlfs_cosine_plan_create(ctx, &bad_cos, err, sizeof err) == NULL && err[0],
+          "a cosine head with 0 inputs was accepted");
+    amlfs_prelu_shape bad_prelu = {2, 0, 3, 3, AMLFS_LAYOUT_PLAIN};
+    CHECK(amlfs_prelu_shape_check(&bad_prelu, err, sizeof err) != 0,
+          "a PReLU of 0 channels passed the shape check");
     amlfs_shortcut_shape bad_sc = {2, 16, 8, 8, 17, 2, AMLFS_LAYOUT_PLAIN};
     err[0] = 0;
     CHECK(amlfs_shortcut_shape_check(&bad_sc, err, sizeof err) != 0 && err[0],
@@ -888,6 +1019,10 @@ int main(void)
         fixture_schedule("schedule_cosine");
         fixture_schedule("schedule_cosine_warmup");
         fixture_schedule("schedule_step_warmup");
+        fixture_prelu("prelu");
+        fixture_prelu("prelu_features");
+        fixture_cosine("cosine");
+        fixture_cosine("cosine_zero");
         H5Fclose(fixtures);
     }
 
@@ -906,6 +1041,10 @@ int main(void)
     random_linear("linear small-cnn 2: 100x64 -> 10", (amlfs_linear_shape){100, 64, 10, 1});
     random_linear("linear 7x33 -> 5, no bias", (amlfs_linear_shape){7, 33, 5, 0});
     random_elementwise();
+    random_prelu("prelu 16x64x28x24", (amlfs_prelu_shape){16, 64, 28, 24, AMLFS_LAYOUT_PLAIN});
+    random_prelu("prelu features 64x512", (amlfs_prelu_shape){64, 512, 1, 1, AMLFS_LAYOUT_PLAIN});
+    random_cosine("cosine head 64x512 -> 1000", (amlfs_cosine_shape){64, 512, 1000});
+    random_cosine("cosine head 3x7 -> 2", (amlfs_cosine_shape){3, 7, 2});
 
     printf("schedules and refusals:\n");
     test_schedule_edges();

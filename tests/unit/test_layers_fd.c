@@ -17,6 +17,7 @@
 #include "amlfs_layers.h"
 #include "check.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +282,89 @@ static void test_linear(const char *name, amlfs_linear_shape s)
     free(l.in), free(l.w), free(l.bias), free(l.dout), free(l.out), free(din), free(dw), free(db);
 }
 
+/* ---- PReLU and the cosine head -------------------------------------------------------- */
+
+typedef struct {
+    amlfs_prelu_shape s;
+    double *in, *slope, *dout, *out;
+    size_t n;
+} prelu_layer;
+
+static double prelu_loss(void *p)
+{
+    prelu_layer *l = p;
+    ref_prelu_forward(l->out, l->in, l->slope, &l->s);
+    return dot(l->dout, l->out, l->n);
+}
+
+static void test_prelu(const char *name, amlfs_prelu_shape s)
+{
+    prelu_layer l = {.s = s, .n = (size_t)s.n * s.c * s.h * s.w};
+    l.in = randn(l.n, 1, 0), l.slope = randn((size_t)s.c, 0.2, 0.25), l.dout = randn(l.n, 1, 0);
+    l.out = zeros(l.n);
+    for (size_t i = 0; i < l.n; i++) /* keep 0.05 away from the kink */
+        if (fabs(l.in[i]) < 0.05) l.in[i] = l.in[i] < 0 ? -0.05 - l.in[i] : 0.05 + l.in[i];
+    double *din = zeros(l.n), *ds = zeros((size_t)s.c);
+    ref_prelu_backward(din, ds, l.dout, l.in, l.slope, &s);
+    char what[96];
+    snprintf(what, sizeof what, "%s din", name);
+    fd_check(what, l.in, l.n, din, prelu_loss, &l);
+    snprintf(what, sizeof what, "%s dslope", name);
+    fd_check(what, l.slope, (size_t)s.c, ds, prelu_loss, &l);
+    free(l.in), free(l.slope), free(l.dout), free(l.out), free(din), free(ds);
+}
+
+typedef struct {
+    amlfs_cosine_shape s;
+    double *x, *w, *dout, *out;
+} cosine_layer;
+
+static double cosine_loss(void *p)
+{
+    cosine_layer *l = p;
+    ref_cosine_forward(l->out, l->x, l->w, &l->s);
+    return dot(l->dout, l->out, (size_t)l->s.n * l->s.out);
+}
+
+/* tiny_row >= 0: that feature row scaled to norm 1e-13, below eps: x / eps is linear there */
+static void test_cosine(const char *name, amlfs_cosine_shape s, int tiny_row)
+{
+    cosine_layer l = {.s = s};
+    size_t n_x = (size_t)s.n * s.in, n_w = (size_t)s.out * s.in, n_out = (size_t)s.n * s.out;
+    l.x = randn(n_x, 2, 0), l.w = randn(n_w, 0.3, 0), l.dout = randn(n_out, 1, 0);
+    l.out = zeros(n_out);
+    if (tiny_row >= 0) {
+        double ss = 0;
+        for (int i = 0; i < s.in; i++) ss += l.x[(size_t)tiny_row * s.in + i] * l.x[(size_t)tiny_row * s.in + i];
+        for (int i = 0; i < s.in; i++) l.x[(size_t)tiny_row * s.in + i] *= 1e-13 / sqrt(ss);
+    }
+    double *dx = zeros(n_x), *dw = zeros(n_w);
+    ref_cosine_backward(dx, dw, l.dout, l.x, l.w, &s);
+    char what[96];
+    if (tiny_row < 0) {
+        snprintf(what, sizeof what, "%s dx", name);
+        fd_check(what, l.x, n_x, dx, cosine_loss, &l);
+    } else { /* a step of 1e-5 would leave the floor: check the tiny row's gradient by its
+                definition (the plain gradient over eps) and the other rows by differences */
+        double worst = 0;
+        for (int i = 0; i < s.in; i++) {
+            double du = 0;
+            for (int j = 0; j < s.out; j++) {
+                double nw = 0;
+                for (int q = 0; q < s.in; q++) nw += l.w[(size_t)j * s.in + q] * l.w[(size_t)j * s.in + q];
+                du += l.dout[(size_t)tiny_row * s.out + j] * l.w[(size_t)j * s.in + i] / sqrt(nw);
+            }
+            double want = du / AMLFS_NORM_EPS, got = dx[(size_t)tiny_row * s.in + i];
+            worst = fmax(worst, fabs(got - want) / fabs(want));
+        }
+        printf("  %-36s row %d: dx = du / eps, worst rel err %.3g\n", name, tiny_row, worst);
+        CHECK(worst < 1e-12, "%s: the row below eps has gradient off by %g", name, worst);
+    }
+    snprintf(what, sizeof what, "%s dw", name);
+    fd_check(what, l.w, n_w, dw, cosine_loss, &l);
+    free(l.x), free(l.w), free(l.dout), free(l.out), free(dx), free(dw);
+}
+
 /* ---- ReLU, add, shortcut ------------------------------------------------------------ */
 
 typedef struct {
@@ -365,5 +449,9 @@ int main(void)
     test_linear("linear 3x9 -> 4", (amlfs_linear_shape){3, 9, 4, 0});
     test_pointwise();
     test_shortcut();
+    test_prelu("prelu 2x3x4x5", (amlfs_prelu_shape){2, 3, 4, 5, AMLFS_LAYOUT_PLAIN});
+    test_prelu("prelu features 6x7", (amlfs_prelu_shape){6, 7, 1, 1, AMLFS_LAYOUT_PLAIN});
+    test_cosine("cosine head 5x12 -> 7", (amlfs_cosine_shape){5, 12, 7}, -1);
+    test_cosine("cosine head 3x9 -> 4, a row below eps", (amlfs_cosine_shape){3, 9, 4}, 1);
     return check_done("test_layers_fd");
 }

@@ -5,8 +5,8 @@
  *   2. every layer that takes a layout, on native activations, against the plain
  *      reference (layers_ref.c): convolution (native in and out, and plain in / native
  *      out as a model's first layer), batch norm (both modes, and its training backward
- *      in place), max and average pooling, global average pooling and the option-A
- *      shortcut; channel counts that fill the blocks and ones that do not. Tolerances as
+ *      in place), max and average pooling, global average pooling, the option-A
+ *      shortcut and PReLU (its backward also in place); channel counts that fill the blocks and ones that do not. Tolerances as
  *      test_layers (compare.h): oneDNN's to FAST_TOL, the OpenMP layers to the bit;
  *   3. every output and input gradient a layer writes keeps the padding zero.
  * The whole test runs twice, each in a child process: once with oneDNN's own ISA (block
@@ -287,6 +287,37 @@ static void test_gap_shortcut(int n, int c, int h, int w, int k, int stride)
     free(dout), free(r_out), free(r_din), free(y), free(dy), free(sdx), free(in), free(x);
 }
 
+/* PReLU on native activations: out, din and dslope to the bit (the same order of sums),
+ * then the backward in place (din = dout). */
+static void test_prelu(int n, int c, int h, int w)
+{
+    char name[96];
+    snprintf(name, sizeof name, "prelu %dx%dx%dx%d", n, c, h, w);
+    dims4 d = dims(n, c, h, w);
+    amlfs_prelu_shape ps = {n, c, h, w, AMLFS_LAYOUT_PLAIN}, ns = ps;
+    ns.layout = AMLFS_LAYOUT_NATIVE;
+    float *in = randn(d.plain, 1.0, 0.0), *slope = randn((size_t)c, 0.2, 0.25),
+          *dout = randn(d.plain, 1.0, 0.0), *out = zeros(d.plain), *din = zeros(d.plain),
+          *ds = zeros((size_t)c), *f_ds = zeros((size_t)c), *g_ds = zeros((size_t)c);
+    ref_prelu_forward(out, in, slope, &ps);
+    ref_prelu_backward(din, ds, dout, in, slope, &ps);
+    float *x = to_native(in, d), *dy = to_native(dout, d), *y = randn(d.native, 1.0, 0.0),
+          *dx = randn(d.native, 1.0, 0.0);
+    amlfs_prelu_forward(ctx, y, x, slope, &ns);
+    amlfs_prelu_backward(ctx, dx, f_ds, dy, x, slope, &ns);
+    compare_native(name, "out", y, out, d, 0);
+    compare_native(name, "din", dx, din, d, 0);
+    char what[128];
+    snprintf(what, sizeof what, "%s dslope", name);
+    compare_bits(what, f_ds, ds, (size_t)c);
+    amlfs_prelu_backward(ctx, dy, g_ds, dy, x, slope, &ns);
+    compare_native(name, "din in place", dy, din, d, 0);
+    snprintf(what, sizeof what, "%s dslope in place", name);
+    compare_bits(what, g_ds, ds, (size_t)c);
+    free(in), free(slope), free(dout), free(out), free(din), free(ds), free(f_ds), free(g_ds);
+    free(x), free(dy), free(y), free(dx);
+}
+
 static int run_all(void)
 {
     char err[256] = "";
@@ -317,6 +348,8 @@ static int run_all(void)
     test_gap_shortcut(8, 16, 8, 8, 32, 2);
     test_gap_shortcut(4, 20, 7, 7, 24, 2);
     test_gap_shortcut(3, 12, 5, 5, 12, 1);
+    test_prelu(4, 32, 7, 6);
+    test_prelu(3, 20, 5, 9);
     amlfs_context_destroy(ctx);
     return check_done("test_layers_native");
 }

@@ -1,8 +1,12 @@
-/* test_model: whole small-cnn and resnet20, initialisation and one training step's
- * forward and backward, against PyTorch (tests/fixtures/models.h5, written by
- * tests/fixtures/make_model_fixtures.py with the same layer names and the same Philox
- * initialisation). Tolerances: float32 through different summation orders, so
- * |got - want| <= 1e-4 |want| + 2e-5 max|want of the tensor| per element. */
+/* test_model: whole small-cnn, resnet20, face-small and sphere20, initialisation and one
+ * training step's forward and backward, against PyTorch (tests/fixtures/models.h5,
+ * written by tests/fixtures/make_model_fixtures.py with the same layer names and the same
+ * Philox initialisation). The cosine-head models train with the identity loss of the
+ * cosine space (cross-entropy of s cos) and their inference embedding is checked too;
+ * sphere20's gradients are checked on a sample of each tensor's elements and on
+ * sum |g|. Tolerances: float32 through different summation orders, so
+ * |got - want| <= 1e-4 |want| + 2e-5 max|want of the tensor| per element (for a sample,
+ * its max; sum |g| to 1e-4). */
 #include "check.h"
 #include "model.h"
 #include "tool.h"
@@ -44,11 +48,57 @@ static void compare(const char *what, const float *got, const float *want, size_
     printf("  %-40s %8zu elements, worst error/tolerance %.3g\n", what, n, worst);
 }
 
-static void run_case(amlfs_context *ctx, hid_t f, const char *model, int channels, int size)
+static int attr_int(hid_t f, const char *obj, const char *name)
+{
+    int v = 0;
+    CHECK(H5LTget_attribute_int(f, obj, name, &v) >= 0, "%s@%s missing", obj, name);
+    return v;
+}
+
+/* A sampled tensor: the elements at grad_index and sum |g|. */
+static void compare_sampled(hid_t f, const char *model, const amlfs_tensor *t)
 {
     char path[256];
-    int classes = 10, n;
+    snprintf(path, sizeof path, "%s/grad_index/%s", model, t->name);
+    hsize_t dims[1];
+    if (H5LTget_dataset_info(f, path, dims, NULL, NULL) < 0) {
+        CHECK(0, "%s missing", path);
+        return;
+    }
+    size_t k = (size_t)dims[0];
+    long long *idx = malloc(k * sizeof *idx);
+    float *want = malloc(k * sizeof *want), *got = malloc(k * sizeof *got);
+    H5LTread_dataset(f, path, H5T_NATIVE_LLONG, idx);
+    snprintf(path, sizeof path, "%s/grad_sample/%s", model, t->name);
+    CHECK(read_floats(f, path, want, k) >= 0, "%s", path);
+    int ok = 1;
+    for (size_t i = 0; i < k; i++) {
+        ok &= idx[i] >= 0 && (size_t)idx[i] < t->size;
+        got[i] = ok ? t->grad[idx[i]] : NAN;
+    }
+    CHECK(ok, "%s: an index outside the tensor", path);
+    compare(path, got, want, k);
+    double want_abs = 0, got_abs = 0;
+    snprintf(path, sizeof path, "%s/grad_abs_sum/%s", model, t->name);
+    CHECK(H5LTread_dataset_double(f, path, &want_abs) >= 0, "%s missing", path);
+    for (size_t j = 0; j < t->size; j++)
+        got_abs += fabs(t->grad[j]);
+    CHECK_CLOSE(got_abs, want_abs, 1e-12, 1e-4, path);
+    free(idx), free(want), free(got);
+}
+
+static void run_case(amlfs_context *ctx, hid_t f, const char *model)
+{
+    char path[256];
+    int n;
     hsize_t xdims[4];
+    char obj[64];
+    snprintf(obj, sizeof obj, "/%s", model);
+    const int classes = attr_int(f, obj, "classes"), channels = attr_int(f, obj, "channels"),
+              height = attr_int(f, obj, "height"), width = attr_int(f, obj, "width"),
+              sampled = attr_int(f, obj, "sampled");
+    double scale = 0;
+    CHECK(H5LTget_attribute_double(f, obj, "scale", &scale) >= 0, "%s@scale missing", obj);
     snprintf(path, sizeof path, "%s/x", model);
     if (H5LTget_dataset_info(f, path, xdims, NULL, NULL) < 0 || xdims[0] > 64) {
         CHECK(0, "%s: missing or too large", path);
@@ -59,13 +109,18 @@ static void run_case(amlfs_context *ctx, hid_t f, const char *model, int channel
     CHECK(kind >= 0, "%s: not a model amlfs builds", model);
     if (kind < 0)
         return;
-    amlfs_model_shape shape = {(amlfs_model_kind)kind, classes, channels, size, size, n};
+    amlfs_model_shape shape = {(amlfs_model_kind)kind, classes, channels, height, width, n,
+                               scale, 0};
     char err[256];
     amlfs_model *m = amlfs_model_create(ctx, &shape, 7, err, sizeof err);
     CHECK(m != NULL, "%s: %s", model, err);
     if (!m)
         return;
-    printf("%s: %zu parameters\n", model, amlfs_model_parameters(m));
+    printf("%s: %zu parameters, head %s, features %d\n", model, amlfs_model_parameters(m),
+           amlfs_model_head_is_cosine(m) ? "cosine" : "linear", amlfs_model_embedding_dim(m));
+    CHECK(amlfs_model_head_is_cosine(m) == (scale > 0), "%s: head kind", model);
+    CHECK(amlfs_model_get_shape(m)->scale == scale, "%s: scale %g, want %g", model,
+          amlfs_model_get_shape(m)->scale, scale);
     /* the initialisation equals the reference's, tensor by tensor */
     for (int i = 0; i < amlfs_model_tensor_count(m); i++) {
         amlfs_tensor *t = amlfs_model_tensor(m, i);
@@ -78,7 +133,7 @@ static void run_case(amlfs_context *ctx, hid_t f, const char *model, int channel
             got += t->data[j];
         CHECK_CLOSE(got, want, 1e-4, 1e-5, path);
     }
-    size_t pixels = (size_t)n * channels * size * size;
+    size_t pixels = (size_t)n * channels * height * width;
     float *x = malloc(pixels * sizeof(float));
     int32_t y[64];
     snprintf(path, sizeof path, "%s/x", model);
@@ -89,8 +144,8 @@ static void run_case(amlfs_context *ctx, hid_t f, const char *model, int channel
     double theta[24] = {0};
     for (int j = 0; j < 6; j++)
         theta[j] = theta[12 + j] = 1.0;
-    amlfs_loss_spec spec = {.space = AMLFS_SPACE_PROB, .intervals = 6,
-                            .theta = theta, .scale = 0};
+    amlfs_loss_spec spec = {.space = scale > 0 ? AMLFS_SPACE_COSINE : AMLFS_SPACE_PROB,
+                            .intervals = 6, .theta = theta, .scale = scale};
     int64_t correct = 0, clamped = 0;
     double loss = amlfs_model_train_step(m, x, y, n, &spec, 0.0, 0.0, 0.0, 0, 1, &correct,
                                          &clamped);
@@ -98,18 +153,34 @@ static void run_case(amlfs_context *ctx, hid_t f, const char *model, int channel
     snprintf(path, sizeof path, "%s/loss", model);
     H5LTread_dataset_double(f, path, &want_loss);
     CHECK_CLOSE(loss, want_loss, 1e-5, 1e-5, "loss");
-    float *want = malloc(pixels * sizeof(float) + 400000 * sizeof(float));
+    size_t largest = pixels + (size_t)n * 4096;
+    for (int i = 0; i < amlfs_model_tensor_count(m); i++)
+        largest = amlfs_model_tensor(m, i)->size > largest ? amlfs_model_tensor(m, i)->size : largest;
+    float *want = malloc(largest * sizeof(float));
     snprintf(path, sizeof path, "%s/logits", model);
-    if (read_floats(f, path, want, (size_t)n * classes) >= 0)
-        compare(path, amlfs_model_last_logits(m), want, (size_t)n * classes);
+    CHECK(read_floats(f, path, want, (size_t)n * classes) >= 0, "%s", path);
+    compare(path, amlfs_model_last_logits(m), want, (size_t)n * classes);
     for (int i = 0; i < amlfs_model_tensor_count(m); i++) {
         amlfs_tensor *t = amlfs_model_tensor(m, i);
+        if (sampled && t->kind == TENSOR_PARAM) {
+            compare_sampled(f, model, t);
+            continue;
+        }
         snprintf(path, sizeof path, "%s/%s/%s", model,
                  t->kind == TENSOR_PARAM ? "grad" : "buffer", t->name);
         int ok = read_floats(f, path, want, t->size) >= 0;
         CHECK(ok, "%s: missing or of another size", path);
         if (ok)
             compare(path, t->kind == TENSOR_PARAM ? t->grad : t->data, want, t->size);
+    }
+    if (scale > 0) { /* the inference embedding, after the step moved the running statistics */
+        int d = amlfs_model_embedding_dim(m);
+        float *emb = malloc((size_t)n * d * sizeof(float));
+        amlfs_model_embed(m, x, n, emb);
+        snprintf(path, sizeof path, "%s/embedding", model);
+        CHECK(read_floats(f, path, want, (size_t)n * d) >= 0, "%s", path);
+        compare(path, emb, want, (size_t)n * d);
+        free(emb);
     }
     free(want);
     free(x);
@@ -128,8 +199,10 @@ int main(void)
     amlfs_context *ctx = amlfs_context_create(cpu, 1, err, sizeof err);
     CHECK(ctx != NULL, "context: %s", err);
     if (ctx) {
-        run_case(ctx, f, "small-cnn", 1, 28);
-        run_case(ctx, f, "resnet20", 3, 32);
+        run_case(ctx, f, "small-cnn");
+        run_case(ctx, f, "resnet20");
+        run_case(ctx, f, "face-small");
+        run_case(ctx, f, "sphere20");
         amlfs_context_destroy(ctx);
     }
     H5Fclose(f);

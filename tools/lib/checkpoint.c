@@ -23,6 +23,26 @@ void amlfs_state_read(amlfs_train_state *st, const char *path)
     st->shape.height = (int)amlfs_attr_i64(f, "/", "height");
     st->shape.width = (int)amlfs_attr_i64(f, "/", "width");
     st->shape.batch = (int)amlfs_attr_i64(f, "/", "batch");
+    /* the cosine head's: optional (absent for linear heads; the model's defaults else) */
+    int cosine = st->shape.model == AMLFS_MODEL_SPHERE20 || st->shape.model == AMLFS_MODEL_FACE_SMALL;
+    int has_scale = amlfs_attr_exists(f, "/", "scale"),
+        has_embedding = amlfs_attr_exists(f, "/", "embedding");
+    if (!cosine && (has_scale || has_embedding))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@%s: only cosine-head models have it (this is a %s)",
+                   has_scale ? "scale" : "embedding", amlfs_model_names[st->shape.model]);
+    if (has_scale) {
+        st->shape.scale = amlfs_attr_f64(f, "/", "scale");
+        if (!(st->shape.scale > 0) || !isfinite(st->shape.scale))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/@scale: %g, expected a finite s > 0",
+                       st->shape.scale);
+    }
+    if (has_embedding) {
+        int64_t e = amlfs_attr_i64(f, "/", "embedding");
+        if (e < 1 || e > 65536)
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/@embedding: %lld, expected 1 to 65536",
+                       (long long)e);
+        st->shape.embedding = (int)e;
+    }
     amlfs_attr_str(f, "/", "dataset", st->dataset, sizeof st->dataset);
     st->schedule = amlfs_attr_enum(f, "/", "schedule", amlfs_schedule_names);
     st->augment = amlfs_attr_enum(f, "/", "augment", amlfs_augment_names);
@@ -171,6 +191,10 @@ void amlfs_checkpoint_write(const amlfs_train_state *st, amlfs_model *m, amlfs_c
     amlfs_attr_set_i64(f, "/", "height", st->shape.height);
     amlfs_attr_set_i64(f, "/", "width", st->shape.width);
     amlfs_attr_set_i64(f, "/", "batch", st->shape.batch);
+    if (amlfs_model_head_is_cosine(m)) { /* as built: the defaults filled in */
+        amlfs_attr_set_f64(f, "/", "scale", amlfs_model_get_shape(m)->scale);
+        amlfs_attr_set_i64(f, "/", "embedding", amlfs_model_get_shape(m)->embedding);
+    }
     amlfs_attr_set_f64(f, "/", "lr", st->lr);
     amlfs_attr_set_f64(f, "/", "momentum", st->momentum);
     amlfs_attr_set_i64(f, "/", "nesterov", st->nesterov);

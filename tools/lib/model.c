@@ -1,4 +1,5 @@
-/* model.c: small-cnn and resnet20 as a list of layers over the fast path.
+/* model.c: small-cnn, resnet20, sphere20 and face-small as a list of layers over the fast
+ * path.
  *
  * Activations: the input and (N,C) features are plain; every (N,C,H,W) activation a
  * layer computes is in the device's native layout (amlfs_layers.h), so on the CPU the
@@ -11,7 +12,8 @@
  *     so a basic block keeps 4 activations instead of 7;
  *   - activation gradients live only from the first consumer's backward to the
  *     producer's: they take buffers from a small pool, assigned once per model by
- *     walking the backward (gradient_slots); a ReLU's or an add's input gradient takes
+ *     walking the backward (gradient_slots); a ReLU's, a PReLU's or an add's input
+ *     gradient takes
  *     over its output gradient's buffer (their backward runs in place). */
 #include "model.h"
 #include "amlfs_rng.h"
@@ -21,10 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const amlfs_model_names[] = {"small-cnn", "resnet20", NULL};
+const char *const amlfs_model_names[] = {"small-cnn", "resnet20", "sphere20", "face-small",
+                                         NULL};
 
 typedef enum {
-    L_CONV, L_BN, L_RELU, L_MAXPOOL, L_GAP, L_LINEAR, L_ADD, L_SHORTCUT, L_TOPLAIN
+    L_CONV, L_BN, L_RELU, L_MAXPOOL, L_GAP, L_LINEAR, L_ADD, L_SHORTCUT, L_TOPLAIN, L_PRELU,
+    L_COSINE
 } layer_kind;
 
 /* One layer: reads activation `in` (and `in2` for the add), writes activation `out`.
@@ -36,7 +40,7 @@ typedef struct {
     int c, h, w;          /* input, per sample */
     int k, oh, ow;        /* output, per sample */
     int kernel, stride, pad;
-    int weight, bias;     /* tensor indices, -1 none (conv, linear) */
+    int weight, bias;     /* tensor indices, -1 none (conv, linear, cosine; PReLU's slope) */
     int gamma, beta, mean, var; /* batch norm */
     float *save_mean, *save_var; /* batch norm: the batch's statistics */
     void *workspace;      /* max pooling: where the maxima were */
@@ -154,18 +158,28 @@ static void finish_layer(builder *b, layer *l, int k, int oh, int ow)
     finish_layer_as(b, l, k, oh, ow, AMLFS_LAYOUT_NATIVE);
 }
 
-static void conv(builder *b, const char *name, int k, int kernel, int stride, int pad)
+static void conv_with(builder *b, const char *name, int k, int kernel, int stride, int pad,
+                      int has_bias)
 {
     layer *l = new_layer(b, L_CONV);
     char tn[64];
     snprintf(tn, sizeof tn, "%s.weight", name);
-    int64_t dims[4] = {k, b->c, kernel, kernel};
+    int64_t dims[4] = {k, b->c, kernel, kernel}, bd[1] = {k};
     l->weight = add_tensor(b->m, tn, TENSOR_PARAM, 4, dims, b->c * kernel * kernel, 0);
+    if (has_bias) { /* nn.Conv2d's bias: uniform in +-1/sqrt(fan_in) as its weight */
+        snprintf(tn, sizeof tn, "%s.bias", name);
+        l->bias = add_tensor(b->m, tn, TENSOR_PARAM, 1, bd, b->c * kernel * kernel, 0);
+    }
     l->kernel = kernel;
     l->stride = stride;
     l->pad = pad;
     finish_layer(b, l, k, (b->h + 2 * pad - kernel) / stride + 1,
                  (b->w + 2 * pad - kernel) / stride + 1);
+}
+
+static void conv(builder *b, const char *name, int k, int kernel, int stride, int pad)
+{
+    conv_with(b, name, k, kernel, stride, pad, 0);
 }
 
 static void batchnorm(builder *b, const char *name)
@@ -188,6 +202,18 @@ static void relu(builder *b)
 {
     layer *l = new_layer(b, L_RELU);
     finish_layer_as(b, l, b->c, b->h, b->w, b->layout); /* after a linear layer: plain */
+}
+
+/* torch.nn.PReLU(C): one slope per channel, 0.25 at first; "NAME.weight" as PyTorch
+ * names it. */
+static void prelu(builder *b, const char *name)
+{
+    layer *l = new_layer(b, L_PRELU);
+    char tn[64];
+    int64_t dims[1] = {b->c};
+    snprintf(tn, sizeof tn, "%s.weight", name);
+    l->weight = add_tensor(b->m, tn, TENSOR_PARAM, 1, dims, 0, 0.25f);
+    finish_layer_as(b, l, b->c, b->h, b->w, b->layout);
 }
 
 static void maxpool(builder *b, int kernel, int stride)
@@ -221,6 +247,35 @@ static void linear(builder *b, const char *name, int out)
     snprintf(tn, sizeof tn, "%s.bias", name);
     l->bias = add_tensor(b->m, tn, TENSOR_PARAM, 1, bd, in, 0.0f);
     finish_layer_as(b, l, out, 1, 1, AMLFS_LAYOUT_PLAIN);
+}
+
+/* The cosine head over plain (N, D) features: W (classes, D), drawn as a linear weight. */
+static void cosine_head(builder *b, const char *name, int classes)
+{
+    layer *l = new_layer(b, L_COSINE);
+    char tn[64];
+    int64_t wd[2] = {classes, b->c};
+    snprintf(tn, sizeof tn, "%s.weight", name);
+    l->weight = add_tensor(b->m, tn, TENSOR_PARAM, 2, wd, b->c, 0);
+    finish_layer_as(b, l, classes, 1, 1, AMLFS_LAYOUT_PLAIN);
+}
+
+/* sphere20's residual unit: x + PReLU(conv(PReLU(conv(x)))), convolutions without bias. */
+static void sphere_unit(builder *b, const char *name)
+{
+    int unit_in = b->act, k = b->c;
+    char n[64];
+    snprintf(n, sizeof n, "%s.conv1", name);
+    conv(b, n, k, 3, 1, 1);
+    snprintf(n, sizeof n, "%s.prelu1", name);
+    prelu(b, n);
+    snprintf(n, sizeof n, "%s.conv2", name);
+    conv(b, n, k, 3, 1, 1);
+    snprintf(n, sizeof n, "%s.prelu2", name);
+    prelu(b, n);
+    layer *add = new_layer(b, L_ADD); /* in: the branch (written over), in2: the unit's input */
+    add->in2 = unit_in;
+    finish_layer(b, add, k, b->h, b->w);
 }
 
 /* He et al.'s basic block with an option-A shortcut. */
@@ -307,7 +362,46 @@ static int build_layers(amlfs_model *m)
         linear(&b, "fc", s->classes);
         return 0;
     }
-    return snprintf(m->err, sizeof m->err, "unknown model %d (small-cnn, resnet20)",
+    if (s->model == AMLFS_MODEL_SPHERE20) {
+        if (s->height < 16 || s->width < 16)
+            return snprintf(m->err, sizeof m->err, "sphere20 needs images of 16x16 or more "
+                            "(112x96 as in the paper)"), -1;
+        static const int width[4] = {64, 128, 256, 512}, units[4] = {1, 2, 4, 1};
+        for (int stage = 0; stage < 4; stage++) {
+            char n[48];
+            snprintf(n, sizeof n, "stage%d.conv", stage + 1);
+            conv_with(&b, n, width[stage], 3, 2, 1, 1);
+            snprintf(n, sizeof n, "stage%d.prelu", stage + 1);
+            prelu(&b, n);
+            for (int u = 0; u < units[stage]; u++) {
+                snprintf(n, sizeof n, "stage%d.unit%d", stage + 1, u);
+                sphere_unit(&b, n);
+            }
+        }
+        linear(&b, "fc", s->embedding);
+        cosine_head(&b, "head", s->classes);
+        return 0;
+    }
+    if (s->model == AMLFS_MODEL_FACE_SMALL) {
+        if (s->height < 8 || s->width < 8)
+            return snprintf(m->err, sizeof m->err, "face-small needs images of 8x8 or more"), -1;
+        static const int width[3] = {16, 32, 64};
+        for (int stage = 0; stage < 3; stage++) {
+            char n[32];
+            snprintf(n, sizeof n, "conv%d", stage + 1);
+            conv(&b, n, width[stage], 3, 1, 1);
+            snprintf(n, sizeof n, "bn%d", stage + 1);
+            batchnorm(&b, n);
+            snprintf(n, sizeof n, "prelu%d", stage + 1);
+            prelu(&b, n);
+            maxpool(&b, 2, 2);
+        }
+        linear(&b, "fc", s->embedding);
+        cosine_head(&b, "head", s->classes);
+        return 0;
+    }
+    return snprintf(m->err, sizeof m->err, "unknown model %d (small-cnn, resnet20, sphere20, "
+                    "face-small)",
                     (int)s->model), -1;
 }
 
@@ -323,6 +417,7 @@ static void destroy_set(amlfs_model *m, plan_set *ps)
         case L_BN: amlfs_bn_plan_destroy(ps->plan[i]); break;
         case L_MAXPOOL: amlfs_pool_plan_destroy(ps->plan[i]); break;
         case L_LINEAR: amlfs_linear_plan_destroy(ps->plan[i]); break;
+        case L_COSINE: amlfs_cosine_plan_destroy(ps->plan[i]); break;
         default: break;
         }
     }
@@ -333,7 +428,7 @@ static void destroy_set(amlfs_model *m, plan_set *ps)
 static amlfs_conv_shape conv_shape(const amlfs_model *m, const layer *l, int n)
 {
     amlfs_conv_shape s = {n, l->c, l->h, l->w, l->k, l->kernel, l->kernel, l->stride, l->pad,
-                          0, m->layout[l->in], m->layout[l->out]};
+                          l->bias >= 0, m->layout[l->in], m->layout[l->out]};
     return s;
 }
 
@@ -353,6 +448,12 @@ static amlfs_pool_shape pool_shape(const amlfs_model *m, const layer *l, int n)
 static amlfs_linear_shape linear_shape(const layer *l, int n)
 {
     amlfs_linear_shape s = {n, l->c, l->k, l->bias >= 0};
+    return s;
+}
+
+static amlfs_prelu_shape prelu_shape(const amlfs_model *m, const layer *l, int n)
+{
+    amlfs_prelu_shape s = {n, l->c, l->h, l->w, m->layout[l->in]};
     return s;
 }
 
@@ -402,6 +503,11 @@ static plan_set *plans_for(amlfs_model *m, int n)
             ps->plan[i] = amlfs_linear_plan_create(m->ctx, &s, err, sizeof err);
             break;
         }
+        case L_COSINE: {
+            amlfs_cosine_shape s = {n, l->c, l->k};
+            ps->plan[i] = amlfs_cosine_plan_create(m->ctx, &s, err, sizeof err);
+            break;
+        }
         default: continue;
         }
         if (!ps->plan[i]) {
@@ -431,7 +537,7 @@ static int in_place(const amlfs_model *m, const layer *l, const int *producer)
 
 /* The gradient buffers: walks the backward as backward() runs it and gives each
  * activation's gradient a slot of the pool from the first consumer that writes it to its
- * producer, after which the slot is free again. A ReLU's or an add's first input
+ * producer, after which the slot is free again. A ReLU's, a PReLU's or an add's first input
  * gradient takes over its output gradient's slot (the two run in place, and the output
  * gradient has no other reader). slot[a] for every activation but the image (-1);
  * returns the number of slots. */
@@ -449,7 +555,7 @@ static int gradient_slots(const amlfs_model *m, int *slot)
             int a = inputs[j];
             if (a <= 0 || seen[a]++ > 0) /* the image, none, or summed in via scratch */
                 continue;
-            if (j == 0 && (l->kind == L_RELU || l->kind == L_ADD)) {
+            if (j == 0 && (l->kind == L_RELU || l->kind == L_ADD || l->kind == L_PRELU)) {
                 slot[a] = slot[l->out];
                 taken_over = 1;
             } else {
@@ -511,6 +617,22 @@ amlfs_model *amlfs_model_create(amlfs_context *ctx, const amlfs_model_shape *sha
                  shape->classes, shape->batch, shape->channels);
         free(m);
         return NULL;
+    }
+    int cosine = shape->model == AMLFS_MODEL_SPHERE20 || shape->model == AMLFS_MODEL_FACE_SMALL;
+    if (!cosine) {
+        m->shape.scale = 0;
+        m->shape.embedding = 0;
+    } else {
+        if (m->shape.scale == 0)
+            m->shape.scale = AMLFS_DEFAULT_SCALE;
+        if (m->shape.embedding == 0)
+            m->shape.embedding = shape->model == AMLFS_MODEL_SPHERE20 ? 512 : 128;
+        if (!(m->shape.scale > 0) || !isfinite(m->shape.scale) || m->shape.embedding < 1) {
+            snprintf(err, errlen, "bad cosine head: scale %g, embedding %d", m->shape.scale,
+                     m->shape.embedding);
+            free(m);
+            return NULL;
+        }
     }
     if (build(m) != 0) {
         snprintf(err, errlen, "%s", m->err);
@@ -649,7 +771,15 @@ static void forward(amlfs_model *m, plan_set *ps, int n, int training)
         float *out = m->act[l->out];
         const float *in = m->act[l->in];
         switch (l->kind) {
-        case L_CONV: amlfs_conv_forward(ps->plan[i], out, in, T(l->weight), NULL); break;
+        case L_CONV:
+            amlfs_conv_forward(ps->plan[i], out, in, T(l->weight), l->bias >= 0 ? T(l->bias) : NULL);
+            break;
+        case L_PRELU: {
+            amlfs_prelu_shape s = prelu_shape(m, l, n);
+            amlfs_prelu_forward(m->ctx, out, in, T(l->weight), &s);
+            break;
+        }
+        case L_COSINE: amlfs_cosine_forward(ps->plan[i], out, in, T(l->weight)); break;
         case L_BN:
             if (training)
                 amlfs_bn_forward_train(ps->plan[i], out, l->save_mean, l->save_var, T(l->mean),
@@ -712,7 +842,15 @@ static void backward(amlfs_model *m, plan_set *ps, int n)
         float *din = l->in == 0 ? NULL : gradient_target(m, l->in, seen);
         switch (l->kind) {
         case L_CONV:
-            amlfs_conv_backward(ps->plan[i], din, G(l->weight), NULL, dout, in, T(l->weight));
+            amlfs_conv_backward(ps->plan[i], din, G(l->weight), G(l->bias), dout, in, T(l->weight));
+            break;
+        case L_PRELU: {
+            amlfs_prelu_shape s = prelu_shape(m, l, n);
+            amlfs_prelu_backward(m->ctx, din, G(l->weight), dout, in, T(l->weight), &s);
+            break;
+        }
+        case L_COSINE:
+            amlfs_cosine_backward(ps->plan[i], din, G(l->weight), dout, in, T(l->weight));
             break;
         case L_BN:
             amlfs_bn_backward_train(ps->plan[i], din, G(l->gamma), G(l->beta), dout, in,
@@ -822,4 +960,32 @@ void amlfs_model_infer(amlfs_model *m, const float *x, int n, float *logits)
     forward(m, ps, n, 0);
     int last = m->layer[m->nlayers - 1].out;
     amlfs_download(m->ctx, logits, m->act[last], (size_t)n * m->shape.classes * sizeof(float));
+}
+
+int amlfs_model_head_is_cosine(const amlfs_model *m)
+{
+    return m->layer[m->nlayers - 1].kind == L_COSINE;
+}
+
+int amlfs_model_embedding_dim(const amlfs_model *m)
+{
+    return (int)m->act_size[m->layer[m->nlayers - 1].in];
+}
+
+const amlfs_model_shape *amlfs_model_get_shape(const amlfs_model *m) { return &m->shape; }
+
+void amlfs_model_embed(amlfs_model *m, const float *x, int n, float *features)
+{
+    int d = amlfs_model_embedding_dim(m);
+    plan_set *ps = plans_for(m, n);
+    if (!ps) {
+        for (size_t i = 0; i < (size_t)n * d; i++)
+            features[i] = NAN;
+        return;
+    }
+    amlfs_upload(m->ctx, m->act[0], x, (size_t)n * m->act_size[0] * sizeof(float));
+    forward(m, ps, n, 0);
+    /* the head's input: plain (N, D) features, kept (the head writes a new activation) */
+    amlfs_download(m->ctx, features, m->act[m->layer[m->nlayers - 1].in],
+                   (size_t)n * d * sizeof(float));
 }

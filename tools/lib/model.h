@@ -9,7 +9,19 @@
  *              strides 2); global average pooling; linear C. Shortcuts are option A
  *              (parameter-free: subsample and zero-pad channels), as in the paper's
  *              CIFAR experiments.
- * Convolutions have no bias (batch norm follows each); linear layers do.
+ *   sphere20:  the SphereFace / CosFace 20-layer residual face net ("sphere20a", 112x96
+ *              input): four stages of 64, 128, 256, 512 channels, each a stride-2 conv3x3
+ *              with bias and a PReLU, then 1, 2, 4, 1 residual units x + PReLU(conv3x3(
+ *              PReLU(conv3x3(x)))) (convolutions without bias, identity shortcut, no BN);
+ *              a linear layer to the embedding (512); the cosine head.
+ *   face-small: three stages conv3x3 (16, 32, 64), BN, PReLU, maxpool 2; a linear
+ *              embedding (128); the cosine head (tests and 2 cores).
+ * small-cnn's and resnet20's convolutions have no bias (batch norm follows each); linear
+ * layers do. A cosine head (sphere20, face-small) has one weight W (classes, embedding)
+ * and outputs cos (N, classes) = normalised W times the normalised embedding, no bias.
+ * PReLU slopes start at 0.25 (torch.nn.PReLU's default); the head's W is drawn as a
+ * linear weight of fan-in = embedding (uniform in +-1/sqrt(embedding): only its rows'
+ * directions matter to the cosines).
  * Initialisation: PyTorch's default, uniform in +-1/sqrt(fan_in) for convolution and
  * linear weights and for linear biases (fan_in: the weight's inputs per output), from
  * Philox stream (seed, 0, 0, AMLFS_STREAM_INIT), tensor after tensor in build order;
@@ -42,14 +54,25 @@ typedef struct amlfs_model amlfs_model;
 
 /* The architectures; amlfs_model_names (indexed by it, NULL-ended) spells them as the
  * checkpoints and --model do. */
-typedef enum { AMLFS_MODEL_SMALL_CNN = 0, AMLFS_MODEL_RESNET20 = 1 } amlfs_model_kind;
+typedef enum {
+    AMLFS_MODEL_SMALL_CNN = 0,
+    AMLFS_MODEL_RESNET20 = 1,
+    AMLFS_MODEL_SPHERE20 = 2,
+    AMLFS_MODEL_FACE_SMALL = 3
+} amlfs_model_kind;
 extern const char *const amlfs_model_names[];
 
 typedef struct {
     amlfs_model_kind model;
     int classes, channels, height, width;
     int batch; /* the largest batch a step or an inference is given */
+    double scale;  /* the cosine head's s (the caller's loss spec uses it); 0 for a linear
+                      head; a cosine head given 0 gets AMLFS_DEFAULT_SCALE */
+    int embedding; /* the embedding width of a cosine-head model; 0: its default (512
+                      sphere20, 128 face-small); 0 for a linear head */
 } amlfs_model_shape;
+
+#define AMLFS_DEFAULT_SCALE 64.0
 
 /* Builds the named model for shape on ctx, tensors initialised from seed.
  * Returns NULL with a message in err (unknown model, images too small, a backend
@@ -65,8 +88,21 @@ amlfs_tensor *amlfs_model_find(amlfs_model *m, const char *name);
 /* Number of learnable parameters (elements). */
 size_t amlfs_model_parameters(const amlfs_model *m);
 
+/* 1 when the model ends in a cosine head (its outputs are cosines in [-1, 1], trained
+ * with a cosine-space loss of scale shape.scale), else 0 (logits). */
+int amlfs_model_head_is_cosine(const amlfs_model *m);
+/* The width D of the features the head reads: the embedding of a cosine-head model, the
+ * last linear layer's input for the others. */
+int amlfs_model_embedding_dim(const amlfs_model *m);
+/* features (n, D) host memory: the embedding the head reads (before its
+   normalisation), inference mode; n <= batch */
+void amlfs_model_embed(amlfs_model *m, const float *x, int n, float *features);
+/* The shape as built (scale and embedding with their defaults filled in). */
+const amlfs_model_shape *amlfs_model_get_shape(const amlfs_model *m);
+
 /* One SGD step on a batch x (n,C,H,W) float32 in host memory, y (n), n <= batch:
- * forward in training mode, the searchable loss of spec on the logits, backward, SGD
+ * forward in training mode, the searchable loss of spec on the logits (a cosine head:
+ * on the cosines, spec a cosine-space loss with spec->scale), backward, SGD
  * with lr, momentum, weight decay (all parameters), nesterov. first_step: no momentum
  * buffer yet. Returns the batch's mean loss (non-finite: the step is not applied) and
  * adds to *correct the batch's top-1 hits and to *clamped its clamped samples. */
@@ -75,10 +111,11 @@ double amlfs_model_train_step(amlfs_model *m, const float *x, const int32_t *y, 
                               double weight_decay, int nesterov, int first_step,
                               int64_t *correct, int64_t *clamped);
 
-/* The logits of the last training step, (n, classes), host memory. */
+/* The logits (cosines for a cosine head) of the last training step, (n, classes), host
+ * memory. */
 const float *amlfs_model_last_logits(const amlfs_model *m);
 
-/* Inference: logits (n, classes) in host memory for x (n,C,H,W), n <= batch, with the
+/* Inference: logits (cosines for a cosine head) (n, classes) in host memory for x (n,C,H,W), n <= batch, with the
  * running batch-norm statistics. */
 void amlfs_model_infer(amlfs_model *m, const float *x, int n, float *logits);
 
