@@ -76,9 +76,11 @@ static eval_task dataset_task(const char *path)
     return (eval_task)t;
 }
 
-/* Top-1, top-5 and the mean cross-entropy of the split's images. */
+/* Top-1, top-5 and the mean cross-entropy of the split's images (of s cos for a cosine
+ * head of scale s). */
 static void classify(amlfs_model *m, const amlfs_split *s, int batch, eval_metrics *r)
 {
+    double scale = amlfs_model_head_is_cosine(m) ? amlfs_model_get_shape(m)->scale : 0.0;
     int classes = s->classes, k = classes < 5 ? classes : 5;
     int *order = amlfs_zalloc((size_t)s->n, sizeof(int));
     for (int i = 0; i < s->n; i++)
@@ -93,6 +95,9 @@ static void classify(amlfs_model *m, const amlfs_split *s, int batch, eval_metri
         int count = s->n - first < batch ? s->n - first : batch;
         amlfs_make_batch(s, order, first, count, AUGMENT_NONE, 0, 0, 0, x, y);
         amlfs_model_infer(m, x, count, logits);
+        if (scale > 0) /* a cosine head's logits are s cos */
+            for (size_t i = 0; i < (size_t)count * classes; i++)
+                logits[i] = (float)(scale * logits[i]);
         amlfs_softmax_ce(logits, y, count, classes, row_loss, NULL);
         for (int i = 0; i < count; i++) {
             const float *row = logits + (size_t)i * classes;

@@ -32,6 +32,8 @@ const amlfs_config_key amlfs_config_keys[] = {
     {"noise_kind", "choice", "symmetric,pair", "symmetric", "how noisy labels are drawn"},
     {"model", "choice", "small-cnn,resnet20,sphere20,face-small", "@",
      "architecture (fashion-mnist: small-cnn; cifar10: resnet20; face: sphere20)"},
+    {"scale", "float", "0.001..10000", "64",
+     "cosine heads (sphere20, face-small): the scale s of the cosine-space loss"},
     {"batch", "int", "1..65536", "@", "training batch size (100; 128; 256)"},
     {"lr", "float", "0..1000", "@", "base learning rate (0.05; 0.1; 0.1)"},
     {"momentum", "float", "0..0.9999", "0.9", "SGD momentum"},
