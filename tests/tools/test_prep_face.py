@@ -93,7 +93,7 @@ class PrepFace(ToolTest):
         k = 0
         for ident, n in zip(ids, per):
             for i in range(n):
-                ext = (".jpg", ".png", ".jpeg", ".JPG")[(k + i) % 4]
+                ext = (".jpg", ".png", ".jpeg", ".JPG", ".png")[k % 5]
                 self.write_image(os.path.join(d, ident, f"img{i:02d}{ext}"), rng, k)
                 k += 1
             with open(os.path.join(d, ident, "notes.txt"), "w") as f:

@@ -42,6 +42,26 @@ static void shape_point(const amlfs_canvas *c, const amlfs_jitter *j, int y, int
     *px = (v - 0.5f - j->dx) / j->scale + 0.5f;
 }
 
+/* The pixel rows [*y0, *y1) and columns [*x0, *x1) that the shape box
+ * [cy - ry, cy + ry] x [cx - rx, cx + rx] (shape coordinates) can reach, one pixel of
+ * margin each way. */
+static void shape_box(const amlfs_canvas *c, const amlfs_jitter *j, float cy, float cx,
+                      float ry, float rx, int *y0, int *y1, int *x0, int *x1)
+{
+    float top = ((cy - ry) - 0.5f) * j->scale + 0.5f + j->dy;
+    float bot = ((cy + ry) - 0.5f) * j->scale + 0.5f + j->dy;
+    float lft = ((cx - rx) - 0.5f) * j->scale + 0.5f + j->dx;
+    float rgt = ((cx + rx) - 0.5f) * j->scale + 0.5f + j->dx;
+    *y0 = (int)floorf(top * c->h) - 1;
+    *y1 = (int)ceilf(bot * c->h) + 1;
+    *x0 = (int)floorf(lft * c->w) - 1;
+    *x1 = (int)ceilf(rgt * c->w) + 1;
+    *y0 = *y0 < 0 ? 0 : *y0;
+    *x0 = *x0 < 0 ? 0 : *x0;
+    *y1 = *y1 > c->h ? c->h : *y1;
+    *x1 = *x1 > c->w ? c->w : *x1;
+}
+
 static void blend(amlfs_canvas *c, int y, int x, const float rgb[3], float a)
 {
     float *p = c->rgb + ((size_t)y * c->w + x) * 3;
@@ -52,8 +72,11 @@ static void blend(amlfs_canvas *c, int y, int x, const float rgb[3], float a)
 void amlfs_canvas_ellipse(amlfs_canvas *c, const amlfs_jitter *j, float cy, float cx, float ry,
                           float rx, const float rgb[3], float alpha, float soft)
 {
-    for (int y = 0; y < c->h; y++)
-        for (int x = 0; x < c->w; x++) {
+    int y0, y1, x0, x1; /* outside the box grown by soft, the cover is 0 */
+    float grow = soft / fminf(ry, rx) + 0.01f;
+    shape_box(c, j, cy, cx, ry * (1 + grow), rx * (1 + grow), &y0, &y1, &x0, &x1);
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) {
             float py, px;
             shape_point(c, j, y, x, &py, &px);
             float dy = (py - cy) / ry, dx = (px - cx) / rx;
@@ -68,8 +91,10 @@ void amlfs_canvas_ellipse(amlfs_canvas *c, const amlfs_jitter *j, float cy, floa
 void amlfs_canvas_blob(amlfs_canvas *c, const amlfs_jitter *j, float cy, float cx, float sy,
                        float sx, const float rgb[3], float alpha)
 {
-    for (int y = 0; y < c->h; y++)
-        for (int x = 0; x < c->w; x++) {
+    int y0, y1, x0, x1; /* d^2 < 25 only inside 5 sigma */
+    shape_box(c, j, cy, cx, 5 * sy, 5 * sx, &y0, &y1, &x0, &x1);
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) {
             float py, px;
             shape_point(c, j, y, x, &py, &px);
             float dy = (py - cy) / sy, dx = (px - cx) / sx;
