@@ -194,6 +194,9 @@ class PrepFace(ToolTest):
         a = self.prep("--val-identities", 2, train=train, lfw=lfw, pairs=pairs, out="a.h5")
         b = self.prep("--val-identities", 2, train=train, lfw=lfw, pairs=pairs, out="b.h5")
         self.assertTrue(filecmp.cmp(a, b, shallow=False), "same inputs, different bytes")
+        t1 = self.prep("--val-identities", 2, "--threads", 1, train=train, lfw=lfw, pairs=pairs,
+                       out="t1.h5")
+        self.assertTrue(filecmp.cmp(a, t1, shallow=False), "--threads 1 gives other bytes")
         c = self.prep("--val-identities", 2, "--seed", 7, train=train, lfw=lfw, pairs=pairs,
                       out="c.h5")
         self.assertFalse(np.array_equal(read(a, "/val/pairs"), read(c, "/val/pairs")))
@@ -311,9 +314,9 @@ class PrepFace(ToolTest):
         pairs = self.pairs_file("p.txt", "", self.PAIRS)
         ok = self.prep("--val-identities", 2, train=train, lfw=lfw, pairs=pairs, out="ok.h5")
         n_train, n_test = len(read(ok, "/train/labels")), len(read(ok, "/test/labels"))
-        ident = read(ok, "/train/identities")[0].decode()
-        victim = os.path.join(train, ident, [n for n in self.sorted_images(
-            os.path.join(train, ident)) if n.endswith(".jpg")][0])
+        victim = [os.path.join(train, i.decode(), n) for i in read(ok, "/train/identities")
+                  for n in self.sorted_images(os.path.join(train, i.decode()))
+                  if n.lower().endswith((".jpg", ".jpeg"))][0]
         for target in (victim,
                        os.path.join(lfw, "Carl_D", "Carl_D_0001.jpg")):
             with open(target, "wb") as f:
@@ -438,6 +441,11 @@ class Synth(ToolTest):
                 "--out", self.path("s.h5"))
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(run("amlfs-check", self.path("s.h5")).returncode, 0)
+        # test_schemas.py's own reading of h5dump -H against schemas/dataset.schema
+        from test_schemas import compare, h5dump_header, load_schemas
+        problems = compare(self.path("s.h5"), load_schemas()["dataset"],
+                           h5dump_header(self.path("s.h5")))
+        self.assertEqual(problems, [])
         self.assertEqual(read(self.path("s.h5"), "/test/pairs").shape, (12, 2))
         self.assertEqual(read(self.path("s.h5"), "/train/images").shape, (16, 3, 112, 96))
 

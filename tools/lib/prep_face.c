@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@ static const char usage[] =
     "usage: amlfs-prep face --train DIR --lfw-pairs pairs.txt --lfw-dir DIR --out F.h5\n"
     "                  [--size HxW] [--val-identities N] [--val-pairs P] [--probe DIR]\n"
     "                  [--distractors DIR] [--skip-bad] [--name NAME] [--seed S]\n"
+    "                  [--threads N]\n"
     "\n"
     "Writes a face dataset file (schema dataset, /@task face):\n"
     "  /train   the training folder's images (one sub-folder per identity, .jpg .jpeg\n"
@@ -47,6 +49,7 @@ static const char usage[] =
     "                       counted; without it the first one is an error\n"
     "  --name NAME          /@name (default face)\n"
     "  --seed S             0 to 4294967295 (default 1)\n"
+    "  --threads N          decoding threads (default: OMP_NUM_THREADS, else all cores)\n"
     "A progress line goes to stderr every 5 s on a big folder.\n"
     "\n"
     "Exit status: 0 written, 1 the write failed, 2 bad usage or input (an unreadable\n"
@@ -506,6 +509,7 @@ int amlfs_prep_face(int argc, char **argv)
                                          {"name", required_argument, 0, 'n'},
                                          {"out", required_argument, 0, 'o'},
                                          {"seed", required_argument, 0, 'S'},
+                                         {"threads", required_argument, 0, 'T'},
                                          {0, 0, 0, 0}};
     const char *train_dir = NULL, *lfw_pairs = NULL, *lfw_dir = NULL, *probe_dir = NULL;
     const char *dist_dir = NULL, *out = NULL, *name = "face";
@@ -528,6 +532,7 @@ int amlfs_prep_face(int argc, char **argv)
         case 'n': name = optarg; break;
         case 'o': out = optarg; break;
         case 'S': seed = amlfs_arg_int("--seed", optarg, 0, 0xffffffffLL); break;
+        case 'T': omp_set_num_threads((int)amlfs_arg_int("--threads", optarg, 1, 4096)); break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see "
                        "amlfs-prep face --help)", argv[optind - 1]);
