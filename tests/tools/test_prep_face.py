@@ -246,13 +246,19 @@ class PrepFace(ToolTest):
         dist = self.path("dist")
         for k, rel in enumerate(("x/b.jpg", "a.png", "x/a.jpg", "y/z/c.jpg")):
             self.write_image(os.path.join(dist, rel), rng, k)
+        # transparency is dropped, not composited: RGBA, and a palette with tRNS
+        rgba = smooth_image(rng, 90, 80, "RGB").convert("RGBA")
+        rgba.putalpha(Image.fromarray(rng.integers(0, 256, (90, 80), dtype=np.uint8)))
+        rgba.save(os.path.join(dist, "t.png"))
+        smooth_image(rng, 120, 100, "P").save(os.path.join(dist, "p.png"), transparency=5)
         f = self.prep("--val-identities", 2, "--probe", probe, "--distractors", dist,
                       train=train)
         self.assertEqual(run("amlfs-check", f).returncode, 0)
         np.testing.assert_array_equal(read(f, "/probe/labels"), [0, 0, 0, 1, 1])
-        np.testing.assert_array_equal(read(f, "/distractors/labels"), [-1] * 4)
+        np.testing.assert_array_equal(read(f, "/distractors/labels"), [-1] * 6)
         di = read(f, "/distractors/images")
-        for row, rel in enumerate(("a.png", "x/a.jpg", "x/b.jpg", "y/z/c.jpg")):
+        for row, rel in enumerate(("a.png", "p.png", "t.png", "x/a.jpg", "x/b.jpg",
+                                   "y/z/c.jpg")):
             ref = reference(os.path.join(dist, rel))
             self.assertLessEqual(np.abs(di[row].astype(int) - ref).max(), 1, rel)
         pi = read(f, "/probe/images")

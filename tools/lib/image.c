@@ -141,12 +141,14 @@ static uint8_t *decode_png(FILE *in, int *h, int *w, char *err, size_t errlen)
         png_set_gray_to_rgb(png);
     if (type & PNG_COLOR_MASK_ALPHA)
         png_set_strip_alpha(png);
-    /* a tRNS chunk is transparency: dropped like alpha (no png_set_tRNS_to_alpha) */
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
     png_uint_32 pw = png_get_image_width(png, info), ph = png_get_image_height(png, info);
     size_t stride = png_get_rowbytes(png, info);
-    if (stride != (size_t)pw * 3) {
+    /* a palette's tRNS comes out as alpha (png_set_palette_to_rgb expands it): dropped
+     * below, like the alpha channel */
+    int channels = stride == (size_t)pw * 4 ? 4 : 3;
+    if (stride != (size_t)pw * channels) {
         snprintf(err, errlen, "decodes to %zu bytes a row, expected %u RGB pixels", stride,
                  (unsigned)pw);
         png_destroy_read_struct(&png, &info, NULL);
@@ -162,6 +164,10 @@ static uint8_t *decode_png(FILE *in, int *h, int *w, char *err, size_t errlen)
     png_read_end(png, NULL);
     png_destroy_read_struct(&png, &info, NULL);
     free(rows);
+    if (channels == 4)
+        for (size_t p = 0; p < (size_t)pw * ph; p++)
+            for (int c = 0; c < 3; c++)
+                rgb[p * 3 + c] = rgb[p * 4 + c];
     *h = (int)ph;
     *w = (int)pw;
     return rgb;

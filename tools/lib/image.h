@@ -6,8 +6,9 @@
  * expanded to RGB, YCbCr converted to RGB by the library; CMYK files are refused. Any
  * libjpeg warning (premature end of data, corrupt data) is an error: a truncated or
  * damaged file is never half-read. PNG through libpng: palette and grey expanded to
- * RGB, 16-bit samples cut to their high byte, alpha dropped (not composited), as
- * PIL's Image.convert("RGB") does; libpng warnings are ignored, its errors are errors.
+ * RGB, alpha and tRNS transparency dropped (not composited), as PIL's
+ * Image.convert("RGB") does; 16-bit samples cut to their high byte (where PIL clips
+ * 16-bit greyscale to 255 instead); libpng warnings are ignored, its errors are errors.
  *
  * Resizing to H x W, each axis on its own (rows first, then columns, in double):
  *   - the same size: the pixels as they are (exact);
