@@ -30,18 +30,14 @@ DNNL_CFLAGS :=
 DNNL_LIBS   := -ldnnl
 endif
 
-# images: libjpeg(-turbo) and libpng (tools/lib/image.c)
-IMG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
-IMG_LIBS   := -ljpeg $(or $(shell pkg-config --libs libpng 2>/dev/null),-lpng16)
-
 # ---- flags ------------------------------------------------------------------------
 # snprintf into fixed buffers truncates on purpose (paths and messages), hence the -Wno
 WARN     := -Wall -Wextra -Werror -Wno-format-truncation
 CPPFLAGS := -D_GNU_SOURCE -DAMLFS_VERSION='"$(VERSION)"' -Ikernels -Itools/lib \
-            $(HDF5_CFLAGS) $(DNNL_CFLAGS) $(IMG_CFLAGS)
+            $(HDF5_CFLAGS) $(DNNL_CFLAGS)
 OPT      ?= -O2 -march=x86-64-v2
 CFLAGS   := -std=c11 $(OPT) -g $(WARN) -fopenmp
-LDLIBS   := $(HDF5_LIBS) $(DNNL_LIBS) $(IMG_LIBS) -lz -fopenmp -lm
+LDLIBS   := $(HDF5_LIBS) $(DNNL_LIBS) -lz -fopenmp -lm
 
 # The sanitizer build lives in its own tree and never mixes objects with the plain one.
 ifeq ($(SAN),1)
@@ -53,6 +49,11 @@ else
 B        := build/rel
 endif
 BIN := $(B)/bin
+
+# images: libjpeg(-turbo) and libpng (tools/lib/image.c)
+IMG_LIBS := -ljpeg $(or $(shell pkg-config --libs libpng 2>/dev/null),-lpng16)
+CPPFLAGS += $(shell pkg-config --cflags libpng 2>/dev/null)
+LDLIBS   += $(IMG_LIBS)
 
 # ---- sources ----------------------------------------------------------------------
 KERNEL_SRC := $(wildcard kernels/cpu/*.c)
@@ -105,8 +106,10 @@ help:
 # ---- Debian packages --------------------------------------------------------------
 DEB_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libdnnl-dev \
             librandom123-dev zlib1g-dev parallel gnuplot-nox slurm-wlm munge dataset-fashion-mnist \
-            python3 python3-h5py python3-numpy valgrind libjpeg62-turbo-dev libpng-dev
+            python3 python3-h5py python3-numpy valgrind
 BENCH_PKGS := python3-torch
+
+DEB_PKGS += libjpeg62-turbo-dev libpng-dev
 
 # Installs only what is missing, so a second run does no apt-get at all.
 deps:
@@ -235,10 +238,11 @@ CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Xlinker -rpath,$(CUDA_HOM
 cuda_rpath = -Xlinker --disable-new-dtags -Xlinker -rpath,'$$ORIGIN/$(1)'
 # the host libraries, with -Wl, spelled for nvcc
 comma      := ,
-CUDA_HOST_LIBS := $(patsubst -Wl$(comma)%,-Xlinker %,$(HDF5_LIBS) $(DNNL_LIBS)) $(IMG_LIBS) \
+CUDA_HOST_LIBS := $(patsubst -Wl$(comma)%,-Xlinker %,$(HDF5_LIBS) $(DNNL_LIBS)) \
               -lz -lm -Xcompiler -fopenmp
 # what lib/ leaves to the machine: the CUDA libraries and the C/C++ runtime
 CUDA_NOT_BUNDLED := linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcudart|libcudnn|libcublas
+CUDA_HOST_LIBS += $(IMG_LIBS)
 
 cuda:
 	@test -x "$(NVCC)" || { echo "cuda: nvcc not found at $(NVCC) (set CUDA_HOME)"; exit 1; }
