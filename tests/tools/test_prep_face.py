@@ -320,21 +320,45 @@ class PrepFace(ToolTest):
         pairs = self.pairs_file("p.txt", "", self.PAIRS)
         ok = self.prep("--val-identities", 2, train=train, lfw=lfw, pairs=pairs, out="ok.h5")
         n_train, n_test = len(read(ok, "/train/labels")), len(read(ok, "/test/labels"))
-        victim = [os.path.join(train, i.decode(), n) for i in read(ok, "/train/identities")
-                  for n in self.sorted_images(os.path.join(train, i.decode()))
-                  if n.lower().endswith((".jpg", ".jpeg"))][0]
-        for target in (victim,
+        def first_jpeg(idents):
+            return [(os.path.join(train, i, n), k, j) for k, i in enumerate(idents)
+                    for j, n in enumerate(self.sorted_images(os.path.join(train, i)))
+                    if n.lower().endswith((".jpg", ".jpeg"))][0]
+        names = [i.decode() for i in read(ok, "/train/identities")]
+        victim = first_jpeg(names)[0]
+        held = sorted(set(os.listdir(train)) - set(names))
+        val_victim, vk, vj = first_jpeg(held)
+        val_row = sum(len(self.sorted_images(os.path.join(train, i))) for i in held[:vk]) + vj
+        for target in (victim, val_victim,
                        os.path.join(lfw, "Carl_D", "Carl_D_0001.jpg")):
             with open(target, "wb") as f:
                 f.write(data[:len(data) // 2])
         p = run("amlfs-prep", "face", "--train", train, "--lfw-pairs", pairs, "--lfw-dir", lfw,
                 "--val-identities", 2, "--skip-bad", "--out", self.path("skip.h5"))
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn("skipped 2 unreadable images", p.stderr)
+        self.assertIn("skipped 3 unreadable images", p.stderr)
         f = self.path("skip.h5")
         self.assertEqual(run("amlfs-check", f).returncode, 0)
         self.assertEqual(len(read(f, "/train/labels")), n_train - 1)
         self.assertEqual(len(read(f, "/test/labels")), n_test - 1)
+        # the validation images without the skipped one, its pairs still consistent
+        np.testing.assert_array_equal(read(f, "/val/images"),
+                                      np.delete(read(ok, "/val/images"), val_row, axis=0))
+        np.testing.assert_array_equal(read(f, "/val/labels"),
+                                      np.delete(read(ok, "/val/labels"), val_row))
+        vp, vs, vl = read(f, "/val/pairs"), read(f, "/val/issame"), read(f, "/val/labels")
+        self.assertTrue(np.all((vp >= 0) & (vp < len(vl))))
+        np.testing.assert_array_equal(vl[vp[:, 0]] == vl[vp[:, 1]], vs.astype(bool))
+        # the test images without Carl_D_0001, the other pairs' rows shifted past it
+        keys = sorted({(t[0], t[1]) for t in self.PAIRS} | {(t[0], t[2]) if len(t) == 3 else
+                                                            (t[2], t[3]) for t in self.PAIRS})
+        gone = keys.index(("Carl_D", 1))
+        np.testing.assert_array_equal(read(f, "/test/images"),
+                                      np.delete(read(ok, "/test/images"), gone, axis=0))
+        okp, oks = read(ok, "/test/pairs"), read(ok, "/test/issame")
+        keep = ~np.any(okp == gone, axis=1)
+        np.testing.assert_array_equal(read(f, "/test/pairs"), okp[keep] - (okp[keep] > gone))
+        np.testing.assert_array_equal(read(f, "/test/issame"), oks[keep])
         dropped = sum(1 for t in self.PAIRS if ("Carl_D", 1) in
                       ([(t[0], t[1]), (t[0], t[2])] if len(t) == 3 else [t[0:2], t[2:4]]))
         self.assertEqual(dropped, 2)
