@@ -50,7 +50,7 @@ static const char usage[] =
     "  --name NAME          /@name (default face)\n"
     "  --seed S             0 to 4294967295 (default 1)\n"
     "  --threads N          decoding threads (default: OMP_NUM_THREADS, else all cores)\n"
-    "A progress line goes to stderr every 5 s on a big folder.\n"
+    "A progress line goes to stderr every 5 s on a big folder, when it is a terminal.\n"
     "\n"
     "Exit status: 0 written, 1 the write failed, 2 bad usage or input (an unreadable\n"
     "image, an identity with one image among the held-out ones, a malformed pairs.txt\n"
@@ -429,7 +429,7 @@ static int write_group(hid_t f, const char *group, const item_list *items, decod
         amlfs_h5_stream_append(&s, (hsize_t)out, buf);
         written += out;
         double now = amlfs_seconds();
-        if (now - last >= 5.0) {
+        if (amlfs_progress_on() && now - last >= 5.0) { /* DESIGN.md 2: on a terminal */
             int done = start + count;
             amlfs_note("%s: %d of %d images (%.1f%%), %.0f images/s", group, done, items->n,
                        100.0 * done / items->n, done / (now - t0));
