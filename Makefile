@@ -50,6 +50,11 @@ B        := build/rel
 endif
 BIN := $(B)/bin
 
+# images: libjpeg(-turbo) and libpng (tools/lib/image.c)
+IMG_LIBS := -ljpeg $(or $(shell pkg-config --libs libpng 2>/dev/null),-lpng16)
+CPPFLAGS += $(shell pkg-config --cflags libpng 2>/dev/null)
+LDLIBS   += $(IMG_LIBS)
+
 # ---- sources ----------------------------------------------------------------------
 KERNEL_SRC := $(wildcard kernels/cpu/*.c)
 LIB_SRC    := $(wildcard tools/lib/*.c)
@@ -103,6 +108,8 @@ DEB_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libdnnl-dev \
             librandom123-dev zlib1g-dev parallel gnuplot-nox slurm-wlm munge dataset-fashion-mnist \
             python3 python3-h5py python3-numpy valgrind
 BENCH_PKGS := python3-torch
+
+DEB_PKGS += libjpeg62-turbo-dev libpng-dev
 
 # Installs only what is missing, so a second run does no apt-get at all.
 deps:
@@ -235,6 +242,7 @@ CUDA_HOST_LIBS := $(patsubst -Wl$(comma)%,-Xlinker %,$(HDF5_LIBS) $(DNNL_LIBS)) 
               -lz -lm -Xcompiler -fopenmp
 # what lib/ leaves to the machine: the CUDA libraries and the C/C++ runtime
 CUDA_NOT_BUNDLED := linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcudart|libcudnn|libcublas
+CUDA_HOST_LIBS += $(IMG_LIBS)
 
 cuda:
 	@test -x "$(NVCC)" || { echo "cuda: nvcc not found at $(NVCC) (set CUDA_HOME)"; exit 1; }

@@ -185,6 +185,74 @@ void amlfs_h5_write_f64(hid_t loc, const char *path, int rank, const hsize_t *di
     amlfs_h5_write(loc, path, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, dims, data);
 }
 
+amlfs_h5_stream amlfs_h5_stream_create(hid_t loc, const char *path, hid_t file_type,
+                                       hid_t mem_type, int rank, const hsize_t *row_dims)
+{
+    amlfs_h5_stream s;
+    memset(&s, 0, sizeof s);
+    s.mem_type = mem_type;
+    s.rank = rank;
+    snprintf(s.path, sizeof s.path, "%s", path);
+    hsize_t maxdims[8], chunk[8];
+    hsize_t row = H5Tget_size(file_type);
+    s.dims[0] = 0;
+    maxdims[0] = H5S_UNLIMITED;
+    for (int i = 1; i < rank; i++) {
+        s.dims[i] = maxdims[i] = chunk[i] = row_dims[i - 1];
+        row *= row_dims[i - 1];
+    }
+    chunk[0] = row >= CHUNK_BYTES ? 1 : CHUNK_BYTES / (row ? row : 1);
+    hid_t space = H5Screate_simple(rank, s.dims, maxdims);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t dcpl = untracked(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, rank, chunk);
+    H5Pset_fletcher32(dcpl);
+    errno = 0;
+    s.ds = H5Dcreate2(loc, path, file_type, space, lcpl, dcpl, H5P_DEFAULT);
+    int e = errno;
+    H5Pclose(dcpl);
+    H5Pclose(lcpl);
+    H5Sclose(space);
+    if (s.ds < 0)
+        OUT_FAIL(loc, "cannot create dataset %s: %s", path, write_error(e));
+    return s;
+}
+
+void amlfs_h5_stream_append(amlfs_h5_stream *s, hsize_t rows, const void *data)
+{
+    if (rows == 0)
+        return;
+    hsize_t start[8] = {0}, count[8];
+    start[0] = s->dims[0];
+    count[0] = rows;
+    for (int i = 1; i < s->rank; i++)
+        count[i] = s->dims[i];
+    s->dims[0] += rows;
+    errno = 0;
+    int bad = H5Dset_extent(s->ds, s->dims) < 0;
+    hid_t fspace = bad ? -1 : H5Dget_space(s->ds);
+    hid_t mspace = H5Screate_simple(s->rank, count, NULL);
+    bad = bad || fspace < 0 ||
+          H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+          H5Dwrite(s->ds, s->mem_type, mspace, fspace, H5P_DEFAULT, data) < 0;
+    int e = errno;
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    H5Sclose(mspace);
+    if (bad)
+        OUT_FAIL(s->ds, "cannot write dataset %s: %s", s->path, write_error(e));
+}
+
+void amlfs_h5_stream_close(amlfs_h5_stream *s)
+{
+    errno = 0;
+    if (s->ds >= 0 && H5Dclose(s->ds) < 0)
+        amlfs_fail(AMLFS_EXIT_FAILED, NULL, "cannot write dataset %s: %s", s->path,
+                   write_error(errno));
+    s->ds = -1;
+}
+
 static void set_attr(hid_t loc, const char *obj, const char *name, hid_t file_type,
                      hid_t mem_type, hid_t space, const void *data)
 {

@@ -49,6 +49,21 @@ void amlfs_h5_write(hid_t loc, const char *path, hid_t file_type, hid_t mem_type
 void amlfs_h5_write_f64(hid_t loc, const char *path, int rank, const hsize_t *dims,
                         const double *data);
 
+/* A dataset written in pieces along its first dimension (streamed, never whole in
+ * memory): created empty with an unlimited first dimension and the chunking and
+ * Fletcher32 of amlfs_h5_write (row_dims: the rank-1 trailing dimensions); each
+ * append extends it by rows and writes them. */
+typedef struct {
+    hid_t ds, mem_type;
+    int rank;
+    hsize_t dims[8];
+    char path[256];
+} amlfs_h5_stream;
+amlfs_h5_stream amlfs_h5_stream_create(hid_t loc, const char *path, hid_t file_type,
+                                       hid_t mem_type, int rank, const hsize_t *row_dims);
+void amlfs_h5_stream_append(amlfs_h5_stream *s, hsize_t rows, const void *data);
+void amlfs_h5_stream_close(amlfs_h5_stream *s);
+
 /* Attributes on the object at path ("/" for the root). */
 void amlfs_attr_set_str(hid_t loc, const char *obj, const char *name, const char *value);
 void amlfs_attr_set_i64(hid_t loc, const char *obj, const char *name, int64_t value);

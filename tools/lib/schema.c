@@ -622,5 +622,19 @@ int amlfs_schema_validate(hid_t f, const char *kind, char *why, size_t n)
         if (cs && H5Aexists_by_name(f, "/cosines", "scale", H5P_DEFAULT) <= 0)
             return VIOLATION(&c, "/cosines@scale: required with /cosines, missing");
     }
+    /* a dataset file's optional face objects come in companions (dataset.schema) */
+    if (!strcmp(s->kind, "dataset")) {
+        static const char *const pairs[][2] = {
+            {"/val/pairs", "/val/issame"},       {"/test/pairs", "/test/issame"},
+            {"/probe", "/probe/images"},         {"/probe", "/probe/labels"},
+            {"/distractors", "/distractors/images"}, {"/distractors", "/distractors/labels"}};
+        for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+            int a = amlfs_h5_exists(f, pairs[i][0]), b = amlfs_h5_exists(f, pairs[i][1]);
+            if (a && !b)
+                return VIOLATION(&c, "%s: required with %s, missing", pairs[i][1], pairs[i][0]);
+            if (b && !a && i < 2)
+                return VIOLATION(&c, "%s: required with %s, missing", pairs[i][0], pairs[i][1]);
+        }
+    }
     return 0;
 }
