@@ -35,6 +35,8 @@ enum amlfs_stream {
     AMLFS_STREAM_INIT = 4,       /* weight initialisation */
     AMLFS_STREAM_NOISE = 5,      /* label noise in amlfs-prep */
     AMLFS_STREAM_SPLIT = 6,      /* the stratified validation split */
+    AMLFS_STREAM_FACE_PAIRS = 7, /* amlfs-prep face: held-out identities and their pairs */
+    AMLFS_STREAM_SYNTH = 8,      /* amlfs-synth: templates and per-image jitter */
     AMLFS_STREAM_TEST = 100      /* test data and benchmarks, never the tools */
 };
 

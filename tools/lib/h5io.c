@@ -136,6 +136,7 @@ hid_t amlfs_h5_group(hid_t loc, const char *path)
  * on every read; a scalar is stored compact, inside its object header and so under that
  * header's checksum. Empty datasets have nothing to check. */
 #define CHUNK_BYTES (1u << 20)
+#define CHUNK_ROW_ALONE (16u << 10) /* streamed datasets: rows this big are chunked alone */
 
 static void checksummed(hid_t dcpl, hid_t file_type, int rank, const hsize_t *dims)
 {
@@ -201,7 +202,10 @@ amlfs_h5_stream amlfs_h5_stream_create(hid_t loc, const char *path, hid_t file_t
         s.dims[i] = maxdims[i] = chunk[i] = row_dims[i - 1];
         row *= row_dims[i - 1];
     }
-    chunk[0] = row >= CHUNK_BYTES ? 1 : CHUNK_BYTES / (row ? row : 1);
+    /* rows of 16 KiB or more (a 112x96 RGB face is 32 KiB) get a chunk each: a streamed
+     * training split reads its batches' rows in random order, and HDF5 reads and
+     * checks a whole chunk for any row of it */
+    chunk[0] = row >= CHUNK_ROW_ALONE ? 1 : CHUNK_BYTES / (row ? row : 1);
     hid_t space = H5Screate_simple(rank, s.dims, maxdims);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);

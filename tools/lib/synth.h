@@ -12,10 +12,6 @@
 
 #include <stdint.h>
 
-/* The Philox stream of amlfs-synth (a number no other use takes; kernels/amlfs_rng.h
- * lists the others). */
-#define AMLFS_STREAM_SYNTH 8
-
 /* Interleaved RGB (h, w) in 0..255 units, float. */
 typedef struct {
     int h, w;
