@@ -291,7 +291,8 @@ class MetricTest(T.ToolTest):
     def test_verify_quantised_ties_and_folds(self):
         # features of a few integer levels: many equal distances, distances on the
         # threshold grid, zero distances (a row with itself), a zero row
-        for seed, folds, far in ((3, 10, 1e-3), (4, 7, 0.05), (5, 1, 0.01), (6, 2, 1e-3)):
+        for seed, folds, far in ((3, 10, 1e-3), (4, 7, 0.05), (5, 1, 0.01), (6, 2, 1e-3),
+                                (10, 5, 1.0)):  # the last: the interval of zero width
             with self.subTest(seed=seed, folds=folds):
                 rng = np.random.default_rng(seed)
                 x = rng.integers(-1, 2, (40, 4)).astype(np.float32)
