@@ -37,7 +37,9 @@ CPPFLAGS := -D_GNU_SOURCE -DAMLFS_VERSION='"$(VERSION)"' -Ikernels -Itools/lib \
             $(HDF5_CFLAGS) $(DNNL_CFLAGS)
 OPT      ?= -O2 -march=x86-64-v2
 CFLAGS   := -std=c11 $(OPT) -g $(WARN) -fopenmp
-LDLIBS   := $(HDF5_LIBS) $(DNNL_LIBS) -lopenblas -lz -fopenmp -lm
+# OpenBLAS (identification's sgemm) only in the programs that call it: its constructor
+# starts a thread pool in every program that loads it
+LDLIBS   := $(HDF5_LIBS) $(DNNL_LIBS) -Wl,--as-needed -lopenblas -Wl,--no-as-needed -lz -fopenmp -lm
 
 # The sanitizer build lives in its own tree and never mixes objects with the plain one.
 ifeq ($(SAN),1)
@@ -234,7 +236,7 @@ cuda_rpath = -Xlinker --disable-new-dtags -Xlinker -rpath,'$$ORIGIN/$(1)'
 # the host libraries, with -Wl, spelled for nvcc
 comma      := ,
 CUDA_HOST_LIBS := $(patsubst -Wl$(comma)%,-Xlinker %,$(HDF5_LIBS) $(DNNL_LIBS)) \
-              -lopenblas -lz -lm -Xcompiler -fopenmp
+              -Xlinker --as-needed -lopenblas -Xlinker --no-as-needed -lz -lm -Xcompiler -fopenmp
 # what lib/ leaves to the machine: the CUDA libraries and the C/C++ runtime
 CUDA_NOT_BUNDLED := linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcudart|libcudnn|libcublas
 
