@@ -62,7 +62,6 @@ static const char usage[] =
     "One summary line on stdout. Exit status: 0 done, 1 a write or the work failed,\n"
     "2 bad usage or input (one line on stderr, nothing written).\n";
 
-#define READ_ROWS 4096 /* distractor rows per read */
 
 /* Buffers live here, reachable until exit, so an exit on bad input leaks nothing. */
 static struct {
@@ -470,6 +469,7 @@ static int64_t distractor_rows(const char *path, int d)
 
 static void stream_h5(amlfs_identify_state *s, const char *path, int d)
 {
+    hsize_t block = (hsize_t)amlfs_identify_block(s);
     hid_t f = open_input(path);
     hsize_t dims[2];
     amlfs_plain_dims(f, path, "/distractors", PLAIN_FLOAT, 2, 2, "(M,D)", dims);
@@ -478,8 +478,8 @@ static void stream_h5(amlfs_identify_state *s, const char *path, int d)
     hid_t ds = H5Dopen2(f, "/distractors", dapl);
     H5Pclose(dapl);
     hid_t fsp = H5Dget_space(ds);
-    for (hsize_t r = 0; r < dims[0]; r += READ_ROWS) {
-        hsize_t m = dims[0] - r < READ_ROWS ? dims[0] - r : READ_ROWS;
+    for (hsize_t r = 0; r < dims[0]; r += block) {
+        hsize_t m = dims[0] - r < block ? dims[0] - r : block;
         hsize_t start[2] = {r, 0}, count[2] = {m, (hsize_t)d};
         H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
         hid_t msp = H5Screate_simple(2, count, NULL);
@@ -633,9 +633,11 @@ static int cmd_identify(int argc, char **argv)
                                                    sizeof err);
     if (!s)
         amlfs_fail(AMLFS_EXIT_USAGE, pwhere, "%s", err);
-    buf.rows = malloc((size_t)READ_ROWS * d * sizeof(double));
+    int64_t block = amlfs_identify_block(s);
+    buf.rows = malloc((size_t)block * d * sizeof(double));
     if (!buf.rows)
-        amlfs_fail(AMLFS_EXIT_FAILED, NULL, "out of memory for %d distractor rows", READ_ROWS);
+        amlfs_fail(AMLFS_EXIT_FAILED, NULL, "out of memory for %lld distractor rows",
+                   (long long)block);
     for (int i = 0; i < nd_files; i++)
         stream_h5(s, dfiles[i], d);
     if (mf_list) {
@@ -649,7 +651,7 @@ static int cmd_identify(int argc, char **argv)
                 amlfs_fail(AMLFS_EXIT_USAGE, buf.files[i], "%d values, but the probes' "
                            "dimension is %d", di, d);
             memcpy(buf.rows + (size_t)filled * d, v, (size_t)d * sizeof(double));
-            if (++filled == READ_ROWS || i == n_mf - 1) {
+            if (++filled == block || i == n_mf - 1) {
                 amlfs_identify_add(s, buf.rows, filled);
                 filled = 0;
             }

@@ -11,11 +11,18 @@
  * candidates: one left out has a float32 score below A_k - 2 bound, so an exact score
  * below A_k - bound, where the rank distractors of float32 score >= A_k all score exactly
  * at least A_k - bound. The exact j-th best (j <= rank) is then the j-th best candidate.
+ *
+ * Threads: each of W workers (OpenMP's threads at begin) keeps its own candidates for
+ * every probe and takes whole chunks, sgemm single-threaded (OpenBLAS is set to one
+ * thread when W > 1), so no thread waits on another within a block of chunks; the end
+ * merges the workers' candidates (each worker's hold its share of the exact top rank,
+ * their union the whole). The result does not depend on W.
  */
 #include "metric.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,19 +42,22 @@ typedef struct {
     int64_t ncand, cap, prune_at;
 } probe_state;
 
+typedef struct {
+    probe_state *ps; /* (np) */
+    double *cd;      /* its chunk normalised, float64 (CHUNK_ROWS,d) */
+    float *cf;       /* the same rounded to float32 */
+    float *scores;   /* (np, CHUNK_ROWS) */
+} worker;
+
 struct amlfs_identify_state {
     int64_t np, seen;
-    int d, rank;
+    int d, rank, workers;
     double bound;
     double *pd;  /* probes normalised, float64 (np,d) */
     float *pf;   /* the same rounded to float32 */
     int32_t *ids;
-    probe_state *ps;
-    /* per chunk */
-    double *cd;  /* chunk normalised, float64 (CHUNK_ROWS,d) */
-    float *cf;
-    float *scores; /* (np, CHUNK_ROWS) */
-    int failed;    /* out of memory during an add */
+    worker *w;
+    int failed;  /* 1 out of memory during an add, 2 a non-finite distractor */
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -75,18 +85,22 @@ static void state_free(amlfs_identify_state *s)
 {
     if (!s)
         return;
-    if (s->ps)
-        for (int64_t i = 0; i < s->np; i++) {
-            free(s->ps[i].top);
-            free(s->ps[i].cand);
-        }
-    free(s->ps);
+    for (int t = 0; s->w && t < s->workers; t++) {
+        worker *w = &s->w[t];
+        if (w->ps)
+            for (int64_t i = 0; i < s->np; i++) {
+                free(w->ps[i].top);
+                free(w->ps[i].cand);
+            }
+        free(w->ps);
+        free(w->cd);
+        free(w->cf);
+        free(w->scores);
+    }
+    free(s->w);
     free(s->pd);
     free(s->pf);
     free(s->ids);
-    free(s->cd);
-    free(s->cf);
-    free(s->scores);
     free(s);
 }
 
@@ -121,14 +135,30 @@ amlfs_identify_state *amlfs_identify_begin(const double *probe, const int32_t *p
      * inputs, and a margin for the float64 sums themselves (d * 2^-53 and more) */
     double u = ldexp(1.0, -24), gamma = d * u / (1.0 - d * u);
     s->bound = gamma * (1.0 + u) * (1.0 + u) + 2.0 * u * (1.0 + u) + 1e-12 + d * ldexp(1.0, -50);
+    s->workers = omp_get_max_threads();
+    if (s->workers < 1)
+        s->workers = 1;
+    if (s->workers > 1)
+        openblas_set_num_threads(1); /* the workers are the parallelism */
     s->pd = malloc((size_t)np * d * sizeof(double));
     s->pf = malloc((size_t)np * d * sizeof(float));
     s->ids = malloc((size_t)np * sizeof(int32_t));
-    s->ps = calloc((size_t)np, sizeof(probe_state));
-    s->cd = malloc((size_t)CHUNK_ROWS * d * sizeof(double));
-    s->cf = malloc((size_t)CHUNK_ROWS * d * sizeof(float));
-    s->scores = malloc((size_t)np * CHUNK_ROWS * sizeof(float));
-    if (!s->pd || !s->pf || !s->ids || !s->ps || !s->cd || !s->cf || !s->scores) {
+    s->w = calloc((size_t)s->workers, sizeof(worker));
+    int ok = s->pd && s->pf && s->ids && s->w;
+    for (int t = 0; ok && t < s->workers; t++) {
+        worker *w = &s->w[t];
+        w->ps = calloc((size_t)np, sizeof(probe_state));
+        w->cd = malloc((size_t)CHUNK_ROWS * d * sizeof(double));
+        w->cf = malloc((size_t)CHUNK_ROWS * d * sizeof(float));
+        w->scores = malloc((size_t)np * CHUNK_ROWS * sizeof(float));
+        ok = w->ps && w->cd && w->cf && w->scores;
+        for (int64_t i = 0; ok && i < np; i++) {
+            w->ps[i].top = malloc((size_t)rank * sizeof(float));
+            w->ps[i].prune_at = 64;
+            ok = w->ps[i].top != NULL;
+        }
+    }
+    if (!ok) {
         state_free(s);
         fail(err, errlen, "out of memory for %lld probes of dimension %d", (long long)np, d);
         return NULL;
@@ -138,13 +168,6 @@ amlfs_identify_state *amlfs_identify_begin(const double *probe, const int32_t *p
         amlfs_normalize_row(probe + (size_t)i * d, d, s->pd + (size_t)i * d);
         for (int k = 0; k < d; k++)
             s->pf[(size_t)i * d + k] = (float)s->pd[(size_t)i * d + k];
-        s->ps[i].top = malloc((size_t)rank * sizeof(float));
-        if (!s->ps[i].top) {
-            state_free(s);
-            fail(err, errlen, "out of memory for the probes' scores");
-            return NULL;
-        }
-        s->ps[i].prune_at = 64;
     }
     return s;
 }
@@ -157,9 +180,9 @@ static double floor_of(const amlfs_identify_state *s, const probe_state *p)
 
 /* Probe i meets distractor j of the chunk with float32 score a: kept when it could be
  * among the exact top rank. Returns -1 when memory ran out. */
-static int offer(amlfs_identify_state *s, int64_t i, float a, const double *row)
+static int offer(const amlfs_identify_state *s, probe_state *p, int64_t i, float a,
+                 const double *row)
 {
-    probe_state *p = &s->ps[i];
     if ((double)a < floor_of(s, p))
         return 0;
     if (p->ncand == p->cap) {
@@ -195,22 +218,25 @@ static int offer(amlfs_identify_state *s, int64_t i, float a, const double *row)
     return 0;
 }
 
-static void add_chunk(amlfs_identify_state *s, const double *rows, int m)
+/* Worker w's chunk of m rows: normalised, scored, scanned. Returns -1 when memory ran
+ * out, -2 on a non-finite value. */
+static int add_chunk(const amlfs_identify_state *s, worker *w, const double *rows, int m)
 {
     int d = s->d;
+    for (size_t i = 0; i < (size_t)m * d; i++)
+        if (!isfinite(rows[i]))
+            return -2;
     for (int j = 0; j < m; j++) {
-        amlfs_normalize_row(rows + (size_t)j * d, d, s->cd + (size_t)j * d);
+        amlfs_normalize_row(rows + (size_t)j * d, d, w->cd + (size_t)j * d);
         for (int k = 0; k < d; k++)
-            s->cf[(size_t)j * d + k] = (float)s->cd[(size_t)j * d + k];
+            w->cf[(size_t)j * d + k] = (float)w->cd[(size_t)j * d + k];
     }
     /* scores (np, m) = probes (np, d) x chunk^T (d, m) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->np, m, d, 1.0f, s->pf, d,
-                s->cf, d, 0.0f, s->scores, m);
-    int oom = 0;
-#pragma omp parallel for schedule(dynamic, 16) reduction(| : oom)
+                w->cf, d, 0.0f, w->scores, m);
     for (int64_t i = 0; i < s->np; i++) {
-        const float *row = s->scores + (size_t)i * m;
-        probe_state *p = &s->ps[i];
+        const float *row = w->scores + (size_t)i * m;
+        probe_state *p = &w->ps[i];
         int j = 0;
         while (j < m) {
             /* blocks of 16 scores below the floor are passed over at once */
@@ -226,25 +252,42 @@ static void add_chunk(amlfs_identify_state *s, const double *rows, int m)
             }
             int end = j + 16 <= m ? j + 16 : m;
             for (; j < end; j++)
-                if (offer(s, i, row[j], s->cd + (size_t)j * d) < 0)
-                    oom = 1;
+                if (offer(s, p, i, row[j], w->cd + (size_t)j * d) < 0)
+                    return -1;
         }
     }
-    if (oom)
-        s->failed = 1;
-    s->seen += m;
+    return 0;
 }
 
 void amlfs_identify_add(amlfs_identify_state *s, const double *distractors, int64_t nd)
 {
-    for (int64_t r = 0; r < nd; r += CHUNK_ROWS) {
-        int m = (int)(nd - r < CHUNK_ROWS ? nd - r : CHUNK_ROWS);
-        const double *rows = distractors + (size_t)r * s->d;
-        for (size_t i = 0; i < (size_t)m * s->d; i++)
-            if (!isfinite(rows[i]))
-                s->failed = 2;
-        add_chunk(s, rows, m);
+    if (nd <= 0)
+        return;
+    /* chunks of at most CHUNK_ROWS, at least one per worker when there are enough rows */
+    int64_t chunks = (nd + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    if (chunks < s->workers && nd >= (int64_t)s->workers * 256)
+        chunks = s->workers;
+    int64_t rows = (nd + chunks - 1) / chunks;
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(s->workers) reduction(| : failed)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t r = c * rows;
+        if (r >= nd)
+            continue;
+        int m = (int)(nd - r < rows ? nd - r : rows);
+        int rc = add_chunk(s, &s->w[omp_get_thread_num()], distractors + (size_t)r * s->d, m);
+        failed |= rc == -1 ? 1 : rc == -2 ? 2 : 0;
     }
+    if (failed & 2)
+        s->failed = 2;
+    else if (failed)
+        s->failed = 1;
+    s->seen += nd;
+}
+
+int64_t amlfs_identify_block(const amlfs_identify_state *s)
+{
+    return (int64_t)s->workers * CHUNK_ROWS;
 }
 
 int64_t amlfs_identify_count(const amlfs_identify_state *s)
@@ -294,17 +337,23 @@ int amlfs_identify_end(amlfs_identify_state *s, double *cmc, int64_t *trials, ch
     int oom = 0;
 #pragma omp parallel for schedule(dynamic, 16) reduction(| : oom)
     for (int64_t i = 0; i < np; i++) {
-        probe_state *p = &s->ps[i];
-        double *ex = malloc((size_t)(p->ncand ? p->ncand : 1) * sizeof(double));
+        int64_t n = 0;
+        for (int t = 0; t < s->workers; t++)
+            n += s->w[t].ps[i].ncand;
+        double *ex = malloc((size_t)(n ? n : 1) * sizeof(double));
         if (!ex) {
             oom = 1;
             continue;
         }
-        for (int64_t c = 0; c < p->ncand; c++)
-            ex[c] = p->cand[c].exact;
-        qsort(ex, (size_t)p->ncand, sizeof(double), compare_desc);
+        n = 0;
+        for (int t = 0; t < s->workers; t++) {
+            const probe_state *p = &s->w[t].ps[i];
+            for (int64_t c = 0; c < p->ncand; c++)
+                ex[n++] = p->cand[c].exact;
+        }
+        qsort(ex, (size_t)n, sizeof(double), compare_desc);
         for (int j = 0; j < rank; j++)
-            kth[(size_t)i * rank + j] = j < p->ncand ? ex[j] : -INFINITY;
+            kth[(size_t)i * rank + j] = j < n ? ex[j] : -INFINITY;
         free(ex);
     }
     if (oom) {
@@ -359,11 +408,10 @@ int amlfs_identify(const float *probe, const int32_t *probe_ids, int64_t np,
         return fail(err, errlen, "probes (%lld,%d), distractors %lld: expected N >= 1, "
                     "D >= 1", (long long)np, d, (long long)nd);
     double *p64 = malloc((size_t)np * d * sizeof(double));
-    double *c64 = malloc((size_t)CHUNK_ROWS * d * sizeof(double));
+    double *c64 = NULL;
     double *cmc = malloc((size_t)(rank > 0 ? rank : 1) * sizeof(double));
-    if (!p64 || !c64 || !cmc) {
+    if (!p64 || !cmc) {
         free(p64);
-        free(c64);
         free(cmc);
         return fail(err, errlen, "out of memory");
     }
@@ -372,12 +420,18 @@ int amlfs_identify(const float *probe, const int32_t *probe_ids, int64_t np,
     amlfs_identify_state *s = amlfs_identify_begin(p64, probe_ids, np, d, rank, err, errlen);
     free(p64);
     if (!s) {
-        free(c64);
         free(cmc);
         return -1;
     }
-    for (int64_t r = 0; r < nd; r += CHUNK_ROWS) {
-        int64_t m = nd - r < CHUNK_ROWS ? nd - r : CHUNK_ROWS;
+    int64_t block = amlfs_identify_block(s);
+    c64 = malloc((size_t)block * d * sizeof(double));
+    if (!c64) {
+        amlfs_identify_end(s, cmc, trials, err, errlen);
+        free(cmc);
+        return fail(err, errlen, "out of memory");
+    }
+    for (int64_t r = 0; r < nd; r += block) {
+        int64_t m = nd - r < block ? nd - r : block;
         for (size_t i = 0; i < (size_t)m * d; i++)
             c64[i] = distractors[(size_t)r * d + i];
         amlfs_identify_add(s, c64, m);

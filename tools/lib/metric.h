@@ -80,6 +80,9 @@ int amlfs_identify_end(amlfs_identify_state *s, double *cmc, int64_t *trials, ch
                        size_t errlen);
 /* The distractors added so far. */
 int64_t amlfs_identify_count(const amlfs_identify_state *s);
+/* The rows per add that keep every worker busy (workers x chunk rows). The workers are
+ * OpenMP's threads at begin; with more than one, begin sets OpenBLAS to one thread. */
+int64_t amlfs_identify_block(const amlfs_identify_state *s);
 
 /* Largest rank accepted. */
 #define AMLFS_IDENTIFY_MAX_RANK 10000
