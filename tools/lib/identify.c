@@ -28,7 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_ROWS 4096 /* distractors per sgemm */
+#define CHUNK_ROWS 2048 /* distractors per sgemm */
+#define CHUNKS_PER_WORKER 4 /* per block: the dynamic schedule evens out a slow thread */
 
 typedef struct {
     float approx;
@@ -287,7 +288,7 @@ void amlfs_identify_add(amlfs_identify_state *s, const double *distractors, int6
 
 int64_t amlfs_identify_block(const amlfs_identify_state *s)
 {
-    return (int64_t)s->workers * CHUNK_ROWS;
+    return (int64_t)s->workers * CHUNKS_PER_WORKER * CHUNK_ROWS;
 }
 
 int64_t amlfs_identify_count(const amlfs_identify_state *s)
