@@ -377,7 +377,8 @@ class MetricTest(T.ToolTest):
 
     def test_identify_random(self):
         for seed, (k, per, nd, dim, noise, rank) in enumerate(
-                [(6, 4, 3000, 16, 1.2, 1), (5, 3, 9000, 8, 0.3, 3), (8, 5, 500, 32, 1.5, 10)]):
+                [(6, 4, 3000, 16, 1.2, 1), (5, 3, 9000, 8, 0.3, 3), (8, 5, 500, 32, 1.5, 10),
+                 (4, 3, 40000, 4, 0.1, 2)]):  # the last: several blocks read
             with self.subTest(seed=seed):
                 rng = np.random.default_rng(100 + seed)
                 probe, ids, dis = self.planted(rng, k, per, nd, dim, noise)
