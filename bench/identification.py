@@ -18,7 +18,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 TOOL = os.path.join(ROOT, "build", "rel", "bin", "amlfs-metric")
 RESULT = os.path.join(ROOT, "bench", "results", "identification.json")
 DIM, IDENTITIES, PROBES = 512, 80, 3530
-TARGET_S, EXTRA_MB = 60.0, 1024.0
+TARGET_S, EXTRA_MB = 60.0, 1024.0  # seconds; MiB beyond the matrix (1 GiB)
 BLOCK = 65536  # distractor rows generated at once
 
 
@@ -45,7 +45,7 @@ def generate(work, nd, seed):
 
 
 def run_tool(args, work):
-    """One run of the tool: wall seconds, CPU seconds (user + system), peak RSS (MB),
+    """One run of the tool: wall seconds, CPU seconds (user + system), peak RSS (MiB),
     exit status, stdout and stderr, from wait4 on that child alone."""
     with open(os.path.join(work, "out.txt"), "w+") as fo, \
             open(os.path.join(work, "err.txt"), "w+") as fe:
@@ -93,13 +93,13 @@ def main():
                       file=sys.stderr)
                 return 1
             runs.append({"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                         "peak_rss_mb": round(rss_mb, 1),
+                         "peak_rss_mib": round(rss_mb, 1),
                          "load_average_before": [round(x, 2) for x in load_before],
                          "load_average_after": [round(x, 2) for x in os.getloadavg()]})
     finally:
         shutil.rmtree(work, ignore_errors=True)
     best = min(runs, key=lambda r: r["wall_s"])
-    wall, cpu, rss_mb = best["wall_s"], best["cpu_s"], max(r["peak_rss_mb"] for r in runs)
+    wall, cpu, rss_mb = best["wall_s"], best["cpu_s"], max(r["peak_rss_mib"] for r in runs)
     load_before, load_after = best["load_average_before"], best["load_average_after"]
     matrix_mb = nd * DIM * 4 / 2**20
     limit_mb = matrix_mb + EXTRA_MB
@@ -115,13 +115,13 @@ def main():
         "trials": trials, "rank1": rank1, "generate_s": round(gen_s, 1),
         "wall_s": round(wall, 2), "target_s": TARGET_S, "cpu_s": round(cpu, 2),
         "cpu_s_per_thread": round(cpu / a.threads, 2),
-        "peak_rss_mb": round(rss_mb, 1), "matrix_mb": round(matrix_mb, 1),
-        "memory_limit_mb": round(limit_mb, 1),
+        "peak_rss_mib": round(rss_mb, 1), "matrix_mib": round(matrix_mb, 1),
+        "memory_limit_mib": round(limit_mb, 1),
         "time_ok": wall < TARGET_S, "memory_ok": rss_mb < limit_mb,
         "summary": stdout, "runs": runs,
     }
     print(f"{'distractors':>12} {'probes':>7} {'trials':>8} {'rank-1':>8} {'wall s':>8} "
-          f"{'CPU s':>8} {'target s':>9} {'peak RSS MB':>12} {'limit MB':>9}")
+          f"{'CPU s':>8} {'target s':>9} {'peak RSS MiB':>12} {'limit MiB':>9}")
     print(f"{nd:>12,} {PROBES:>7} {trials:>8} {rank1:>8.4f} {wall:>8.1f} {cpu:>8.1f} "
           f"{TARGET_S:>9.0f} {rss_mb:>12.1f} {limit_mb:>9.0f}")
     print(f"CPU s / threads = {cpu / a.threads:.1f} s, the wall time on {a.threads} cores of "
