@@ -236,7 +236,7 @@ cuda_rpath = -Xlinker --disable-new-dtags -Xlinker -rpath,'$$ORIGIN/$(1)'
 # the host libraries, with -Wl, spelled for nvcc
 comma      := ,
 CUDA_HOST_LIBS := $(patsubst -Wl$(comma)%,-Xlinker %,$(HDF5_LIBS) $(DNNL_LIBS)) \
-              -Xlinker --as-needed -lopenblas -Xlinker --no-as-needed -lz -lm -Xcompiler -fopenmp
+              -Xlinker --as-needed,-lopenblas,--no-as-needed -lz -lm -Xcompiler -fopenmp
 # what lib/ leaves to the machine: the CUDA libraries and the C/C++ runtime
 CUDA_NOT_BUNDLED := linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcudart|libcudnn|libcublas
 
