@@ -37,7 +37,9 @@ CPPFLAGS := -D_GNU_SOURCE -DAMLFS_VERSION='"$(VERSION)"' -Ikernels -Itools/lib \
             $(HDF5_CFLAGS) $(DNNL_CFLAGS)
 OPT      ?= -O2 -march=x86-64-v2
 CFLAGS   := -std=c11 $(OPT) -g $(WARN) -fopenmp
-LDLIBS   := $(HDF5_LIBS) $(DNNL_LIBS) -lz -fopenmp -lm
+# OpenBLAS (identification's sgemm) only in the programs that call it: its constructor
+# starts a thread pool in every program that loads it
+LDLIBS   := $(HDF5_LIBS) $(DNNL_LIBS) -Wl,--as-needed -lopenblas -Wl,--no-as-needed -lz -fopenmp -lm
 
 # The sanitizer build lives in its own tree and never mixes objects with the plain one.
 ifeq ($(SAN),1)
@@ -106,7 +108,7 @@ help:
 # ---- Debian packages --------------------------------------------------------------
 DEB_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libdnnl-dev \
             librandom123-dev zlib1g-dev parallel gnuplot-nox slurm-wlm munge dataset-fashion-mnist \
-            python3 python3-h5py python3-numpy valgrind
+            python3 python3-h5py python3-numpy valgrind libopenblas-dev
 BENCH_PKGS := python3-torch
 
 DEB_PKGS += libjpeg62-turbo-dev libpng-dev
@@ -141,6 +143,8 @@ check-deps:
 	  || { echo "amlfs: Random123 not found (make deps: librandom123-dev)"; exit 1; }
 	@echo '#include <dnnl.h>' | $(CC) $(CPPFLAGS) -fsyntax-only -x c - 2>/dev/null \
 	  || { echo "amlfs: oneDNN not found (make deps: libdnnl-dev, or DNNL_DIR=...)"; exit 1; }
+	@echo '#include <cblas.h>' | $(CC) $(CPPFLAGS) -fsyntax-only -x c - 2>/dev/null \
+	  || { echo "amlfs: OpenBLAS not found (make deps: libopenblas-dev)"; exit 1; }
 
 # ---- compile ----------------------------------------------------------------------
 $(B)/%.o: %.c
@@ -239,7 +243,7 @@ cuda_rpath = -Xlinker --disable-new-dtags -Xlinker -rpath,'$$ORIGIN/$(1)'
 # the host libraries, with -Wl, spelled for nvcc
 comma      := ,
 CUDA_HOST_LIBS := $(patsubst -Wl$(comma)%,-Xlinker %,$(HDF5_LIBS) $(DNNL_LIBS)) \
-              -lz -lm -Xcompiler -fopenmp
+              -Xlinker --as-needed,-lopenblas,--no-as-needed -lz -lm -Xcompiler -fopenmp
 # what lib/ leaves to the machine: the CUDA libraries and the C/C++ runtime
 CUDA_NOT_BUNDLED := linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcudart|libcudnn|libcublas
 CUDA_HOST_LIBS += $(IMG_LIBS)

@@ -440,6 +440,18 @@ def make_outputs(d):
         T.write_checkpoint(c, fill=0.1 * i)
     tool("amlfs-broadcast", "--rewards", j("rewards"), "--out", j("start"), *ckpts)
     files["start"] = ("checkpoint", j("start"))
+    with h5py.File(j("features"), "w") as f:  # amlfs-metric's plain inputs
+        f["features"] = rng.standard_normal((20, 4)).astype(np.float32)
+        f["pairs"] = rng.integers(0, 20, (30, 2))
+        f["issame"] = rng.integers(0, 2, 30)
+        f["probe"] = rng.standard_normal((6, 4))
+        f["probe_ids"] = [0, 0, 1, 1, 2, 2]
+        f["distractors"] = rng.standard_normal((50, 4)).astype(np.float32)
+    tool("amlfs-metric", "verify", "--features", j("features"), "--out", j("metric-verify"))
+    files["metric-verify"] = ("metric", j("metric-verify"))
+    tool("amlfs-metric", "identify", "--probe", j("features"), "--distractors", j("features"),
+         "--rank", 3, "--out", j("metric-identify"))
+    files["metric-identify"] = ("metric", j("metric-identify"))
     return files
 
 
@@ -495,7 +507,7 @@ class SchemaTest(unittest.TestCase):
     def test_every_kind_has_a_schema_and_a_real_file(self):
         self.assertEqual(set(self.schemas),
                          {"checkpoint", "dataset", "eval", "loss-input", "loss-output",
-                          "policy", "rewards", "thetas"})
+                          "metric", "policy", "rewards", "thetas"})
         self.assertEqual({k for k, _ in self.files.values()}, set(self.schemas))
         for kind, (version, entries) in self.schemas.items():
             with self.subTest(kind=kind):
