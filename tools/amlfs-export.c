@@ -61,10 +61,20 @@ typedef struct {
     char source[PATH_LEN + 64];
 } export_loss;
 
+/* An exact margin loss is a baseline, not a found loss: its theta is unused. */
+static void refuse_exact(const char *path, amlfs_exact_loss loss)
+{
+    if (loss != AMLFS_EXACT_NONE)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@loss = %s: an exact margin loss (a fixed-mode "
+                   "baseline), not a found one; nothing to export (its theta is unused)",
+                   amlfs_loss_names[loss]);
+}
+
 static void from_thetas(export_loss *x, const char *path, long long index)
 {
     amlfs_thetas t;
     amlfs_thetas_read(&t, path);
+    refuse_exact(path, t.loss);
     if (index >= t.samples)
         amlfs_fail(AMLFS_EXIT_USAGE, path, "--index %lld, but B = %lld (0 to %lld)", index,
                    (long long)t.samples, (long long)t.samples - 1);
@@ -81,6 +91,7 @@ static void from_policy(export_loss *x, const char *path)
 {
     amlfs_policy p;
     amlfs_policy_read(&p, path);
+    refuse_exact(path, p.loss);
     size_t d = (size_t)(4 * p.intervals);
     x->intervals = p.intervals;
     x->space = p.space;
@@ -121,6 +132,7 @@ static void from_run(export_loss *x, const char *run)
         }
         amlfs_thetas t;
         amlfs_thetas_read(&t, tpath);
+        refuse_exact(tpath, t.loss);
         if (r.epoch != e || t.epoch != e)
             amlfs_fail(AMLFS_EXIT_USAGE, r.epoch != e ? rpath : tpath,
                        "/@epoch: %lld, expected %d as its folder says",

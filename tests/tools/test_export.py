@@ -158,6 +158,14 @@ class Export(ToolTest):
         self.fails(2, "amlfs-export", "--policy", self.path("missing.h5"), "--out",
                    self.path("a.py"), mentions=["missing.h5"])
         self.fails(1, "amlfs-export", "--policy", p, "--out", self.path("no/such/dir/a.py"))
+        # an exact margin loss is a baseline: nothing found to export
+        x = os.path.join(self.dir, "exact", "policy.h5")
+        os.mkdir(os.path.dirname(x))
+        self.ok("amlfs-init", "--policy-only", "--mode", "fixed", "--space", "cosine", "--loss",
+                "cosface", "--out", x)
+        self.fails(2, "amlfs-export", "--policy", x, "--out", self.path("a.py"),
+                   mentions=["cosface"])
+        shutil.rmtree(os.path.dirname(x))
         self.assertEqual(sorted(os.listdir(self.dir)), ["policy.h5"])  # nothing else written
         help_ = T.run("amlfs-export", "--help")
         self.assertEqual(help_.returncode, 0)
