@@ -452,6 +452,23 @@ def make_outputs(d):
     tool("amlfs-metric", "identify", "--probe", j("features"), "--distractors", j("features"),
          "--rank", 3, "--out", j("metric-identify"))
     files["metric-identify"] = ("metric", j("metric-identify"))
+    # a face dataset, a face eval (verification, rank-1) and its embeddings
+    tool("amlfs-synth", "face", "--out", os.path.join(d, "faces"), "--identities", 6,
+         "--images-per-identity", 4, "--heldout", 4, "--probe-identities", 2,
+         "--distractors", 5, "--folds", 2, "--pairs-per-fold", 3, "--size", "16x16")
+    fd = os.path.join(d, "faces")
+    tool("amlfs-prep", "face", "--train", os.path.join(fd, "train"), "--lfw-pairs",
+         os.path.join(fd, "lfw", "pairs.txt"), "--lfw-dir", os.path.join(fd, "lfw"), "--probe",
+         os.path.join(fd, "probe"), "--distractors", os.path.join(fd, "distractors"),
+         "--size", "16x16", "--val-identities", 2, "--val-pairs", 20, "--out", j("face-data"))
+    files["face-data"] = ("dataset", j("face-data"))
+    tool("amlfs-init", "--model", "face-small", "--data", j("face-data"), "--out",
+         j("face-start"))
+    files["face-start"] = ("checkpoint", j("face-start"))
+    tool("amlfs-eval", "--checkpoint", j("face-start"), "--data", j("face-data"), "--split",
+         "test", "--out", j("face-eval"), "--features", j("face-features"))
+    files["face-eval"] = ("eval", j("face-eval"))
+    files["face-features"] = ("features", j("face-features"))
     return files
 
 
@@ -506,8 +523,8 @@ class SchemaTest(unittest.TestCase):
 
     def test_every_kind_has_a_schema_and_a_real_file(self):
         self.assertEqual(set(self.schemas),
-                         {"checkpoint", "dataset", "eval", "loss-input", "loss-output",
-                          "metric", "policy", "rewards", "thetas"})
+                         {"checkpoint", "dataset", "eval", "features", "loss-input",
+                          "loss-output", "metric", "policy", "rewards", "thetas"})
         self.assertEqual({k for k, _ in self.files.values()}, set(self.schemas))
         for kind, (version, entries) in self.schemas.items():
             with self.subTest(kind=kind):
