@@ -151,9 +151,9 @@ static void list_dir(const char *dir, name_list *dirs, name_list *files)
         free(p);
     }
     closedir(d);
-    if (dirs)
+    if (dirs && dirs->n) /* an empty list has no array to sort (qsort(NULL) is undefined) */
         qsort(dirs->v, (size_t)dirs->n, sizeof(char *), cmp_str);
-    if (files)
+    if (files && files->n)
         qsort(files->v, (size_t)files->n, sizeof(char *), cmp_str);
 }
 
