@@ -6,6 +6,7 @@
 #include "h5io.h"
 #include "metric.h"
 #include "plain.h"
+#include "reid.h"
 #include "tool.h"
 #include "train.h"
 
@@ -18,7 +19,8 @@ static const char usage[] =
     "usage: amlfs-eval --checkpoint checkpoint.h5 --data data.h5 --split val|test\n"
     "                  --out eval.h5 [--device cpu] [--threads N] [--stats FILE]\n"
     "                  [--read auto|memory|stream] [--task classification|face] [--flip]\n"
-    "                  [--identify] [--features F.h5]\n"
+    "                  [--identify] [--features F.h5] [--distance euclidean|cosine]\n"
+    "                  [--rerank]\n"
     "\n"
     "Evaluates the model on every image of the split. Classification: top-1 and top-5\n"
     "accuracy and the mean softmax cross-entropy. Face (a cosine-head model on a face\n"
@@ -29,6 +31,10 @@ static const char usage[] =
     "test split when the dataset has /probe and /distractors) MegaFace rank-1 of the probe\n"
     "identities against the distractors. A diverged checkpoint is not evaluated: its eval\n"
     "records NaN metrics with status diverged, which amlfs-reward excludes.\n"
+    "Re-ID (a cosine-head model on a reid dataset): the split's /query images ranked\n"
+    "against its other images, as torchreid evaluates Market-1501 (same identity and\n"
+    "camera removed, junk ignored, queries without a true match skipped): mAP and CMC\n"
+    "to rank 50.\n"
     "\n"
     "  --checkpoint FILE   the model\n"
     "  --data FILE         the dataset file\n"
@@ -42,23 +48,28 @@ static const char usage[] =
     "  --read R            auto (default): the split's images are read whole, or streamed\n"
     "                      batch by batch when they outgrow 4 GiB or a quarter of the\n"
     "                      memory; memory | stream force one way (the same metrics)\n"
-    "  --task T            classification | face (default: the dataset's /@task)\n"
+    "  --task T            classification | face | reid (default: the dataset's /@task)\n"
     "  --flip              face: sum each embedding with its horizontally flipped image's\n"
     "  --identify          face: also rank-1 of /probe against /distractors\n"
     "  --features FILE     face: also write the split's embeddings, labels and pairs\n"
     "                      (schema features: amlfs-metric verify reads it)\n"
+    "  --distance D        reid: euclidean (default) | cosine between embeddings\n"
+    "  --rerank            reid: k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 written, 1 the work or the write failed, 2 bad usage or input.\n";
 
-typedef enum { TASK_CLASSIFICATION = 0, TASK_FACE = 1 } eval_task;
-static const char *const task_names[] = {"classification", "face", NULL};
+typedef enum { TASK_CLASSIFICATION = 0, TASK_FACE = 1, TASK_REID = 2 } eval_task;
+static const char *const task_names[] = {"classification", "face", "reid", NULL};
+static const char *const distance_names[] = {"euclidean", "cosine", NULL}; /* amlfs_reid_distance */
 
 /* The metrics an eval file records; NaN where the task has none. */
 typedef struct {
     double top1, top5, loss;
     double accuracy, accuracy_std, threshold, tar_at_far, far, rank1;
     int64_t pairs, trials;
+    double map, cmc[50];     /* re-ID: mAP, CMC ranks 1..50 (rank1 above is cmc[0]) */
+    int64_t queries, skipped; /* re-ID: queries ranked, queries without a true match */
 } eval_metrics;
 
 /* The dataset's /@task (classification when it has none). */
@@ -72,7 +83,7 @@ static eval_task dataset_task(const char *path)
     int t = amlfs_choice_index(task_names, task);
     if (t < 0)
         amlfs_fail(AMLFS_EXIT_USAGE, path, "/@task = '%s': amlfs-eval evaluates "
-                   "classification and face", task);
+                   "classification, face and reid", task);
     return (eval_task)t;
 }
 
@@ -203,6 +214,79 @@ static void write_features(const char *out, const char *split, int64_t epoch, in
     amlfs_h5_finish(&o);
 }
 
+/* /SPLIT/NAME (n) of a dataset file as int32 (camids, query flags), checked. */
+static int32_t *read_column(const char *path, const char *split, const char *name, int n)
+{
+    int plain;
+    hid_t f = amlfs_h5_open_or_plain(path, "dataset", &plain);
+    char dp[64];
+    snprintf(dp, sizeof dp, "/%s/%s", split, name);
+    hsize_t d[8] = {0};
+    if (!amlfs_h5_exists(f, dp))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: missing, re-ID evaluation needs the split's "
+                   "camids and query flags (amlfs-prep market1501 writes them)", dp);
+    if (amlfs_h5_dims(f, dp, d) != 1 || d[0] != (hsize_t)n)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: expected (%d), one per image of /%s/images", dp,
+                   n, split);
+    int32_t *v = amlfs_zalloc((size_t)n, sizeof(int32_t));
+    amlfs_h5_read(f, dp, H5T_NATIVE_INT32, v);
+    H5Fclose(f);
+    return v;
+}
+
+/* Re-ID on the split: its /query images against the rest (the gallery), torchreid's
+ * Market/Duke protocol (tools/lib/reid.h). */
+static void reid(amlfs_model *m, const amlfs_split *s, const char *path, const char *split,
+                 int batch, int flip, amlfs_reid_distance dist, int rerank, eval_metrics *r)
+{
+    int d = amlfs_model_embedding_dim(m);
+    int32_t *camids = read_column(path, split, "camids", s->n);
+    int32_t *query = read_column(path, split, "query", s->n);
+    float *emb = embed_split(m, s, batch, flip);
+    int64_t nq = 0;
+    for (int i = 0; i < s->n; i++)
+        nq += query[i] != 0;
+    int64_t ng = s->n - nq;
+    if (nq < 1 || ng < 1)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/%s/query: %lld queries and %lld gallery images, "
+                   "expected some of each", split, (long long)nq, (long long)ng);
+    float *qf = amlfs_zalloc((size_t)nq, (size_t)d * sizeof(float));
+    float *gf = amlfs_zalloc((size_t)ng, (size_t)d * sizeof(float));
+    int32_t *qp = amlfs_zalloc((size_t)nq, sizeof(int32_t)), *qc = amlfs_zalloc((size_t)nq, 4);
+    int32_t *gp = amlfs_zalloc((size_t)ng, sizeof(int32_t)), *gc = amlfs_zalloc((size_t)ng, 4);
+    for (int i = 0, a = 0, b = 0; i < s->n; i++) {
+        const float *row = emb + (size_t)i * d;
+        if (query[i]) {
+            memcpy(qf + (size_t)a * d, row, (size_t)d * sizeof(float));
+            qp[a] = s->labels[i];
+            qc[a++] = camids[i];
+        } else {
+            memcpy(gf + (size_t)b * d, row, (size_t)d * sizeof(float));
+            gp[b] = s->labels[i];
+            gc[b++] = camids[i];
+        }
+    }
+    char err[256];
+    amlfs_reid_result res;
+    if (amlfs_reid_eval(qf, qp, qc, nq, gf, gp, gc, ng, d, dist, rerank, &res, err,
+                        sizeof err) != 0)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/%s: %s", split, err);
+    r->map = res.map;
+    r->rank1 = res.rank1;
+    memcpy(r->cmc, res.cmc, sizeof r->cmc);
+    r->queries = res.queries;
+    r->skipped = res.skipped;
+    free(qf);
+    free(gf);
+    free(qp);
+    free(qc);
+    free(gp);
+    free(gc);
+    free(emb);
+    free(camids);
+    free(query);
+}
+
 /* Verification on the split's pairs, and rank-1 of /probe against /distractors. */
 static void face(amlfs_model *m, const amlfs_split *s, const char *path, const char *split,
                  int batch, int flip, int identify, amlfs_read_mode read, eval_metrics *r,
@@ -260,12 +344,14 @@ int main(int argc, char **argv)
                                          {"flip", no_argument, 0, 'F'},
                                          {"identify", no_argument, 0, 'I'},
                                          {"features", required_argument, 0, 'f'},
+                                         {"distance", required_argument, 0, 'X'},
+                                         {"rerank", no_argument, 0, 'K'},
                                          {0, 0, 0, 0}};
     amlfs_read_mode read = AMLFS_READ_AUTO;
     static const char *const splits[] = {"val", "test", "train", NULL};
     const char *ckpt_path = NULL, *data_path = NULL, *out = NULL, *device = "cpu";
     const char *stats = NULL, *features = NULL;
-    int split = -1, task = -1, flip = 0, identify = -1, c;
+    int split = -1, task = -1, flip = 0, identify = -1, distance = 0, rerank = 0, c;
     long long threads = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -282,6 +368,8 @@ int main(int argc, char **argv)
         case 'F': flip = 1; break;
         case 'I': identify = 1; break;
         case 'f': features = optarg; break;
+        case 'X': distance = amlfs_arg_choice("--distance", optarg, distance_names); break;
+        case 'K': rerank = 1; break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -310,7 +398,9 @@ int main(int argc, char **argv)
         H5Fclose(f);
     }
     int diverged = st.status != AMLFS_STATUS_OK;
-    eval_metrics r = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0};
+    eval_metrics r = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0, NAN, {0}, 0, 0};
+    for (int k = 0; k < 50; k++)
+        r.cmc[k] = NAN;
     double t0 = amlfs_seconds();
     if (!diverged) {
         amlfs_context *ctx = amlfs_open_device(device, (int)threads);
@@ -318,14 +408,18 @@ int main(int argc, char **argv)
         amlfs_model *m = amlfs_model_create(ctx, &st.shape, (uint32_t)st.seed, err, sizeof err);
         if (!m)
             amlfs_fail(AMLFS_EXIT_FAILED, ckpt_path, "%s", err);
-        if (task == TASK_FACE && !amlfs_model_head_is_cosine(m))
-            amlfs_fail(AMLFS_EXIT_USAGE, ckpt_path, "a %s (linear head): face evaluation needs "
-                       "a cosine-head model (sphere20, face-small)",
-                       amlfs_model_names[st.shape.model]);
+        if (task != TASK_CLASSIFICATION && !amlfs_model_head_is_cosine(m))
+            amlfs_fail(AMLFS_EXIT_USAGE, ckpt_path, "a %s (linear head): %s evaluation needs "
+                       "a cosine-head model (%s)", amlfs_model_names[st.shape.model],
+                       task_names[task], task == TASK_FACE ? "sphere20, face-small"
+                                                           : "resnet50, reid-small");
         amlfs_checkpoint_load(m, ctx, ckpt_path);
         if (task == TASK_FACE)
             face(m, &s, data_path, splits[split], st.shape.batch, flip, identify > 0, read, &r,
                  features, st.epoch);
+        else if (task == TASK_REID)
+            reid(m, &s, data_path, splits[split], st.shape.batch, flip,
+                 (amlfs_reid_distance)distance, rerank, &r);
         else
             classify(m, &s, st.shape.batch, &r);
         amlfs_model_destroy(m);
@@ -353,11 +447,28 @@ int main(int argc, char **argv)
         amlfs_attr_set_i64(o.file, "/", "trials", r.trials);
         amlfs_attr_set_i64(o.file, "/", "flip", flip);
     }
+    if (task == TASK_REID) {
+        amlfs_attr_set_str(o.file, "/", "task", task_names[task]);
+        amlfs_attr_set_f64(o.file, "/", "mAP", r.map);
+        amlfs_attr_set_f64(o.file, "/", "rank1", r.rank1);
+        amlfs_attr_set_i64(o.file, "/", "queries", r.queries);
+        amlfs_attr_set_i64(o.file, "/", "skipped", r.skipped);
+        amlfs_attr_set_str(o.file, "/", "distance", distance_names[distance]);
+        amlfs_attr_set_i64(o.file, "/", "rerank", rerank);
+        amlfs_attr_set_i64(o.file, "/", "flip", flip);
+        hsize_t cd[1] = {50};
+        amlfs_h5_write_f64(o.file, "/cmc", 1, cd, r.cmc);
+    }
     amlfs_h5_finish(&o);
     if (stats)
         amlfs_stats_write(stats, s.n, seconds);
     printf("%s\n", out);
-    if (task == TASK_FACE)
+    if (task == TASK_REID)
+        amlfs_note("%s epoch %lld on %s: mAP %.4f, rank-1 %.4f (%lld queries, %lld without a "
+                   "true match); %d images in %.2f s", ckpt_path, (long long)st.epoch,
+                   splits[split], r.map, r.rank1, (long long)r.queries, (long long)r.skipped,
+                   s.n, seconds);
+    else if (task == TASK_FACE)
         amlfs_note("%s epoch %lld on %s: verification %.4f +- %.4f (%lld pairs), TAR %.4f at "
                    "FAR %.2g, rank-1 %.4f; %d images in %.2f s", ckpt_path, (long long)st.epoch,
                    splits[split], r.accuracy, r.accuracy_std, (long long)r.pairs, r.tar_at_far,

@@ -1,6 +1,6 @@
 {{! rewards.gp: each epoch's validation rewards, their mean and the best; data
     rewards.dat. Values: rewarded (a flag: some epoch has a finite reward); metric and a
-    flag of its name (top1, top5, loss, accuracy, rank1); nepochs, plural (a flag), xmax, xtics, ylo, yhi;
+    flag of its name (top1, top5, loss, accuracy, rank1, map); nepochs, plural (a flag), xmax, xtics, ylo, yhi;
     excluded (per epoch with samples left out: epoch, count). }}
 {{>head.gp}}
 {{^rewarded}}
@@ -15,7 +15,7 @@ plot -1 notitle
 {{#rewarded}}
 set title "validation rewards per epoch ({{metric}}; {{nepochs}} epoch{{#plural}}s{{/plural}})" font ",13"
 set xlabel "epoch"
-set ylabel "reward: {{#loss}}-(validation loss){{/loss}}{{#top5}}validation top-5 accuracy{{/top5}}{{#top1}}validation top-1 accuracy{{/top1}}{{#accuracy}}validation verification accuracy{{/accuracy}}{{#rank1}}validation rank-1{{/rank1}}"
+set ylabel "reward: {{#loss}}-(validation loss){{/loss}}{{#top5}}validation top-5 accuracy{{/top5}}{{#top1}}validation top-1 accuracy{{/top1}}{{#accuracy}}validation verification accuracy{{/accuracy}}{{#rank1}}validation rank-1{{/rank1}}{{#map}}validation mAP{{/map}}"
 set xrange [0.5:{{xmax}}]
 set xtics {{xtics}}
 set yrange [{{ylo}}:{{yhi}}]

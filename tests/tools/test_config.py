@@ -166,7 +166,7 @@ class Config(T.ToolTest):
         keys = self.ok("amlfs-config", "--keys").stdout.split()
         table = self.ok("amlfs-config", "--table").stdout.splitlines()
         self.assertEqual([l.split()[0] for l in table], keys)
-        self.assertRegex(table[0], r"^  dataset +fashion-mnist,cifar10,face +default fashion-mnist +the data set$")
+        self.assertRegex(table[0], r"^  dataset +fashion-mnist,cifar10,face,market1501,dukemtmc +default fashion-mnist +the data set$")
         slurm = self.ok("amlfs-config", "--table", "slurm").stdout.splitlines()
         self.assertEqual([l.split()[0] for l in slurm],
                          self.ok("amlfs-config", "--keys", "slurm").stdout.split())

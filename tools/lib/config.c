@@ -17,16 +17,20 @@
 /* key, kind, range or choices, default ("@": computed, see fallback_of), meaning. The
  * order is RUN/config's. */
 const amlfs_config_key amlfs_config_keys[] = {
-    {"dataset", "choice", "fashion-mnist,cifar10,face", "fashion-mnist", "the data set"},
+    {"dataset", "choice", "fashion-mnist,cifar10,face,market1501,dukemtmc", "fashion-mnist",
+     "the data set"},
     {"src", "path", "", "@",
      "its source folder (fashion-mnist: /usr/share/datasets/fashion-mnist; face: a folder with "
      "train/ (one sub-folder per identity), lfw/ with lfw/pairs.txt, and optionally probe/ "
-     "and distractors/, as amlfs-synth face writes it)"},
+     "and distractors/, as amlfs-synth face writes it; market1501, dukemtmc: the released "
+     "folder with bounding_box_train/, query/ and bounding_box_test/)"},
     {"data", "path", "", "", "a prepared dataset file to use instead (linked as RUN/data/data.h5)"},
     {"train_size", "int-or-all", "1..10000000", "all", "training images kept after the validation split"},
     {"val_size", "int", "1..10000000", "5000", "validation images, carved from the training images (stratified)"},
-    {"size", "hxw", "", "112x96", "face: the images' HxW after resizing"},
-    {"val_identities", "int", "2..1000000", "10", "face: identities held out of train/ for the validation pairs"},
+    {"size", "hxw", "", "@", "face, re-ID: the images' HxW after resizing (112x96; 256x128)"},
+    {"val_identities", "int", "2..1000000", "@",
+     "face, re-ID: training identities held out for the validation pairs or query/gallery "
+     "(10; 100)"},
     {"val_pairs", "int", "2..100000000", "1000", "face: validation pairs (half same, half different)"},
     {"noise", "float", "0..1", "0", "training label-noise ratio"},
     {"noise_kind", "choice", "symmetric,pair", "symmetric", "how noisy labels are drawn"},
@@ -70,9 +74,10 @@ const amlfs_config_key amlfs_config_keys[] = {
      "baseline (mode fixed, space cosine)"},
     {"sampling", "choice", "plain,antithetic", "plain", "antithetic mirrors half the draws (B even)"},
     {"shaping", "choice", "zscore,rank", "zscore", "reward normalisation"},
-    {"metric", "choice", "top1,top5,loss,accuracy,rank1", "@",
+    {"metric", "choice", "top1,top5,loss,accuracy,rank1,mAP", "@",
      "the validation metric used as reward (top1; top1; accuracy: face verification on the "
-     "validation pairs)"},
+     "validation pairs; mAP: re-ID on the validation query/gallery; rank1: face "
+     "identification or re-ID's CMC rank-1)"},
     {"seed", "int", "0..4294967295", "1", "the run's seed"},
     {"device", "device", "", "cpu", "cpu, or cuda:0,1,... (one GPU per job, round-robin)"},
     {"jobs", "int", "1..4096", "1", "train+eval jobs at once (GNU Parallel)"},
@@ -115,19 +120,24 @@ const int amlfs_config_nkeys = (int)(sizeof amlfs_config_keys / sizeof amlfs_con
 
 /* The dataset-dependent defaults (DESIGN.md 2, defaults table). */
 static const struct {
-    const char *key, *fashion_mnist, *cifar10, *face;
+    const char *key, *fashion_mnist, *cifar10, *face, *reid;
 } dataset_defaults[] = {
     /* face: the CosFace/paper setting (sphere20, batch 256, lr 0.1, horizontal flips;
      * 28k iterations of batch 256 on CASIA-WebFace's 494k images are about 15 epochs) */
-    {"src", "/usr/share/datasets/fashion-mnist", "", ""},
-    {"model", "small-cnn", "resnet20", "sphere20"},
-    {"batch", "100", "128", "256"},
-    {"lr", "0.05", "0.1", "0.1"},
-    {"epochs", "12", "200", "15"},
-    {"augment", "none", "crop-flip", "flip"},
-    {"samples", "8", "32", "32"},
-    {"space", "prob", "prob", "cosine"},
-    {"metric", "top1", "top1", "accuracy"},
+    /* re-ID (market1501, dukemtmc): SphereReID's ResNet-50 at 256x128 with batches of
+     * P = 16 identities x K = 4 images (configs/market1501.conf says where each value
+     * comes from) */
+    {"src", "/usr/share/datasets/fashion-mnist", "", "", ""},
+    {"model", "small-cnn", "resnet20", "sphere20", "resnet50"},
+    {"batch", "100", "128", "256", "64"},
+    {"lr", "0.05", "0.1", "0.1", "0.1"},
+    {"epochs", "12", "200", "15", "60"},
+    {"augment", "none", "crop-flip", "flip", "reid"},
+    {"samples", "8", "32", "32", "32"},
+    {"space", "prob", "prob", "cosine", "cosine"},
+    {"metric", "top1", "top1", "accuracy", "mAP"},
+    {"size", "", "", "112x96", "256x128"},
+    {"val_identities", "10", "10", "10", "100"},
 };
 
 #define THREADS_ON_SLURM "4" /* cpus_per_task when neither it nor threads is set */
@@ -490,6 +500,8 @@ static void fallback_of(amlfs_config *c, int i, const char *dataset, int slurm, 
             if (!strcmp(dataset_defaults[d].key, key))
                 snprintf(out, n, "%s", !strcmp(dataset, "cifar10") ? dataset_defaults[d].cifar10
                                        : !strcmp(dataset, "face")  ? dataset_defaults[d].face
+                                       : !strcmp(dataset, "market1501") ||
+                                         !strcmp(dataset, "dukemtmc") ? dataset_defaults[d].reid
                                                                    : dataset_defaults[d].fashion_mnist);
     }
 }
@@ -586,7 +598,8 @@ void amlfs_config_resolve(amlfs_config *c, int slurm)
     const char *data = val(c, "data");
     /* the sizes fit the data set's training images (a prepared data file has its own) */
     int face = !strcmp(val(c, "dataset"), "face");
-    long total = face ? LONG_MAX : !strcmp(val(c, "dataset"), "cifar10") ? 50000 : 60000;
+    int reid = !strcmp(val(c, "dataset"), "market1501") || !strcmp(val(c, "dataset"), "dukemtmc");
+    long total = face || reid ? LONG_MAX : !strcmp(val(c, "dataset"), "cifar10") ? 50000 : 60000;
     long val_size = strtol(val(c, "val_size"), NULL, 10);
     long train_size = strcmp(val(c, "train_size"), "all") ? strtol(val(c, "train_size"), NULL, 10) : 0;
     if (!*data && !train_size && val_size >= total)
@@ -601,11 +614,22 @@ void amlfs_config_resolve(amlfs_config *c, int slurm)
     if (face && !*val(c, "src") && !*data)
         bad(NULL, "dataset = face needs src = a folder with train/ and lfw/pairs.txt (amlfs-synth "
                   "face writes one) or data = a file amlfs-prep face wrote");
-    if (face && !strcmp(val(c, "space"), "prob"))
-        bad(NULL, "dataset = face trains a cosine head: space = cosine, not prob");
-    if (!face && (!strcmp(val(c, "metric"), "accuracy") || !strcmp(val(c, "metric"), "rank1")))
-        bad(NULL, "metric = %s is a face metric; dataset = %s rewards top1, top5 or loss",
-            val(c, "metric"), val(c, "dataset"));
+    if (reid && !*val(c, "src") && !*data)
+        bad(NULL, "dataset = %s needs src = the released folder (bounding_box_train/, query/, "
+                  "bounding_box_test/; amlfs-synth market writes one) or data = a file "
+                  "amlfs-prep %s wrote", val(c, "dataset"), val(c, "dataset"));
+    if ((face || reid) && !strcmp(val(c, "space"), "prob"))
+        bad(NULL, "dataset = %s trains a cosine head: space = cosine, not prob", val(c, "dataset"));
+    const char *metric = val(c, "metric");
+    if (!face && !strcmp(metric, "accuracy"))
+        bad(NULL, "metric = accuracy is a face metric; dataset = %s rewards %s", val(c, "dataset"),
+            reid ? "mAP or rank1" : "top1, top5 or loss");
+    if (!face && !reid && !strcmp(metric, "rank1"))
+        bad(NULL, "metric = rank1 is a face or re-ID metric; dataset = %s rewards top1, top5 or "
+                  "loss", val(c, "dataset"));
+    if (!reid && !strcmp(metric, "mAP"))
+        bad(NULL, "metric = mAP is a re-ID metric; dataset = %s rewards %s", val(c, "dataset"),
+            face ? "accuracy or rank1" : "top1, top5 or loss");
     if (*data) {
         char real[PATH_MAX];
         if (!is_file(data) || !realpath(data, real))

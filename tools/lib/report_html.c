@@ -98,6 +98,9 @@ static void result_rows(amlfs_tmpl *t, const amlfs_run *run, const amlfs_run *ct
         amlfs_tmpl_flag(x, "ok", run->final_status == AMLFS_STATUS_OK);
         set_text(x, "status", amlfs_status_names[run->final_status]);
         amlfs_tmpl_flag(x, "face", run->final_face);
+        amlfs_tmpl_flag(x, "reid", run->final_reid);
+        amlfs_tmpl_flag(x, "classes", !run->final_face && !run->final_reid);
+        amlfs_tmpl_set(x, "map", "%.4f", run->final_map);
         amlfs_tmpl_set(x, "accuracy", "%.4f", run->final_accuracy);
         amlfs_tmpl_set(x, "tar", "%.4f", run->final_tar);
         amlfs_tmpl_set(x, "rank1", "%.4f", run->final_rank1);

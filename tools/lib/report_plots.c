@@ -124,6 +124,7 @@ void amlfs_report_rewards_gp(const amlfs_report *rep)
     amlfs_tmpl_flag(t, "top1", metric == METRIC_TOP1);
     amlfs_tmpl_flag(t, "accuracy", metric == METRIC_ACCURACY);
     amlfs_tmpl_flag(t, "rank1", metric == METRIC_RANK1);
+    amlfs_tmpl_flag(t, "map", metric == METRIC_MAP);
     amlfs_tmpl_set(t, "nepochs", "%d", run->nepochs);
     amlfs_tmpl_flag(t, "plural", run->nepochs != 1);
     amlfs_tmpl_set(t, "xmax", "%g", run->nepochs + 0.5);

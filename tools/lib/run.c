@@ -140,6 +140,11 @@ static void read_final(amlfs_run *run, const char *path)
     if (H5Aexists(f, "task") > 0)
         amlfs_attr_str(f, "/", "task", task, sizeof task);
     run->final_face = !strcmp(task, "face");
+    run->final_reid = !strcmp(task, "reid");
+    if (run->final_reid) {
+        run->final_map = amlfs_attr_f64(f, "/", "mAP");
+        run->final_rank1 = amlfs_attr_f64(f, "/", "rank1");
+    }
     if (run->final_face) {
         run->final_accuracy = amlfs_attr_f64(f, "/", "accuracy");
         run->final_tar = amlfs_attr_f64(f, "/", "tar_at_far");
@@ -229,10 +234,11 @@ double amlfs_run_best_of(const amlfs_run *run, int e)
 
 double amlfs_run_headline(const amlfs_run *run)
 {
-    return run->final_face ? run->final_accuracy : run->final_top1;
+    return run->final_face ? run->final_accuracy : run->final_reid ? run->final_map
+                                                                   : run->final_top1;
 }
 
 const char *amlfs_run_headline_name(const amlfs_run *run)
 {
-    return run->final_face ? "verification accuracy" : "top-1";
+    return run->final_face ? "verification accuracy" : run->final_reid ? "mAP" : "top-1";
 }

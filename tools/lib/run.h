@@ -36,10 +36,12 @@ typedef struct {
     int64_t final_epoch, final_images;
     int final_face;     /* the test eval is a face eval (/@task face) */
     double final_accuracy, final_tar, final_rank1; /* face: verification, TAR, rank-1 */
+    int final_reid;     /* the test eval is a re-ID eval (/@task reid) */
+    double final_map;   /* re-ID: mAP (final_rank1 its CMC rank-1) */
 } amlfs_run;
 
-/* The test figure a run is judged by: top-1 (classification) or verification accuracy
- * (face), and its name. */
+/* The test figure a run is judged by: top-1 (classification), verification accuracy
+ * (face) or mAP (re-ID), and its name. */
 double amlfs_run_headline(const amlfs_run *run);
 const char *amlfs_run_headline_name(const amlfs_run *run);
 

@@ -15,7 +15,8 @@ const char *const amlfs_form_names[] = {"free", "anchored", NULL};
 const char *const amlfs_space_names[] = {"prob", "cosine", NULL};
 const char *const amlfs_init_names[] = {"identity", "focal",      "cosface",
                                         "arcface",  "sphereface", "gce", NULL};
-const char *const amlfs_metric_names[] = {"top1", "top5", "loss", "accuracy", "rank1", NULL};
+const char *const amlfs_metric_names[] = {"top1", "top5", "loss", "accuracy", "rank1", "mAP",
+                                          NULL};
 const char *const amlfs_loss_names[] = {"searched", "cosface", "arcface", "sphereface", NULL};
 
 void amlfs_sigma_vector(amlfs_form form, amlfs_space space, int m, double sigma,

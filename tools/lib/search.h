@@ -12,9 +12,11 @@ typedef enum { SAMPLING_PLAIN = 0, SAMPLING_ANTITHETIC = 1 } amlfs_sampling;
 typedef enum { SHAPING_ZSCORE = 0, SHAPING_RANK = 1 } amlfs_shaping;
 typedef enum { MODE_AMLFS = 0, MODE_RANDOM = 1, MODE_FIXED = 2, MODE_REPLAY = 3 } amlfs_mode;
 /* The eval attribute a reward is made of (loss is negated: higher is better). */
-/* accuracy: face verification on the validation pairs; rank1: face identification */
+/* accuracy: face verification on the validation pairs; rank1: face identification or
+ * re-ID's CMC rank-1; mAP: re-ID's mean average precision */
 typedef enum {
-    METRIC_TOP1 = 0, METRIC_TOP5 = 1, METRIC_LOSS = 2, METRIC_ACCURACY = 3, METRIC_RANK1 = 4
+    METRIC_TOP1 = 0, METRIC_TOP5 = 1, METRIC_LOSS = 2, METRIC_ACCURACY = 3, METRIC_RANK1 = 4,
+    METRIC_MAP = 5
 } amlfs_metric;
 
 /* The names the files and the options spell these with, each table indexed by its enum
