@@ -67,7 +67,7 @@ def result_of(run, method, seed):
     cfg = run_config(run)
     epochs = sorted(glob.glob(os.path.join(run, "epoch-*", "rewards.h5")))
     return {
-        "method": method, "seed": seed, "run": run,
+        "method": method, "seed": seed, "run": os.path.basename(run),
         "config": {k: cfg.get(k) for k in ("mode", "form", "loss", "space", "init", "sigma",
                                             "sigma_intercept", "samples", "epochs", "scale",
                                             "batch", "model", "size")},
