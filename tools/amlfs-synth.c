@@ -3,6 +3,7 @@
  * input of amlfs-prep face (synth.h draws the images). */
 #include "amlfs_rng.h"
 #include "image.h"
+#include "prep_images.h"
 #include "synth.h"
 #include "tool.h"
 
@@ -92,17 +93,6 @@ static void write_identity(const synth_opts *o, uint32_t id, int count, const ch
         amlfs_fail(AMLFS_EXIT_FAILED, bad, "%s", err);
 }
 
-static void parse_size(const char *s, int *h, int *w)
-{
-    char *x = strchr(s, 'x');
-    if (!x)
-        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--size: '%s' is not HxW (112x96)", s);
-    char hs[32];
-    snprintf(hs, sizeof hs, "%.*s", (int)(x - s), s);
-    *h = (int)amlfs_arg_int("--size (height)", hs, 8, 1024);
-    *w = (int)amlfs_arg_int("--size (width)", x + 1, 8, 1024);
-}
-
 static int synth_face(int argc, char **argv)
 {
     static const struct option opts[] = {{"out", required_argument, 0, 'o'},
@@ -131,7 +121,7 @@ static int synth_face(int argc, char **argv)
         case 'd': m = (int)amlfs_arg_int("--distractors", optarg, 0, 1 << 24); break;
         case 'f': folds = (int)amlfs_arg_int("--folds", optarg, 1, 1000); break;
         case 'q': q = (int)amlfs_arg_int("--pairs-per-fold", optarg, 1, 100000); break;
-        case 'z': parse_size(optarg, &o.h, &o.w); break;
+        case 'z': amlfs_prep_parse_size(optarg, "112x96", &o.h, &o.w); break;
         case 'S': o.seed = (uint32_t)amlfs_arg_int("--seed", optarg, 0, 0xffffffffLL); break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
