@@ -1,11 +1,13 @@
 /* amlfs-prep: a dataset file from Fashion-MNIST's gzip idx files or CIFAR-10's binary
  * batches: train / val (carved from the training images, stratified) / test, label
  * noise on the training split only, per-channel mean and std (DESIGN.md 2, 6); or, with
- * `face`, from image folders (prep_face.h). */
+ * `face`, from image folders (prep_face.h); with `market1501` or `dukemtmc`, from the
+ * released re-ID folders (prep_reid.h). */
 #include "amlfs_rng.h"
 #include "data.h"
 #include "h5io.h"
 #include "prep_face.h"
+#include "prep_reid.h"
 #include "tool.h"
 
 #include <errno.h>
@@ -21,6 +23,8 @@ static const char usage[] =
     "                  [--val-size N] [--noise R] [--noise-kind symmetric|pair] [--seed S]\n"
     "       amlfs-prep face --train DIR --lfw-pairs FILE --lfw-dir DIR --out F.h5 ...\n"
     "                  (image folders to a face dataset: amlfs-prep face --help)\n"
+    "       amlfs-prep market1501|dukemtmc --src DIR --out F.h5 ...\n"
+    "                  (a released re-ID folder: amlfs-prep market1501 --help)\n"
     "\n"
     "Writes the dataset file (schema dataset): /train, /val and /test with images\n"
     "(N,C,H,W) uint8 and labels (N) int32. The validation split is carved from the\n"
@@ -298,6 +302,8 @@ int main(int argc, char **argv)
     amlfs_tool_start("amlfs-prep");
     if (argc >= 2 && !strcmp(argv[1], "face"))
         return amlfs_prep_face(argc - 1, argv + 1);
+    if (argc >= 2 && (!strcmp(argv[1], "market1501") || !strcmp(argv[1], "dukemtmc")))
+        return amlfs_prep_reid(argc - 1, argv + 1);
     amlfs_help_version(argc, argv, usage);
     static const struct option opts[] = {{"src", required_argument, 0, 's'},
                                          {"out", required_argument, 0, 'o'},

@@ -1,22 +1,19 @@
-/* prep_face.c: amlfs-prep face (prep_face.h). Images are decoded in parallel (OpenMP)
- * in chunks and appended to chunked datasets: the folder is never held in memory.
- * Depends on: image, h5io, data (shuffle), tool, amlfs_rng.h. */
+/* prep_face.c: amlfs-prep face (prep_face.h). The listing and the chunked, parallel
+ * decoding are prep_images.h's: the folder is never held in memory.
+ * Depends on: prep_images, h5io, data (shuffle), tool, amlfs_rng.h. */
 #include "prep_face.h"
 #include "amlfs_rng.h"
 #include "data.h"
 #include "h5io.h"
-#include "image.h"
+#include "prep_images.h"
 #include "tool.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 static const char usage[] =
     "usage: amlfs-prep face --train DIR --lfw-pairs pairs.txt --lfw-dir DIR --out F.h5\n"
@@ -56,146 +53,23 @@ static const char usage[] =
     "image, an identity with one image among the held-out ones, a malformed pairs.txt\n"
     "line, a pair naming a missing image, an empty folder): one line, nothing written.\n";
 
-enum { CHUNK = 1024, ERRLEN = 512 };
-
-typedef struct {
-    char *path;
-    int32_t label;
-} item;
-
-typedef struct {
-    item *v;
-    int n, cap;
-} item_list;
-
-typedef struct {
-    char **v;
-    int n, cap;
-} name_list;
-
-static void names_add(name_list *l, const char *s)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 64;
-        l->v = realloc(l->v, sizeof(char *) * (size_t)l->cap);
-        if (!l->v)
-            amlfs_fail(AMLFS_EXIT_FAILED, NULL, "out of memory");
-    }
-    l->v[l->n] = strdup(s);
-    if (!l->v[l->n++])
-        amlfs_fail(AMLFS_EXIT_FAILED, NULL, "out of memory");
-}
-
-static void names_free(name_list *l)
-{
-    for (int i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-static void items_add(item_list *l, const char *path, int32_t label)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 1024;
-        l->v = realloc(l->v, sizeof(item) * (size_t)l->cap);
-        if (!l->v)
-            amlfs_fail(AMLFS_EXIT_FAILED, NULL, "out of memory");
-    }
-    l->v[l->n].path = strdup(path);
-    if (!l->v[l->n].path)
-        amlfs_fail(AMLFS_EXIT_FAILED, NULL, "out of memory");
-    l->v[l->n++].label = label;
-}
-
-static void items_free(item_list *l)
-{
-    for (int i = 0; i < l->n; i++)
-        free(l->v[i].path);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = amlfs_zalloc(n, 1);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-/* The entries of dir (hidden ones skipped), sorted: sub-folders into dirs, image files
- * into files (either may be NULL). Exit 2 when dir is not a readable folder. */
-static void list_dir(const char *dir, name_list *dirs, name_list *files)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        amlfs_fail(AMLFS_EXIT_USAGE, dir, "cannot read the folder: %s", strerror(errno));
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char *p = join(dir, e->d_name);
-        struct stat st;
-        if (stat(p, &st) == 0) {
-            if (S_ISDIR(st.st_mode) && dirs)
-                names_add(dirs, e->d_name);
-            else if (S_ISREG(st.st_mode) && files && amlfs_image_name(e->d_name))
-                names_add(files, e->d_name);
-        }
-        free(p);
-    }
-    closedir(d);
-    if (dirs && dirs->n) /* an empty list has no array to sort (qsort(NULL) is undefined) */
-        qsort(dirs->v, (size_t)dirs->n, sizeof(char *), cmp_str);
-    if (files && files->n)
-        qsort(files->v, (size_t)files->n, sizeof(char *), cmp_str);
-}
-
-/* Every image under dir, recursively, in sorted path order, with label -1. */
-static void list_tree(const char *dir, item_list *out)
-{
-    name_list dirs = {0}, files = {0};
-    list_dir(dir, &dirs, &files);
-    /* files and folders merged in name order: a sorted walk of relative paths */
-    int i = 0, j = 0;
-    while (i < files.n || j < dirs.n) {
-        if (j >= dirs.n || (i < files.n && strcmp(files.v[i], dirs.v[j]) < 0)) {
-            char *p = join(dir, files.v[i++]);
-            items_add(out, p, -1);
-            free(p);
-        } else {
-            char *p = join(dir, dirs.v[j++]);
-            list_tree(p, out);
-            free(p);
-        }
-    }
-    names_free(&dirs);
-    names_free(&files);
-}
-
 /* An identity folder: its sorted sub-folders, each with its sorted images. */
 typedef struct {
-    name_list ids;
-    name_list *images; /* per identity */
+    amlfs_prep_names ids;
+    amlfs_prep_names *images; /* per identity */
 } id_folder;
 
 static void list_identities(const char *dir, const char *opt, id_folder *f)
 {
     memset(f, 0, sizeof *f);
-    list_dir(dir, &f->ids, NULL);
+    amlfs_prep_list_dir(dir, &f->ids, NULL);
     if (f->ids.n == 0)
         amlfs_fail(AMLFS_EXIT_USAGE, dir, "%s: an empty folder (expected one sub-folder per "
                    "identity)", opt);
-    f->images = amlfs_zalloc((size_t)f->ids.n, sizeof(name_list));
+    f->images = amlfs_zalloc((size_t)f->ids.n, sizeof(amlfs_prep_names));
     for (int k = 0; k < f->ids.n; k++) {
-        char *p = join(dir, f->ids.v[k]);
-        list_dir(p, NULL, &f->images[k]);
+        char *p = amlfs_prep_join(dir, f->ids.v[k]);
+        amlfs_prep_list_dir(p, NULL, &f->images[k]);
         if (f->images[k].n == 0)
             amlfs_fail(AMLFS_EXIT_USAGE, p, "an empty identity folder (no .jpg, .jpeg or "
                        ".png images)");
@@ -206,9 +80,9 @@ static void list_identities(const char *dir, const char *opt, id_folder *f)
 static void id_folder_free(id_folder *f)
 {
     for (int k = 0; k < f->ids.n; k++)
-        names_free(&f->images[k]);
+        amlfs_prep_names_free(&f->images[k]);
     free(f->images);
-    names_free(&f->ids);
+    amlfs_prep_names_free(&f->ids);
 }
 
 /* ---- pairs.txt -------------------------------------------------------------------- */
@@ -320,7 +194,7 @@ static int cmp_key(const void *a, const void *b)
 
 /* The test images of the pairs (each once, sorted by name and number), their labels
  * (the name's index among the names), and each pair's two rows into them. */
-static void pairs_to_items(const lfw_pair *p, int np, const char *dir, item_list *out,
+static void pairs_to_items(const lfw_pair *p, int np, const char *dir, amlfs_prep_items *out,
                            int32_t *rows)
 {
     lfw_key *keys = amlfs_zalloc((size_t)np * 2, sizeof *keys);
@@ -341,7 +215,7 @@ static void pairs_to_items(const lfw_pair *p, int np, const char *dir, item_list
         struct stat st;
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
             amlfs_fail(AMLFS_EXIT_USAGE, path, "a pair names this image, which is missing");
-        items_add(out, path, label);
+        amlfs_prep_items_add(out, path, label);
         free(path);
     }
     for (int i = 0; i < np; i++)
@@ -351,100 +225,6 @@ static void pairs_to_items(const lfw_pair *p, int np, const char *dir, item_list
             rows[2 * i + s] = (int32_t)(hit - keys);
         }
     free(keys);
-}
-
-/* ---- decoding and writing a group ------------------------------------------------- */
-
-typedef struct {
-    int height, width, skip_bad;
-    long skipped;
-    char first_bad[1024];
-} decode_opts;
-
-/* Decodes items in chunks, in parallel, and appends the images to GROUP/images and the
- * labels to GROUP/labels. kept[i] says whether item i was read (skip_bad). sums: the
- * per-channel sums of pixel values and of their squares (6 values), or NULL. Returns
- * the images written. */
-static int write_group(hid_t f, const char *group, const item_list *items, decode_opts *o,
-                       uint8_t *kept, uint64_t *sums)
-{
-    char path[64];
-    size_t pixels = (size_t)3 * o->height * o->width, plane = pixels / 3;
-    hsize_t row[3] = {3, (hsize_t)o->height, (hsize_t)o->width};
-    H5Gclose(amlfs_h5_group(f, group)); /* untracked times: the same bytes every run */
-    snprintf(path, sizeof path, "%s/images", group);
-    amlfs_h5_stream s = amlfs_h5_stream_create(f, path, H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, row);
-    uint8_t *buf = amlfs_zalloc(CHUNK, pixels);
-    char *errs = amlfs_zalloc(CHUNK, ERRLEN);
-    uint64_t *isums = amlfs_zalloc(CHUNK, 6 * sizeof(uint64_t));
-    int32_t *labels = amlfs_zalloc((size_t)items->n, sizeof(int32_t));
-    int written = 0;
-    double t0 = amlfs_seconds(), last = t0;
-    for (int start = 0; start < items->n; start += CHUNK) {
-        int count = items->n - start < CHUNK ? items->n - start : CHUNK;
-#pragma omp parallel for schedule(dynamic, 4)
-        for (int i = 0; i < count; i++) {
-            uint8_t *img = buf + (size_t)i * pixels;
-            char *err = errs + (size_t)i * ERRLEN;
-            err[0] = 0;
-            if (amlfs_image_load(items->v[start + i].path, o->height, o->width, img, err,
-                                 ERRLEN) != 0) {
-                if (!err[0])
-                    snprintf(err, ERRLEN, "unreadable");
-                continue;
-            }
-            if (sums)
-                for (int c = 0; c < 3; c++) {
-                    uint64_t a = 0, b = 0;
-                    for (size_t j = 0; j < plane; j++) {
-                        uint64_t v = img[c * plane + j];
-                        a += v;
-                        b += v * v;
-                    }
-                    isums[6 * i + c] = a;
-                    isums[6 * i + 3 + c] = b;
-                }
-        }
-        int out = 0;
-        for (int i = 0; i < count; i++) {
-            const item *it = &items->v[start + i];
-            const char *err = errs + (size_t)i * ERRLEN;
-            kept[start + i] = !err[0];
-            if (err[0]) {
-                if (!o->skip_bad)
-                    amlfs_fail(AMLFS_EXIT_USAGE, it->path, "%s (--skip-bad skips such images)",
-                               err);
-                if (!o->skipped++)
-                    snprintf(o->first_bad, sizeof o->first_bad, "%s: %s", it->path, err);
-                continue;
-            }
-            if (out != i)
-                memcpy(buf + (size_t)out * pixels, buf + (size_t)i * pixels, pixels);
-            if (sums)
-                for (int k = 0; k < 6; k++)
-                    sums[k] += isums[6 * i + k];
-            labels[written + out] = it->label;
-            out++;
-        }
-        amlfs_h5_stream_append(&s, (hsize_t)out, buf);
-        written += out;
-        double now = amlfs_seconds();
-        if (amlfs_progress_on() && now - last >= 5.0) { /* DESIGN.md 2: on a terminal */
-            int done = start + count;
-            amlfs_note("%s: %d of %d images (%.1f%%), %.0f images/s", group, done, items->n,
-                       100.0 * done / items->n, done / (now - t0));
-            last = now;
-        }
-    }
-    amlfs_h5_stream_close(&s);
-    hsize_t dl[1] = {(hsize_t)written};
-    snprintf(path, sizeof path, "%s/labels", group);
-    amlfs_h5_write(f, path, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dl, labels);
-    free(labels);
-    free(isums);
-    free(errs);
-    free(buf);
-    return written;
 }
 
 static void write_pairs(hid_t f, const char *group, const int32_t *pairs, const uint8_t *issame,
@@ -459,7 +239,7 @@ static void write_pairs(hid_t f, const char *group, const int32_t *pairs, const 
 }
 
 /* /train/identities: fixed-length null-terminated strings (what the schema's string is). */
-static void write_names(hid_t f, const char *path, const name_list *names, const int *which,
+static void write_names(hid_t f, const char *path, const amlfs_prep_names *names, const int *which,
                         int n)
 {
     size_t len = 1;
@@ -483,17 +263,6 @@ static int cmp_int(const void *a, const void *b)
     return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
 }
 
-static void parse_size(const char *s, int *h, int *w)
-{
-    char *x = strchr(s, 'x');
-    if (!x)
-        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--size: '%s' is not HxW (112x96)", s);
-    char hs[32];
-    snprintf(hs, sizeof hs, "%.*s", (int)(x - s), s);
-    *h = (int)amlfs_arg_int("--size (height)", hs, 8, 1024);
-    *w = (int)amlfs_arg_int("--size (width)", x + 1, 8, 1024);
-}
-
 int amlfs_prep_face(int argc, char **argv)
 {
     amlfs_help_version(argc, argv, usage);
@@ -515,13 +284,13 @@ int amlfs_prep_face(int argc, char **argv)
     const char *dist_dir = NULL, *out = NULL, *name = "face";
     int height = 112, width = 96, nval = 10, npairs = 1000, c;
     long long seed = 1;
-    decode_opts o = {0};
+    amlfs_prep_decode o = {0};
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 't': train_dir = optarg; break;
-        case 'z': parse_size(optarg, &height, &width); break;
+        case 'z': amlfs_prep_parse_size(optarg, "112x96", &height, &width); break;
         case 'v': nval = (int)amlfs_arg_int("--val-identities", optarg, 2, 1 << 24); break;
         case 'p': npairs = (int)amlfs_arg_int("--val-pairs", optarg, 1, 1 << 28); break;
         case 'l': lfw_pairs = optarg; break;
@@ -561,24 +330,24 @@ int amlfs_prep_face(int argc, char **argv)
     qsort(train_ids, (size_t)ntrain_ids, sizeof(int), cmp_int);
     for (int v = 0; v < nval; v++)
         if (tf.images[val_ids[v]].n < 2) {
-            char *p = join(train_dir, tf.ids.v[val_ids[v]]);
+            char *p = amlfs_prep_join(train_dir, tf.ids.v[val_ids[v]]);
             amlfs_fail(AMLFS_EXIT_USAGE, p, "held out for validation with 1 image; the "
                        "validation pairs need 2 per identity (another --seed, or more images)");
         }
-    item_list train = {0}, val = {0}, test = {0}, probe = {0}, dist = {0};
+    amlfs_prep_items train = {0}, val = {0}, test = {0}, probe = {0}, dist = {0};
     for (int k = 0; k < ntrain_ids; k++)
         for (int i = 0; i < tf.images[train_ids[k]].n; i++) {
-            char *d = join(train_dir, tf.ids.v[train_ids[k]]);
-            char *p = join(d, tf.images[train_ids[k]].v[i]);
-            items_add(&train, p, k);
+            char *d = amlfs_prep_join(train_dir, tf.ids.v[train_ids[k]]);
+            char *p = amlfs_prep_join(d, tf.images[train_ids[k]].v[i]);
+            amlfs_prep_items_add(&train, p, k);
             free(p);
             free(d);
         }
     for (int v = 0; v < nval; v++)
         for (int i = 0; i < tf.images[val_ids[v]].n; i++) {
-            char *d = join(train_dir, tf.ids.v[val_ids[v]]);
-            char *p = join(d, tf.images[val_ids[v]].v[i]);
-            items_add(&val, p, v);
+            char *d = amlfs_prep_join(train_dir, tf.ids.v[val_ids[v]]);
+            char *p = amlfs_prep_join(d, tf.images[val_ids[v]].v[i]);
+            amlfs_prep_items_add(&val, p, v);
             free(p);
             free(d);
         }
@@ -591,16 +360,16 @@ int amlfs_prep_face(int argc, char **argv)
         list_identities(probe_dir, "--probe", &pf);
         for (int k = 0; k < pf.ids.n; k++)
             for (int i = 0; i < pf.images[k].n; i++) {
-                char *d = join(probe_dir, pf.ids.v[k]);
-                char *p = join(d, pf.images[k].v[i]);
-                items_add(&probe, p, k);
+                char *d = amlfs_prep_join(probe_dir, pf.ids.v[k]);
+                char *p = amlfs_prep_join(d, pf.images[k].v[i]);
+                amlfs_prep_items_add(&probe, p, k);
                 free(p);
                 free(d);
             }
         id_folder_free(&pf);
     }
     if (dist_dir) {
-        list_tree(dist_dir, &dist);
+        amlfs_prep_list_tree(dist_dir, &dist);
         if (dist.n == 0)
             amlfs_fail(AMLFS_EXIT_USAGE, dist_dir, "--distractors: an empty folder (no .jpg, "
                        ".jpeg or .png images under it)");
@@ -619,15 +388,11 @@ int amlfs_prep_face(int argc, char **argv)
 
     uint64_t sums[6] = {0};
     uint8_t *kept = amlfs_zalloc((size_t)train.n, 1);
-    int ntrain = write_group(h.file, "/train", &train, &o, kept, sums);
+    int ntrain = amlfs_prep_write_images(h.file, "/train", &train, &o, kept, sums);
     if (ntrain == 0)
         amlfs_fail(AMLFS_EXIT_USAGE, train_dir, "no readable training image");
-    double mean[3], sd[3], count = (double)ntrain * height * width;
-    for (int ch = 0; ch < 3; ch++) {
-        double m = (double)sums[ch] / count;
-        mean[ch] = m / 255.0;
-        sd[ch] = sqrt(fmax((double)sums[3 + ch] / count - m * m, 0.0)) / 255.0;
-    }
+    double mean[3], sd[3];
+    amlfs_prep_moments(sums, ntrain, height, width, mean, sd);
     amlfs_attr_set_f64v(h.file, "/", "mean", mean, 3);
     amlfs_attr_set_f64v(h.file, "/", "std", sd, 3);
     write_names(h.file, "/train/identities", &tf.ids, train_ids, ntrain_ids);
@@ -635,7 +400,7 @@ int amlfs_prep_face(int argc, char **argv)
 
     /* validation: the kept images of each held-out identity, then the pairs */
     kept = amlfs_zalloc((size_t)val.n, 1);
-    int nvimg = write_group(h.file, "/val", &val, &o, kept, NULL);
+    int nvimg = amlfs_prep_write_images(h.file, "/val", &val, &o, kept, NULL);
     int *vfirst = amlfs_zalloc((size_t)nval, sizeof(int)), *vcount = amlfs_zalloc((size_t)nval,
                                                                                    sizeof(int));
     for (int i = 0, row = 0; i < val.n; i++)
@@ -685,7 +450,7 @@ int amlfs_prep_face(int argc, char **argv)
 
     /* test: pairs naming a skipped image are dropped */
     kept = amlfs_zalloc((size_t)test.n, 1);
-    int ntimg = write_group(h.file, "/test", &test, &o, kept, NULL);
+    int ntimg = amlfs_prep_write_images(h.file, "/test", &test, &o, kept, NULL);
     int *newrow = amlfs_zalloc((size_t)test.n, sizeof(int));
     for (int i = 0, row = 0; i < test.n; i++)
         newrow[i] = kept[i] ? row++ : -1;
@@ -705,12 +470,12 @@ int amlfs_prep_face(int argc, char **argv)
     int npimg = 0, ndimg = 0;
     if (probe_dir) {
         kept = amlfs_zalloc((size_t)probe.n, 1);
-        npimg = write_group(h.file, "/probe", &probe, &o, kept, NULL);
+        npimg = amlfs_prep_write_images(h.file, "/probe", &probe, &o, kept, NULL);
         free(kept);
     }
     if (dist_dir) {
         kept = amlfs_zalloc((size_t)dist.n, 1);
-        ndimg = write_group(h.file, "/distractors", &dist, &o, kept, NULL);
+        ndimg = amlfs_prep_write_images(h.file, "/distractors", &dist, &o, kept, NULL);
         free(kept);
     }
     amlfs_h5_finish(&h);
@@ -738,11 +503,11 @@ int amlfs_prep_face(int argc, char **argv)
     free(two);
     free(one);
     free(order);
-    items_free(&train);
-    items_free(&val);
-    items_free(&test);
-    items_free(&probe);
-    items_free(&dist);
+    amlfs_prep_items_free(&train);
+    amlfs_prep_items_free(&val);
+    amlfs_prep_items_free(&test);
+    amlfs_prep_items_free(&probe);
+    amlfs_prep_items_free(&dist);
     id_folder_free(&tf);
     return AMLFS_EXIT_OK;
 }

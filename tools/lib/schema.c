@@ -635,6 +635,21 @@ int amlfs_schema_validate(hid_t f, const char *kind, char *why, size_t n)
             if (b && !a && i < 2)
                 return VIOLATION(&c, "%s: required with %s, missing", pairs[i][0], pairs[i][1]);
         }
+        /* re-ID: the six columns together, exactly when /@task is reid */
+        static const char *const reid[] = {"/train/camids", "/train/pids", "/val/camids",
+                                           "/val/query",    "/test/camids", "/test/query"};
+        char task[32] = "";
+        if (H5Aexists_by_name(f, "/", "task", H5P_DEFAULT) > 0)
+            amlfs_attr_str(f, "/", "task", task, sizeof task);
+        int is_reid = !strcmp(task, "reid");
+        for (size_t i = 0; i < sizeof reid / sizeof reid[0]; i++) {
+            int a = amlfs_h5_exists(f, reid[i]);
+            if (is_reid && !a)
+                return VIOLATION(&c, "%s: required with /@task reid, missing", reid[i]);
+            if (!is_reid && a)
+                return VIOLATION(&c, "%s: only in a re-ID data set (/@task reid), found "
+                                 "with /@task %s", reid[i], task[0] ? task : "absent");
+        }
     }
     return 0;
 }
