@@ -3,6 +3,7 @@
 #include "h5io.h"
 #include "metric.h"
 #include "plain.h"
+#include "reid.h"
 #include "tool.h"
 
 #include <cblas.h>
@@ -21,6 +22,9 @@ static const char usage[] =
     "       amlfs-metric identify (--probe P.h5 | --megaface-probe LIST)\n"
     "                           [--distractors D.h5 [D2.h5 ...]] [--megaface-features LIST]\n"
     "                           [--rank 1] [--threads N] [--out R.h5]\n"
+    "       amlfs-metric reid --query Q.h5 --gallery G.h5 [--distmat D.h5]\n"
+    "                           [--distance euclidean|cosine] [--rerank [--save-distmat]]\n"
+    "                           [--threads N] [--out R.h5]\n"
     "\n"
     "verify: 10-fold verification accuracy and TAR at FAR as insightface's\n"
     "verification.py computes them: embeddings L2-normalised, squared L2 distance,\n"
@@ -54,8 +58,24 @@ static const char usage[] =
     "  --rank K       the rank (default 1); the output's /cmc holds ranks 1 to K\n"
     "  --threads N    threads for BLAS and the scans (default: all cores)\n"
     "\n"
+    "reid: person re-identification mAP and CMC (ranks 1 to 50), the Market-1501 /\n"
+    "DukeMTMC-reID protocol as torchreid's eval_market1501: per query the gallery entries\n"
+    "of its pid and camera removed, and those of pid -1 (junk); ranked by distance, equal\n"
+    "distances in gallery order (stable; torchreid's np.argsort is not); queries without\n"
+    "a true match skipped and counted; AP non-interpolated; mAP over the other queries.\n"
+    "  --query Q, --gallery G  /pids (N) and /camids (N), any integer type, and\n"
+    "                 /features (N,D) float32 or float64 (used as float32)\n"
+    "  --distmat D    /distmat (Q,G) float32 or float64 instead of the features; with\n"
+    "                 --rerank also /distmat_qq (Q,Q) and /distmat_gg (G,G)\n"
+    "  --distance X   euclidean (squared, as torchreid; the default) or cosine (1 - cos),\n"
+    "                 float32 OpenBLAS sgemm over chunks of queries\n"
+    "  --rerank       k-reciprocal re-ranking (Zhong et al. 2017; k1 20, k2 6, lambda\n"
+    "                 0.3) as torchreid's re_ranking; holds a (Q+G)^2 float32 matrix\n"
+    "  --save-distmat with --distmat --rerank: the re-ranked distances into R as /distmat\n"
+    "\n"
     "  --out R        root attributes accuracy, accuracy_std, threshold, tar_at_far, far\n"
-    "                 (verify) or rank1, rank_k, trials (identify): schema metric, written\n"
+    "                 (verify), rank1, rank_k, trials (identify) or mAP, rank1, queries,\n"
+    "                 skipped and /cmc (reid): schema metric, written\n"
     "                 atomically\n"
     "  --help, --version\n"
     "\n"
@@ -691,16 +711,244 @@ static int cmd_identify(int argc, char **argv)
     return AMLFS_EXIT_OK;
 }
 
+/* ---- reid ------------------------------------------------------------------------ */
+
+/* The (N,D) float matrix name of f as float32, checked finite. */
+static float *read_features(hid_t f, const char *path, const char *name, hsize_t *dims)
+{
+    amlfs_plain_dims(f, path, name, PLAIN_FLOAT, 2, 2, "(N,D)", dims);
+    if (dims[0] < 1 || dims[1] < 1)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: shape (%llu,%llu), expected (N,D) with at "
+                   "least one row and one column", name, (unsigned long long)dims[0],
+                   (unsigned long long)dims[1]);
+    if (dims[1] > (1 << 20))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: %llu columns, expected a feature width of at "
+                   "most 1048576", name, (unsigned long long)dims[1]);
+    float *x = malloc((size_t)(dims[0] * dims[1]) * sizeof(float));
+    if (!x)
+        amlfs_fail(AMLFS_EXIT_FAILED, path, "%s: out of memory", name);
+    amlfs_h5_read(f, name, H5T_NATIVE_FLOAT, x);
+    for (size_t i = 0; i < dims[0] * dims[1]; i++)
+        if (!isfinite(x[i]))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "%s[%zu][%zu] = %g, expected finite values "
+                       "(float32)", name, i / (size_t)dims[1], i % (size_t)dims[1], x[i]);
+    return x;
+}
+
+/* /pids and /camids of a query or gallery file: n entries each, as int32. */
+static void read_ids(hid_t f, const char *path, int32_t **pids, int32_t **cams, int64_t *n)
+{
+    hsize_t dp[2], dc[2];
+    int64_t *p = read_ints(f, path, "/pids", 1, "(N)", dp);
+    int64_t *c = read_ints(f, path, "/camids", 1, "(N)", dc);
+    if (dp[0] != dc[0])
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/camids: %llu entries, but /pids has %llu",
+                   (unsigned long long)dc[0], (unsigned long long)dp[0]);
+    if (dp[0] < 1)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/pids: no entry");
+    *n = (int64_t)dp[0];
+    *pids = malloc((size_t)*n * sizeof(int32_t));
+    *cams = malloc((size_t)*n * sizeof(int32_t));
+    if (!*pids || !*cams)
+        amlfs_fail(AMLFS_EXIT_FAILED, path, "out of memory");
+    for (int64_t i = 0; i < *n; i++) {
+        if (p[i] < INT32_MIN || p[i] > INT32_MAX)
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/pids[%lld] = %lld, expected a 32-bit integer",
+                       (long long)i, (long long)p[i]);
+        if (c[i] < INT32_MIN || c[i] > INT32_MAX)
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "/camids[%lld] = %lld, expected a 32-bit "
+                       "integer", (long long)i, (long long)c[i]);
+        (*pids)[i] = (int32_t)p[i];
+        (*cams)[i] = (int32_t)c[i];
+    }
+    free(p);
+    free(c);
+}
+
+/* The (rows, cols) float matrix name of D.h5 (float32 or float64), checked finite. */
+static void *read_square(hid_t f, const char *path, const char *name, int64_t rows,
+                         int64_t cols, int as_double, const char *what)
+{
+    hsize_t dims[2];
+    char want[96];
+    snprintf(want, sizeof want, "(%lld,%lld), %s", (long long)rows, (long long)cols, what);
+    amlfs_plain_dims(f, path, name, PLAIN_FLOAT, 2, 2, want, dims);
+    if ((int64_t)dims[0] != rows || (int64_t)dims[1] != cols)
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "%s: shape (%llu,%llu), expected %s", name,
+                   (unsigned long long)dims[0], (unsigned long long)dims[1], want);
+    size_t n = (size_t)rows * (size_t)cols;
+    void *x = malloc(n * (as_double ? sizeof(double) : sizeof(float)));
+    if (!x)
+        amlfs_fail(AMLFS_EXIT_FAILED, path, "%s: out of memory", name);
+    amlfs_h5_read(f, name, as_double ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT, x);
+    for (size_t i = 0; i < n; i++) {
+        double v = as_double ? ((double *)x)[i] : ((float *)x)[i];
+        if (!isfinite(v))
+            amlfs_fail(AMLFS_EXIT_USAGE, path, "%s[%zu][%zu] = %g, expected finite "
+                       "distances", name, i / (size_t)cols, i % (size_t)cols, v);
+    }
+    return x;
+}
+
+static int cmd_reid(int argc, char **argv)
+{
+    static const struct option opts[] = {{"query", required_argument, 0, 'q'},
+                                         {"gallery", required_argument, 0, 'g'},
+                                         {"distmat", required_argument, 0, 'D'},
+                                         {"distance", required_argument, 0, 'd'},
+                                         {"rerank", no_argument, 0, 'R'},
+                                         {"save-distmat", no_argument, 0, 'S'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {0, 0, 0, 0}};
+    const char *qpath = NULL, *gpath = NULL, *dpath = NULL, *dname = NULL, *out = NULL;
+    int rerank = 0, save = 0, threads = 0, c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'q': qpath = optarg; break;
+        case 'g': gpath = optarg; break;
+        case 'D': dpath = optarg; break;
+        case 'd': dname = optarg; break;
+        case 'R': rerank = 1; break;
+        case 'S': save = 1; break;
+        case 't': threads = (int)amlfs_arg_int("--threads", optarg, 1, 4096); break;
+        case 'o': out = optarg; break;
+        default:
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
+                       argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unexpected argument '%s'", argv[optind]);
+    if (!qpath || !gpath)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "reid: --query and --gallery are required");
+    amlfs_reid_distance dist = AMLFS_REID_EUCLIDEAN;
+    if (dname) {
+        if (dpath)
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "reid: --distance applies to features, not to "
+                       "--distmat");
+        if (!strcmp(dname, "euclidean"))
+            dist = AMLFS_REID_EUCLIDEAN;
+        else if (!strcmp(dname, "cosine"))
+            dist = AMLFS_REID_COSINE;
+        else
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--distance '%s', expected euclidean or cosine",
+                       dname);
+    }
+    if (save && !(dpath && rerank))
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "reid: --save-distmat needs --distmat and --rerank");
+    if (save && !out)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "reid: --save-distmat needs --out");
+    if (threads) {
+        openblas_set_num_threads(threads);
+        omp_set_num_threads(threads);
+    }
+    int32_t *qp, *qc, *gp, *gc;
+    int64_t nq, ng;
+    hid_t qf = open_input(qpath), gf = open_input(gpath);
+    read_ids(qf, qpath, &qp, &qc, &nq);
+    read_ids(gf, gpath, &gp, &gc, &ng);
+    amlfs_reid_result r;
+    char err[256];
+    float *rer = NULL;
+    int rc;
+    const char *where = dpath ? dpath : qpath;
+    if (!dpath) {
+        hsize_t qd[2], gd[2];
+        float *qx = read_features(qf, qpath, "/features", qd);
+        if ((int64_t)qd[0] != nq)
+            amlfs_fail(AMLFS_EXIT_USAGE, qpath, "/features: %llu rows, but /pids has %lld "
+                       "entries", (unsigned long long)qd[0], (long long)nq);
+        float *gx = read_features(gf, gpath, "/features", gd);
+        if ((int64_t)gd[0] != ng)
+            amlfs_fail(AMLFS_EXIT_USAGE, gpath, "/features: %llu rows, but /pids has %lld "
+                       "entries", (unsigned long long)gd[0], (long long)ng);
+        if (gd[1] != qd[1])
+            amlfs_fail(AMLFS_EXIT_USAGE, gpath, "/features: dimension %llu, but the queries' "
+                       "(%s) is %llu", (unsigned long long)gd[1], qpath,
+                       (unsigned long long)qd[1]);
+        rc = amlfs_reid_eval(qx, qp, qc, nq, gx, gp, gc, ng, (int)qd[1], dist, rerank, &r,
+                             err, sizeof err);
+        free(qx);
+        free(gx);
+    } else {
+        hid_t df = open_input(dpath);
+        double *dm;
+        if (!rerank) {
+            dm = read_square(df, dpath, "/distmat", nq, ng, 1, "(queries, gallery)");
+        } else {
+            float *qg = read_square(df, dpath, "/distmat", nq, ng, 0, "(queries, gallery)");
+            float *qq = read_square(df, dpath, "/distmat_qq", nq, nq, 0,
+                                    "(queries, queries), needed by --rerank");
+            float *gg = read_square(df, dpath, "/distmat_gg", ng, ng, 0,
+                                    "(gallery, gallery), needed by --rerank");
+            rer = malloc((size_t)nq * ng * sizeof(float));
+            if (!rer)
+                amlfs_fail(AMLFS_EXIT_FAILED, dpath, "out of memory");
+            if (amlfs_reid_rerank(qg, qq, gg, nq, ng, 20, 6, 0.3, rer, err, sizeof err))
+                amlfs_fail(AMLFS_EXIT_USAGE, dpath, "%s", err);
+            free(qq);
+            free(gg);
+            dm = (double *)realloc(qg, (size_t)nq * ng * sizeof(double));
+            if (!dm)
+                amlfs_fail(AMLFS_EXIT_FAILED, dpath, "out of memory");
+            for (size_t i = 0; i < (size_t)nq * ng; i++)
+                dm[i] = rer[i];
+        }
+        H5Fclose(df);
+        rc = amlfs_reid_eval_distmat(dm, qp, qc, nq, gp, gc, ng, &r, err, sizeof err);
+        free(dm);
+    }
+    H5Fclose(qf);
+    H5Fclose(gf);
+    if (rc)
+        amlfs_fail(AMLFS_EXIT_USAGE, where, "%s", err);
+    const char *dist_name = dpath ? "given" : dist == AMLFS_REID_COSINE ? "cosine" : "euclidean";
+    if (out) {
+        amlfs_h5_out o = amlfs_h5_create(out, "metric");
+        amlfs_attr_set_str(o.file, "/", "task", "reid");
+        amlfs_attr_set_str(o.file, "/", "distance", dist_name);
+        amlfs_attr_set_i64(o.file, "/", "rerank", rerank);
+        amlfs_attr_set_i64(o.file, "/", "rank", AMLFS_REID_MAX_RANK);
+        amlfs_attr_set_f64(o.file, "/", "mAP", r.map);
+        amlfs_attr_set_f64(o.file, "/", "rank1", r.rank1);
+        amlfs_attr_set_i64(o.file, "/", "queries", r.queries);
+        amlfs_attr_set_i64(o.file, "/", "skipped", r.skipped);
+        amlfs_attr_set_i64(o.file, "/", "gallery", ng);
+        hsize_t dr[1] = {AMLFS_REID_MAX_RANK};
+        amlfs_h5_write_f64(o.file, "/cmc", 1, dr, r.cmc);
+        if (save) {
+            hsize_t dd[2] = {(hsize_t)nq, (hsize_t)ng};
+            amlfs_h5_write(o.file, "/distmat", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dd, rer);
+        }
+        amlfs_h5_finish(&o);
+    }
+    free(rer);
+    printf("reid: mAP %.5f, rank-1 %.5f, rank-5 %.5f, rank-10 %.5f over %lld queries "
+           "(%lld skipped without a true match), %lld gallery, %s distance%s\n", r.map,
+           r.rank1, r.cmc[4], r.cmc[9], (long long)r.queries, (long long)r.skipped,
+           (long long)ng, dist_name, rerank ? ", re-ranked (k1 20, k2 6, lambda 0.3)" : "");
+    free(qp);
+    free(qc);
+    free(gp);
+    free(gc);
+    return AMLFS_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     amlfs_tool_start("amlfs-metric");
     amlfs_help_version(argc, argv, usage);
     if (argc < 2)
-        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "expected a command, verify or identify (see --help)");
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "expected a command, verify, identify or reid (see --help)");
     if (!strcmp(argv[1], "verify"))
         return cmd_verify(argc - 1, argv + 1);
     if (!strcmp(argv[1], "identify"))
         return cmd_identify(argc - 1, argv + 1);
-    amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown command '%s', expected verify or identify",
+    if (!strcmp(argv[1], "reid"))
+        return cmd_reid(argc - 1, argv + 1);
+    amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown command '%s', expected verify, identify or reid",
                argv[1]);
 }
