@@ -51,8 +51,9 @@ static const char usage[] =
     "  --task T            classification | face | reid (default: the dataset's /@task)\n"
     "  --flip              face: sum each embedding with its horizontally flipped image's\n"
     "  --identify          face: also rank-1 of /probe against /distractors\n"
-    "  --features FILE     face: also write the split's embeddings, labels and pairs\n"
-    "                      (schema features: amlfs-metric verify reads it)\n"
+    "  --features FILE     face, reid: also write the split's embeddings with their\n"
+    "                      labels and pairs (face) or camids and query flags (reid)\n"
+    "                      (schema features, for amlfs-metric)\n"
     "  --distance D        reid: euclidean (default) | cosine between embeddings\n"
     "  --rerank            reid: k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)\n"
     "  --help, --version\n"
@@ -234,10 +235,32 @@ static int32_t *read_column(const char *path, const char *split, const char *nam
     return v;
 }
 
-/* Re-ID on the split: its /query images against the rest (the gallery), torchreid's
+/* A re-ID split's embeddings with pids, camids and query flags (schema features). */
+static void write_reid_features(const char *out, const char *split, int64_t epoch, int flip,
+                                const float *emb, int n, int d, const int32_t *pids,
+                                const int32_t *camids, const int32_t *query)
+{
+    amlfs_h5_out o = amlfs_h5_create(out, "features");
+    amlfs_attr_set_str(o.file, "/", "split", split);
+    amlfs_attr_set_i64(o.file, "/", "epoch", epoch);
+    amlfs_attr_set_i64(o.file, "/", "flip", flip);
+    hsize_t fd[2] = {(hsize_t)n, (hsize_t)d}, ld[1] = {(hsize_t)n};
+    uint8_t *q = amlfs_zalloc((size_t)n, 1);
+    for (int i = 0; i < n; i++)
+        q[i] = query[i] != 0;
+    amlfs_h5_write(o.file, "/features", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, fd, emb);
+    amlfs_h5_write(o.file, "/labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ld, pids);
+    amlfs_h5_write(o.file, "/camids", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ld, camids);
+    amlfs_h5_write(o.file, "/query", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, ld, q);
+    amlfs_h5_finish(&o);
+    free(q);
+}
+
+/* Re-ID on the split: its /query images ranked against the rest (the gallery), torchreid's
  * Market/Duke protocol (tools/lib/reid.h). */
 static void reid(amlfs_model *m, const amlfs_split *s, const char *path, const char *split,
-                 int batch, int flip, amlfs_reid_distance dist, int rerank, eval_metrics *r)
+                 int batch, int flip, amlfs_reid_distance dist, int rerank, eval_metrics *r,
+                 const char *features, int64_t epoch)
 {
     int d = amlfs_model_embedding_dim(m);
     int32_t *camids = read_column(path, split, "camids", s->n);
@@ -276,6 +299,8 @@ static void reid(amlfs_model *m, const amlfs_split *s, const char *path, const c
     memcpy(r->cmc, res.cmc, sizeof r->cmc);
     r->queries = res.queries;
     r->skipped = res.skipped;
+    if (features)
+        write_reid_features(features, split, epoch, flip, emb, s->n, d, s->labels, camids, query);
     free(qf);
     free(gf);
     free(qp);
@@ -387,9 +412,9 @@ int main(int argc, char **argv)
     amlfs_split s;
     amlfs_split_open(&s, data_path, splits[split], read);
     amlfs_check_fit(&st, ckpt_path, &s, data_path);
-    if (features && task != TASK_FACE)
-        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--features: embeddings are written for face "
-                   "evaluation only (--task face)");
+    if (features && task == TASK_CLASSIFICATION)
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--features: embeddings are written for face and "
+                   "re-ID evaluation only (--task face|reid)");
     if (task == TASK_FACE && identify < 0) {
         int plain;
         hid_t f = amlfs_h5_open_or_plain(data_path, "dataset", &plain);
@@ -419,7 +444,7 @@ int main(int argc, char **argv)
                  features, st.epoch);
         else if (task == TASK_REID)
             reid(m, &s, data_path, splits[split], st.shape.batch, flip,
-                 (amlfs_reid_distance)distance, rerank, &r);
+                 (amlfs_reid_distance)distance, rerank, &r, features, st.epoch);
         else
             classify(m, &s, st.shape.batch, &r);
         amlfs_model_destroy(m);
