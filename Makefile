@@ -76,7 +76,7 @@ KERNEL_LIB := $(B)/libamlfs_kernels.a
 TOOL_LIB   := $(B)/libamlfs_tools.a
 
 .PHONY: bench-train bench-train-run workflow-links all help deps bench-deps setup test test-fast sanitize cuda demo \
-        demo-run demo-face demo-face-run install uninstall \
+        demo-run demo-face demo-face-run demo-reid demo-reid-run install uninstall \
         install-cuda install-files \
         bench clean check-deps
 .DEFAULT_GOAL := all
@@ -101,6 +101,7 @@ help:
 	@echo "make cuda       compile and link the CUDA sources with nvcc"
 	@echo "make demo       a short real search on Fashion-MNIST and its report"
 	@echo "make demo-face  a face search on a generated folder beside the exact CosFace loss"
+	@echo "make demo-reid  a re-ID search on a generated folder beside the fixed loss and random"
 	@echo "make bench      loss, layer and overhead benchmarks, JSON into bench/results/"
 	@echo "make bench-train  training speed, accuracy and first epoch next to PyTorch"
 	@echo "make install PREFIX=DIR   tools into DIR/bin; schemas, report and export templates into DIR/share/amlfs"
@@ -315,6 +316,13 @@ demo-face: setup
 
 demo-face-run: all
 	@workflow/demo-face.sh
+
+# the re-ID search of configs/reid-small.conf on a generated folder, its fixed loss and ablation
+demo-reid: setup
+	@$(MAKE) --no-print-directory demo-reid-run
+
+demo-reid-run: all
+	@workflow/demo-reid.sh
 
 # install-cuda: the same with the tools of the CUDA build (--device cuda:N), which run on
 # the CPU too; they find cuDNN and cuBLAS in CUDA_HOME, HDF5 and oneDNN where the system
