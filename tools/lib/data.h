@@ -60,6 +60,10 @@ void amlfs_shuffle(int *idx, int n, amlfs_rng_name r);
  * AMLFS_STREAM_DATA_ORDER). */
 void amlfs_epoch_order(int *order, int n, uint32_t seed, uint32_t epoch, uint32_t sample);
 
+/* How a training epoch orders its images: random, a permutation (amlfs_epoch_order); pk,
+ * batches of P identities x K images (amlfs_pk_order). */
+typedef enum { AMLFS_SAMPLER_RANDOM = 0, AMLFS_SAMPLER_PK = 1 } amlfs_sampler;
+
 /* The P x K identity sampler of re-ID training (torchreid's RandomIdentitySampler): an
  * epoch's order of image indices in batches of P identities with K images each. All draws
  * are the uniform numbers 0, 1, 2, ... of stream (seed, epoch, sample,
