@@ -72,7 +72,12 @@ static const char usage[] =
     "  --milestones E1,E2,...  step schedule: decay by G at these epochs instead\n"
     "                      (increasing, > 0; PyTorch's MultiStepLR; a fraction falls\n"
     "                      inside an epoch, at the first batch that reaches it)\n"
-    "  --augment A         none | crop-flip | flip (none | crop-flip | none | none)\n"
+    "  --augment A         none | crop-flip | flip | reid (none | crop-flip | none |\n"
+    "                      none); reid: flip, 10-pixel pad and crop, random erasing\n"
+    "  --sampler S         random | pk (random): pk orders each epoch in batches of P\n"
+    "                      identities x K images (torchreid's RandomIdentitySampler)\n"
+    "  --p P, --k K        pk: identities per batch and images per identity (both\n"
+    "                      needed; --batch defaults to P x K and must equal it)\n"
     "  --intervals M, --space S   the identity theta the checkpoint records (6, prob;\n"
     "                      cosine for the cosine heads)\n"
     "  --seed S            initialisation, data order and augmentation (1)\n"
@@ -92,6 +97,8 @@ typedef struct {
     /* the model's: NAN / -1 / NULL = the model's default */
     const char *model, *data;
     int schedule, augment; /* -1: the model's default */
+    int sampler;
+    long long p, k; /* pk: 0 = not given */
     long long batch, epochs, embedding;
     int nesterov;
     double scale;
@@ -130,7 +137,7 @@ static void parse_args(int argc, char **argv, init_args *a)
            O_FROM, O_SAMPLING, O_SHAPING, O_SEED, O_MODEL, O_DATA, O_BATCH, O_TRAIN_LR,
            O_MOMENTUM, O_NESTEROV, O_WD, O_SCHEDULE, O_WARMUP, O_EPOCHS, O_STEP, O_GAMMA,
            O_AUGMENT, O_FORM, O_SIGMA_INTERCEPT, O_SLOPE_FLOOR, O_LOSS, O_MILESTONES, O_SCALE,
-           O_EMBEDDING };
+           O_EMBEDDING, O_SAMPLER, O_P, O_K };
     static const struct option opts[] = {
         {"policy-only", no_argument, 0, O_POLICY_ONLY},
         {"out", required_argument, 0, O_OUT},
@@ -164,6 +171,9 @@ static void parse_args(int argc, char **argv, init_args *a)
         {"augment", required_argument, 0, O_AUGMENT},
         {"scale", required_argument, 0, O_SCALE},
         {"embedding", required_argument, 0, O_EMBEDDING},
+        {"sampler", required_argument, 0, O_SAMPLER},
+        {"p", required_argument, 0, O_P},
+        {"k", required_argument, 0, O_K},
         {0, 0, 0, 0}};
     *a = (init_args){.intervals = 6, .seed = 1, .mode = MODE_AMLFS, .sampling = SAMPLING_PLAIN,
                      .shaping = SHAPING_ZSCORE, .form = AMLFS_FORM_ANCHORED, .sigma = 0.2,
@@ -241,6 +251,11 @@ static void parse_args(int argc, char **argv, init_args *a)
                 amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--scale: %g, expected s > 0", a->scale);
             break;
         case O_EMBEDDING: a->embedding = amlfs_arg_int("--embedding", optarg, 1, 65536); break;
+        case O_SAMPLER:
+            a->sampler = amlfs_arg_choice("--sampler", optarg, amlfs_sampler_names);
+            break;
+        case O_P: a->p = amlfs_arg_int("--p", optarg, 1, 65536); break;
+        case O_K: a->k = amlfs_arg_int("--k", optarg, 1, 65536); break;
         default:
             amlfs_fail(AMLFS_EXIT_USAGE, NULL, "unknown or incomplete option '%s' (see --help)",
                        argv[optind - 1]);
@@ -282,6 +297,23 @@ static void training_settings(amlfs_train_state *st, const init_args *a)
     if (!isnan(a->gamma)) st->gamma = a->gamma;
     if (a->schedule >= 0) st->schedule = (amlfs_schedule_kind)a->schedule;
     if (a->augment >= 0) st->augment = (amlfs_augment)a->augment;
+    st->sampler = (amlfs_sampler)a->sampler;
+    if (st->sampler != AMLFS_SAMPLER_PK && (a->p || a->k))
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--%s is for --sampler pk", a->p ? "p" : "k");
+    if (st->sampler == AMLFS_SAMPLER_PK) {
+        if (!a->p || !a->k)
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--sampler pk needs --p P and --k K");
+        st->p = a->p;
+        st->k = a->k;
+        if (a->p * a->k > 65536)
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--p %lld x --k %lld = %lld images a batch, "
+                       "expected at most 65536", a->p, a->k, a->p * a->k);
+        if (a->batch < 1)
+            st->shape.batch = (int)(a->p * a->k);
+        if ((long long)st->shape.batch != a->p * a->k)
+            amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--batch %d, but --sampler pk trains batches of "
+                       "P x K = %lld x %lld = %lld", st->shape.batch, a->p, a->k, a->p * a->k);
+    }
     st->nesterov = a->nesterov;
     if (a->nmilestones && st->schedule != AMLFS_SCHEDULE_STEP)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--milestones is for --schedule step (the schedule "

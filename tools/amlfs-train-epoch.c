@@ -22,6 +22,8 @@ static const char usage[] =
     "Trains the start checkpoint one epoch (the thetas' epoch) on the training split with\n"
     "the loss theta_I, SGD and the checkpoint's schedule, and writes the new state with\n"
     "the epoch's train loss, accuracy, clamp fraction, the theta used and its status.\n"
+    "The epoch's order: a permutation of the training images, or with the checkpoint's\n"
+    "sampler pk, batches of P identities x K images (as many as the sampler draws).\n"
     "The same inputs give the same bytes for the same thread count and CPU ISA.\n"
     "Throughput goes to stderr, never into the checkpoint.\n"
     "\n"
@@ -139,20 +141,36 @@ int main(int argc, char **argv)
     spec.exact = th.loss; /* the thetas' loss: searched (theta), or an exact margin loss */
     amlfs_schedule sched = amlfs_state_schedule(&st);
     amlfs_augment augment = st.augment;
-    int n = train.n, batch = st.shape.batch;
-    int batches = (n + batch - 1) / batch;
-    int *order = amlfs_zalloc((size_t)n, sizeof(int));
+    int n = train.n, batch = st.shape.batch, length = n;
+    int *order;
+    uint32_t seed = (uint32_t)st.seed, epoch = (uint32_t)th.epoch, sample = (uint32_t)index;
+    if (st.sampler == AMLFS_SAMPLER_PK) { /* P x K batches; as many as the draws give */
+        int ids = 0;
+        int64_t cap = amlfs_pk_capacity(train.labels, n, (int)st.k, &ids);
+        if (ids < st.p)
+            amlfs_fail(AMLFS_EXIT_USAGE, data_path, "/train/labels: %d identities, but the pk "
+                       "sampler of %s draws P = %lld a batch", ids, ckpt_path, (long long)st.p);
+        if (cap > INT32_MAX)
+            amlfs_fail(AMLFS_EXIT_USAGE, data_path, "/train/labels: an epoch of %lld images "
+                       "(K = %lld), more than %d", (long long)cap, (long long)st.k, INT32_MAX);
+        order = amlfs_zalloc((size_t)cap, sizeof(int));
+        length = amlfs_pk_order(order, train.labels, n, (int)st.p, (int)st.k, seed, epoch,
+                                sample);
+    } else {
+        order = amlfs_zalloc((size_t)n, sizeof(int));
+        amlfs_epoch_order(order, n, seed, epoch, sample);
+    }
+    int batches = (length + batch - 1) / batch;
     float *x = amlfs_zalloc((size_t)batch * train.channels * train.height, train.width * sizeof(float));
     int32_t *y = amlfs_zalloc((size_t)batch, sizeof(int32_t));
-    uint32_t seed = (uint32_t)st.seed, epoch = (uint32_t)th.epoch, sample = (uint32_t)index;
-    amlfs_epoch_order(order, n, seed, epoch, sample);
 
     double t0 = amlfs_seconds(), loss_sum = 0.0;
     int64_t correct = 0, clamped = 0, seen = 0;
     int diverged = 0;
     for (int b = 0; b < batches; b++) {
-        int first = b * batch, count = n - first < batch ? n - first : batch;
-        amlfs_make_batch(&train, order, first, count, augment, seed, epoch, sample, x, y);
+        int first = b * batch, count = length - first < batch ? length - first : batch;
+        amlfs_make_batch_of(&train, order, length, first, count, augment, seed, epoch, sample,
+                            x, y);
         double loss = amlfs_train_batch(m, &st, &sched, epoch, b, batches, x, y, count, &spec,
                                         &correct, &clamped);
         seen += count;

@@ -11,7 +11,8 @@
 
 const char *const amlfs_status_names[] = {"ok", "diverged", NULL};
 const char *const amlfs_schedule_names[] = {"cosine", "step", NULL};
-const char *const amlfs_augment_names[] = {"none", "crop-flip", "flip", NULL};
+const char *const amlfs_augment_names[] = {"none", "crop-flip", "flip", "reid", NULL};
+const char *const amlfs_sampler_names[] = {"random", "pk", NULL};
 
 void amlfs_state_read(amlfs_train_state *st, const char *path)
 {
@@ -46,6 +47,20 @@ void amlfs_state_read(amlfs_train_state *st, const char *path)
     amlfs_attr_str(f, "/", "dataset", st->dataset, sizeof st->dataset);
     st->schedule = amlfs_attr_enum(f, "/", "schedule", amlfs_schedule_names);
     st->augment = amlfs_attr_enum(f, "/", "augment", amlfs_augment_names);
+    /* optional: the identity sampler (absent: random) and its P and K */
+    if (amlfs_attr_exists(f, "/", "sampler"))
+        st->sampler = amlfs_attr_enum(f, "/", "sampler", amlfs_sampler_names);
+    int has_p = amlfs_attr_exists(f, "/", "p"), has_k = amlfs_attr_exists(f, "/", "k");
+    if (st->sampler == AMLFS_SAMPLER_PK && (!has_p || !has_k))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@%s: missing, the pk sampler needs /@p and /@k",
+                   has_p ? "k" : "p");
+    if (st->sampler != AMLFS_SAMPLER_PK && (has_p || has_k))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@%s: only the pk sampler has it (the sampler is "
+                   "random)", has_p ? "p" : "k");
+    if (has_p && has_k) {
+        st->p = amlfs_attr_i64(f, "/", "p");
+        st->k = amlfs_attr_i64(f, "/", "k");
+    }
     st->status = amlfs_attr_enum(f, "/", "status", amlfs_status_names);
     st->space = amlfs_attr_enum(f, "/", "space", amlfs_space_names);
     amlfs_attr_str(f, "/", "device", st->device, sizeof st->device);
@@ -79,6 +94,11 @@ void amlfs_state_read(amlfs_train_state *st, const char *path)
         amlfs_h5_read(f, "/milestones", H5T_NATIVE_DOUBLE, st->milestones);
     }
     H5Fclose(f);
+    if (st->sampler == AMLFS_SAMPLER_PK &&
+        (st->p < 1 || st->k < 1 || st->p > 65536 || st->k > 65536 ||
+         st->p * st->k != st->shape.batch))
+        amlfs_fail(AMLFS_EXIT_USAGE, path, "/@p %lld, /@k %lld: expected P, K >= 1 with P x K = "
+                   "/@batch (%d)", (long long)st->p, (long long)st->k, st->shape.batch);
     if (st->nmilestones && st->schedule != AMLFS_SCHEDULE_STEP)
         amlfs_fail(AMLFS_EXIT_USAGE, path, "/milestones: given, but the schedule is %s "
                    "(milestones are the step schedule's)", amlfs_schedule_names[st->schedule]);
@@ -205,6 +225,11 @@ void amlfs_checkpoint_write(const amlfs_train_state *st, amlfs_model *m, amlfs_c
     amlfs_attr_set_f64(f, "/", "step", st->step);
     amlfs_attr_set_f64(f, "/", "gamma", st->gamma);
     amlfs_attr_set_str(f, "/", "augment", amlfs_augment_names[st->augment]);
+    if (st->sampler == AMLFS_SAMPLER_PK) { /* absent: random (the files of before) */
+        amlfs_attr_set_str(f, "/", "sampler", amlfs_sampler_names[st->sampler]);
+        amlfs_attr_set_i64(f, "/", "p", st->p);
+        amlfs_attr_set_i64(f, "/", "k", st->k);
+    }
     amlfs_attr_set_i64(f, "/", "seed", st->seed);
     amlfs_attr_set_i64(f, "/", "epoch", st->epoch);
     amlfs_attr_set_i64(f, "/", "optim_steps", st->optim_steps);

@@ -16,6 +16,7 @@ typedef enum { AMLFS_STATUS_OK = 0, AMLFS_STATUS_DIVERGED = 1 } amlfs_status;
 extern const char *const amlfs_status_names[];   /* amlfs_status */
 extern const char *const amlfs_schedule_names[]; /* amlfs_schedule_kind (amlfs_layers.h) */
 extern const char *const amlfs_augment_names[];  /* amlfs_augment (data.h) */
+extern const char *const amlfs_sampler_names[];  /* amlfs_sampler (data.h) */
 
 /* The string attributes that carry state are held as their enums, parsed on read and
  * written back as the same names; dataset and device are free text. */
@@ -24,6 +25,8 @@ typedef struct {
     char dataset[32], device[160];
     amlfs_schedule_kind schedule;
     amlfs_augment augment;
+    amlfs_sampler sampler; /* /@sampler (absent: random); pk: p x k = batch */
+    int64_t p, k;          /* pk: identities per batch, images per identity (else 0) */
     amlfs_status status;
     amlfs_space space;
     int64_t epoch, epochs, seed, optim_steps, nesterov, intervals, threads;

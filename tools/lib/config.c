@@ -51,8 +51,15 @@ const amlfs_config_key amlfs_config_keys[] = {
     {"milestones", "epoch-list", "", "",
      "step schedule: the epochs at which the rate is multiplied by gamma, e.g. 16,24 "
      "(increasing, > 0; fractions fall inside an epoch; empty: every step epochs)"},
-    {"augment", "choice", "none,crop-flip,flip", "@",
-     "augmentation (none; crop-flip; flip: a horizontal flip with probability 1/2)"},
+    {"augment", "choice", "none,crop-flip,flip,reid", "@",
+     "augmentation (none; crop-flip; flip: a horizontal flip with probability 1/2; reid: "
+     "flip, 10-pixel pad and crop, random erasing)"},
+    {"sampler", "choice", "random,pk", "random",
+     "the epoch's order: random, a permutation; pk, batches of p identities x k images "
+     "(torchreid's RandomIdentitySampler; batch = p x k)"},
+    {"p", "int", "1..65536", "16", "sampler pk: identities per batch (the strong baseline's 16)"},
+    {"k", "int", "1..65536", "4",
+     "sampler pk: images per identity (4; an identity with fewer is drawn with replacement)"},
     {"mode", "choice", "amlfs,random,fixed,replay", "amlfs",
      "amlfs searches; random samples around mu_1; fixed trains B copies of one loss; replay "
      "trains one model with a finished run's loss"},
@@ -593,6 +600,19 @@ void amlfs_config_resolve(amlfs_config *c, int slurm)
     if (*val(c, "milestones") && strcmp(val(c, "schedule"), "step"))
         bad(NULL, "milestones = %s: for schedule = step (schedule is %s)", val(c, "milestones"),
             val(c, "schedule"));
+    if (!strcmp(val(c, "sampler"), "pk")) { /* batch = p x k: its default, or it must equal */
+        long p = strtol(val(c, "p"), NULL, 10), k = strtol(val(c, "k"), NULL, 10);
+        int bi = amlfs_config_key_index("batch");
+        char pk[32];
+        snprintf(pk, sizeof pk, "%ld", p * k);
+        if (p * k > 65536)
+            bad(NULL, "sampler = pk: p = %ld x k = %ld = %ld images a batch, more than 65536",
+                p, k, p * k);
+        if (c->given[bi] && *c->given[bi] && strtol(c->given[bi], NULL, 10) != p * k)
+            bad(NULL, "%s: batch = %s, but sampler = pk trains batches of p x k = %ld x %ld = "
+                "%ld", c->where[bi] ? c->where[bi] : "--set", c->given[bi], p, k, p * k);
+        put(c, "batch", pk);
+    }
     if (!strcmp(val(c, "sampling"), "antithetic") && samples % 2 && strcmp(val(c, "mode"), "fixed"))
         bad(NULL, "sampling = antithetic needs an even samples, not %ld", samples);
     const char *data = val(c, "data");

@@ -51,7 +51,7 @@ const char *amlfs_config_file_get(const amlfs_config_file *f, const char *key);
 void amlfs_config_file_free(amlfs_config_file *f);
 
 /* ---- the resolved config ------------------------------------------------------------ */
-#define AMLFS_CONFIG_MAX_KEYS 64
+#define AMLFS_CONFIG_MAX_KEYS 96
 
 typedef struct {
     char *given[AMLFS_CONFIG_MAX_KEYS]; /* by key index: the value the files or --set

@@ -328,8 +328,10 @@ static void prefetch_wait(struct amlfs_prefetch *p)
 }
 
 /* The images of rows order[first .. first+count) in batch order (the prefetched ones
- * when they were asked for), and the next batch's read started. */
-static const uint8_t *stream_rows(const amlfs_split *s, const int *order, int first, int count)
+ * when they were asked for), and the next batch's read started (order has length
+ * entries). */
+static const uint8_t *stream_rows(const amlfs_split *s, const int *order, int length, int first,
+                                  int count)
 {
     struct amlfs_prefetch *p = s->prefetch;
     int ready = p->running && p->order == order && p->first == first && p->count == count;
@@ -342,8 +344,8 @@ static const uint8_t *stream_rows(const amlfs_split *s, const int *order, int fi
     int mine = p->next;
     p->next = 1 - mine;
     int next = first + count;
-    if (next < s->n)
-        prefetch_start(s, order, next, s->n - next < count ? s->n - next : count);
+    if (next < length)
+        prefetch_start(s, order, next, length - next < count ? length - next : count);
     return p->buf[mine];
 }
 
@@ -458,13 +460,180 @@ void amlfs_epoch_order(int *order, int n, uint32_t seed, uint32_t epoch, uint32_
     amlfs_shuffle(order, n, amlfs_rng(seed, epoch, sample, AMLFS_STREAM_DATA_ORDER));
 }
 
+/* ---- the P x K identity sampler (data.h) ------------------------------------------- */
+
+/* Distinct labels: counts per label value (new buffer of *values = largest + 1). */
+static int *label_counts(const int32_t *labels, int n, int *values)
+{
+    int32_t top = -1;
+    for (int i = 0; i < n; i++) {
+        if (labels[i] < 0)
+            return NULL;
+        top = labels[i] > top ? labels[i] : top;
+    }
+    *values = (int)top + 1;
+    int *count = amlfs_zalloc((size_t)*values + 1, sizeof(int));
+    for (int i = 0; i < n; i++)
+        count[labels[i]]++;
+    return count;
+}
+
+int64_t amlfs_pk_capacity(const int32_t *labels, int n, int k, int *identities)
+{
+    int values;
+    int *count = k >= 1 ? label_counts(labels, n, &values) : NULL;
+    if (!count)
+        return -1;
+    int64_t total = 0;
+    int ids = 0;
+    for (int v = 0; v < values; v++)
+        if (count[v]) {
+            int64_t l = count[v] < k ? k : count[v];
+            total += l - l % k;
+            ids++;
+        }
+    free(count);
+    if (identities)
+        *identities = ids;
+    return total;
+}
+
+int amlfs_pk_order(int *order, const int32_t *labels, int n, int p, int k, uint32_t seed,
+                   uint32_t epoch, uint32_t sample)
+{
+    int values, ids = 0;
+    int *count = p >= 1 && k >= 1 ? label_counts(labels, n, &values) : NULL;
+    if (!count)
+        return -1;
+    amlfs_rng_name r = amlfs_rng(seed, epoch, sample, AMLFS_STREAM_DATA_ORDER);
+    uint64_t u = 0; /* the next uniform number of the stream */
+    /* step 1: each label's images, ascending (a counting sort) */
+    int *start = amlfs_zalloc((size_t)values + 1, sizeof(int));
+    for (int v = 0; v < values; v++) {
+        start[v + 1] = start[v] + count[v];
+        ids += count[v] > 0;
+    }
+    int *images = amlfs_zalloc((size_t)n + 1, sizeof(int)), *fill = amlfs_zalloc((size_t)values + 1, sizeof(int));
+    for (int i = 0; i < n; i++)
+        images[start[labels[i]] + fill[labels[i]]++] = i;
+    /* step 2: per identity its list, shuffled, kept as whole chunks */
+    int *first = amlfs_zalloc((size_t)ids + 1, sizeof(int)); /* identity j's chunks in lists */
+    int *chunks = amlfs_zalloc((size_t)ids + 1, sizeof(int)), *used = amlfs_zalloc((size_t)ids + 1, sizeof(int));
+    int64_t cap = amlfs_pk_capacity(labels, n, k, NULL);
+    int *lists = amlfs_zalloc((size_t)cap + 1, sizeof(int));
+    int *list = amlfs_zalloc((size_t)(n > k ? n : k), sizeof(int));
+    int64_t at = 0;
+    for (int v = 0, j = 0; v < values; v++) {
+        int m = count[v];
+        if (!m)
+            continue;
+        const int *mine = images + start[v];
+        int l = m < k ? k : m;
+        for (int e = 0; e < l; e++)
+            list[e] = m < k ? mine[amlfs_rng_below(r, u++, (uint32_t)m)] : mine[e];
+        for (int t = l - 1; t > 0; t--) {
+            int s = (int)amlfs_rng_below(r, u++, (uint32_t)(t + 1)), tmp = list[t];
+            list[t] = list[s];
+            list[s] = tmp;
+        }
+        first[j] = (int)at;
+        chunks[j] = l / k;
+        memcpy(lists + at, list, sizeof(int) * (size_t)(l - l % k));
+        at += l - l % k;
+        j++;
+    }
+    /* step 3: batches of P identities drawn from those with chunks left */
+    int *avail = amlfs_zalloc((size_t)ids + 1, sizeof(int)), *swap = amlfs_zalloc((size_t)p, sizeof(int));
+    int navail = ids, length = 0;
+    for (int j = 0; j < ids; j++)
+        avail[j] = j;
+    while (navail >= p) {
+        /* the partial Fisher-Yates on A in place, undone afterwards: A keeps its order */
+        for (int j = 0; j < p; j++) {
+            int s = j + (int)amlfs_rng_below(r, u++, (uint32_t)(navail - j)), tmp = avail[j];
+            swap[j] = s;
+            avail[j] = avail[s];
+            avail[s] = tmp;
+        }
+        int gone = 0;
+        for (int j = 0; j < p; j++) {
+            int w = avail[j];
+            memcpy(order + length, lists + first[w] + (size_t)used[w] * k, sizeof(int) * (size_t)k);
+            length += k;
+            gone += ++used[w] == chunks[w];
+        }
+        for (int j = p - 1; j >= 0; j--) {
+            int tmp = avail[j];
+            avail[j] = avail[swap[j]];
+            avail[swap[j]] = tmp;
+        }
+        if (gone) {
+            int kept = 0;
+            for (int j = 0; j < navail; j++)
+                if (used[avail[j]] < chunks[avail[j]])
+                    avail[kept++] = avail[j];
+            navail = kept;
+        }
+    }
+    free(count);
+    free(start);
+    free(images);
+    free(fill);
+    free(first);
+    free(chunks);
+    free(used);
+    free(lists);
+    free(list);
+    free(avail);
+    free(swap);
+    return length;
+}
+
+/* ---- batches ------------------------------------------------------------------------ */
+
+/* The re-ID augmentation's draws for the image at position pos (data.h): flip, the crop's
+ * offsets, and the erased rectangle (eh = 0 when none). */
+static void reid_draws(amlfs_rng_name r, uint64_t pos, int h, int w, int *flip, int *dy,
+                       int *dx, int *top, int *left, int *eh, int *ew)
+{
+    const int pad = AMLFS_REID_PAD;
+    uint64_t q = (uint64_t)AMLFS_REID_DRAWS * pos;
+    *flip = amlfs_rng_uniform(r, q) < 0.5;
+    *dy = (int)amlfs_rng_below(r, q + 1, 2 * pad + 1) - pad;
+    *dx = (int)amlfs_rng_below(r, q + 2, 2 * pad + 1) - pad;
+    *top = *left = *eh = *ew = 0;
+    if (!(amlfs_rng_uniform(r, q + 3) < AMLFS_REID_ERASE_P))
+        return;
+    const double sl = AMLFS_REID_ERASE_SL, sh = AMLFS_REID_ERASE_SH, r1 = AMLFS_REID_ERASE_R1;
+    for (int a = 0; a < AMLFS_REID_ERASE_TRIES; a++) {
+        uint64_t t = q + 4 + 4 * (uint64_t)a;
+        double area = (sl + (sh - sl) * amlfs_rng_uniform(r, t)) * ((double)h * (double)w);
+        double aspect = r1 + (1.0 / r1 - r1) * amlfs_rng_uniform(r, t + 1);
+        int hh = (int)rint(sqrt(area * aspect)), ww = (int)rint(sqrt(area / aspect));
+        if (hh < h && ww < w) {
+            *top = (int)amlfs_rng_below(r, t + 2, (uint32_t)(h - hh + 1));
+            *left = (int)amlfs_rng_below(r, t + 3, (uint32_t)(w - ww + 1));
+            *eh = hh;
+            *ew = ww;
+            return;
+        }
+    }
+}
+
 void amlfs_make_batch(const amlfs_split *s, const int *order, int first, int count,
                       amlfs_augment augment, uint32_t seed, uint32_t epoch, uint32_t sample,
                       float *x, int32_t *y)
 {
+    amlfs_make_batch_of(s, order, s->n, first, count, augment, seed, epoch, sample, x, y);
+}
+
+void amlfs_make_batch_of(const amlfs_split *s, const int *order, int length, int first,
+                         int count, amlfs_augment augment, uint32_t seed, uint32_t epoch,
+                         uint32_t sample, float *x, int32_t *y)
+{
     const int c = s->channels, h = s->height, w = s->width, pad = 4;
     amlfs_rng_name r = amlfs_rng(seed, epoch, sample, AMLFS_STREAM_AUGMENT);
-    const uint8_t *rows = s->streamed ? stream_rows(s, order, first, count) : NULL;
+    const uint8_t *rows = s->streamed ? stream_rows(s, order, length, first, count) : NULL;
     float scale[3], shift[3];
     for (int ch = 0; ch < c; ch++) { /* x = pixel * scale + shift */
         scale[ch] = (float)(1.0 / (255.0 * s->std[ch]));
@@ -477,7 +646,8 @@ void amlfs_make_batch(const amlfs_split *s, const int *order, int first, int cou
                                   : s->images + (size_t)idx * c * h * w;
         float *dst = x + (size_t)b * c * h * w;
         y[b] = s->labels[idx];
-        int dy = 0, dx = 0, flip = 0;
+        int dy = 0, dx = 0, flip = 0, top = 0, left = 0, eh = 0, ew = 0;
+        int flip_first = 0; /* reid: flip, then pad and crop; crop-flip: the other way */
         if (augment == AUGMENT_FLIP) /* the crop-flip's flip draw, without the crop */
             flip = amlfs_rng_uniform(r, 3 * (uint64_t)(first + b) + 2) < 0.5;
         if (augment == AUGMENT_CROP_FLIP) {
@@ -487,13 +657,21 @@ void amlfs_make_batch(const amlfs_split *s, const int *order, int first, int cou
             dx = (int)amlfs_rng_below(r, k + 1, 2 * pad + 1) - pad;
             flip = amlfs_rng_uniform(r, k + 2) < 0.5;
         }
+        if (augment == AUGMENT_REID) {
+            reid_draws(r, (uint64_t)(first + b), h, w, &flip, &dy, &dx, &top, &left, &eh, &ew);
+            flip_first = 1;
+        }
         for (int ch = 0; ch < c; ch++)
             for (int i = 0; i < h; i++)
                 for (int j = 0; j < w; j++) {
                     int si = i + dy, sj = (flip ? w - 1 - j : j) + dx;
+                    if (flip_first)
+                        sj = flip ? w - 1 - (j + dx) : j + dx;
                     float v = shift[ch]; /* padding: black pixels, as torchvision pads */
                     if (si >= 0 && si < h && sj >= 0 && sj < w)
                         v = src[((size_t)ch * h + si) * w + sj] * scale[ch] + shift[ch];
+                    if (i >= top && i < top + eh && j >= left && j < left + ew)
+                        v = 0.0f; /* erased: the mean pixel */
                     dst[((size_t)ch * h + i) * w + j] = v;
                 }
     }
