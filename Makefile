@@ -82,7 +82,7 @@ TOOL_LIB   := $(B)/libamlfs_tools.a
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-WORKFLOW := workflow/amlfs-run workflow/amlfs-step slurm/amlfs-submit
+WORKFLOW := workflow/amlfs-run workflow/amlfs-step workflow/amlfs-convert-torchvision slurm/amlfs-submit
 
 all: check-deps $(TOOLS) $(UNITS) $(BENCHES) workflow-links
 

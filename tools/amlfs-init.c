@@ -25,9 +25,10 @@ static const char usage[] =
     "--model writes the checkpoint every sample of epoch 1 starts from: the model for the\n"
     "data set's images and classes, initialised from the seed as PyTorch's default\n"
     "(weights and linear biases uniform in +-1/sqrt(fan_in)), and its training\n"
-    "settings. sphere20 and face-small end in a cosine head (normalised weights and\n"
-    "features; PReLU slopes 0.25): their checkpoints record the scale s and the\n"
-    "embedding width, and their identity theta is of the cosine space.\n"
+    "settings. sphere20, face-small, resnet50 and reid-small end in a cosine head\n"
+    "(normalised weights and features; PReLU slopes 0.25): their checkpoints record the\n"
+    "scale s and the embedding width, and their identity theta is of the cosine space.\n"
+    "resnet50 and reid-small (re-ID) embed with a BNNeck (batch norm, bias frozen at 0).\n"
     "\n"
     "  --out FILE          the file to write (atomically)\n"
     "\n"
@@ -53,25 +54,32 @@ static const char usage[] =
     "  --shaping X         zscore | rank (default zscore)\n"
     "  --seed S            the run's seed, 0 to 4294967295 (default 1)\n"
     "\n"
-    "Training options (defaults: small-cnn | resnet20 | sphere20 | face-small):\n"
+    "Training options (defaults: small-cnn | resnet20 | sphere20 | face-small |\n"
+    "resnet50 | reid-small):\n"
     "  --model NAME        small-cnn | resnet20 (option-A shortcuts) | sphere20 (112x96\n"
-    "                      faces, cosine head) | face-small (cosine head, for tests)\n"
+    "                      faces, cosine head) | face-small (cosine head, for tests) |\n"
+    "                      resnet50 (re-ID, 256x128, last stride 1, BNNeck, cosine\n"
+    "                      head) | reid-small (re-ID, for tests)\n"
     "  --data FILE         the dataset file (amlfs-prep) the model is for\n"
-    "  --batch N           training batch size (100 | 128 | 256 | 64)\n"
-    "  --lr X              base learning rate (0.05 | 0.1 | 0.1 | 0.1)\n"
-    "  --scale S           cosine heads: the scale s of the cosine-space loss (64)\n"
-    "  --embedding D       cosine heads: the embedding width (512 | 128)\n"
+    "  --batch N           training batch size (100 | 128 | 256 | 64 | 64 | 32)\n"
+    "  --lr X              base learning rate (0.05 | 0.1 | 0.1 | 0.1 | 0.05 | 0.1)\n"
+    "  --scale S           cosine heads: the scale s of the cosine-space loss (64 face,\n"
+    "                      16 re-ID)\n"
+    "  --embedding D       cosine heads: the embedding width (512 | 128 | 2048, fixed |\n"
+    "                      128)\n"
     "  --momentum X        SGD momentum (0.9)\n"
     "  --nesterov          Nesterov momentum (default plain)\n"
     "  --weight-decay X    L2 weight decay (5e-4)\n"
-    "  --schedule S        cosine | step (cosine; sphere20: step)\n"
-    "  --warmup E          epochs of linear warm-up (0)\n"
-    "  --epochs E          the run's length, the cosine period (12 | 200 | 15 | 8)\n"
+    "  --schedule S        cosine | step (cosine; sphere20, resnet50: step)\n"
+    "  --warmup E          epochs of linear warm-up (0; resnet50: 20)\n"
+    "  --epochs E          the run's length, the cosine period (12 | 200 | 15 | 8 |\n"
+    "                      140 | 8)\n"
     "  --step E, --gamma G step schedule: decay by G every E epochs (30, 0.1; sphere20:\n"
     "                      8, 0.1)\n"
     "  --milestones E1,E2,...  step schedule: decay by G at these epochs instead\n"
     "                      (increasing, > 0; PyTorch's MultiStepLR; a fraction falls\n"
-    "                      inside an epoch, at the first batch that reaches it)\n"
+    "                      inside an epoch, at the first batch that reaches it;\n"
+    "                      resnet50: 80,100, dropped by --step)\n"
     "  --augment A         none | crop-flip | flip | reid (none | crop-flip | none |\n"
     "                      none); reid: flip, 10-pixel pad and crop, random erasing\n"
     "  --sampler S         random | pk (random): pk orders each epoch in batches of P\n"
@@ -273,7 +281,7 @@ static void training_settings(amlfs_train_state *st, const init_args *a)
     memset(st, 0, sizeof *st);
     if (amlfs_model_defaults(st, a->model) != 0)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--model: unknown model '%s' (small-cnn, resnet20, "
-                   "sphere20, face-small)", a->model);
+                   "sphere20, face-small, resnet50, reid-small)", a->model);
     int cosine = st->shape.scale > 0; /* the defaults give the cosine heads their scale */
     if (!cosine && a->space == AMLFS_SPACE_COSINE)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--space cosine needs a cosine head; %s has a "
@@ -282,8 +290,8 @@ static void training_settings(amlfs_train_state *st, const init_args *a)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--space %s: %s has a cosine head (cosine space)",
                    amlfs_space_names[a->space], a->model);
     if (!cosine && (a->scale > 0 || a->embedding > 0))
-        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--%s: only the cosine heads (sphere20, face-small) "
-                   "have it; %s has a linear head", a->scale > 0 ? "scale" : "embedding",
+        amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--%s: only the cosine heads (sphere20, face-small, "
+                   "resnet50, reid-small) have it; %s has a linear head", a->scale > 0 ? "scale" : "embedding",
                    a->model);
     if (a->scale > 0) st->shape.scale = a->scale;
     if (a->embedding > 0) st->shape.embedding = (int)a->embedding;
@@ -318,8 +326,12 @@ static void training_settings(amlfs_train_state *st, const init_args *a)
     if (a->nmilestones && st->schedule != AMLFS_SCHEDULE_STEP)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--milestones is for --schedule step (the schedule "
                    "is %s)", amlfs_schedule_names[st->schedule]);
-    st->nmilestones = a->nmilestones;
-    memcpy(st->milestones, a->milestones, sizeof st->milestones);
+    if (a->nmilestones) {
+        st->nmilestones = a->nmilestones;
+        memcpy(st->milestones, a->milestones, sizeof st->milestones);
+    } else if (st->schedule != AMLFS_SCHEDULE_STEP || !isnan(a->step)) {
+        st->nmilestones = 0; /* a default's milestones (resnet50) give way to --step E */
+    }
     if (st->schedule == AMLFS_SCHEDULE_COSINE && st->warmup >= st->epochs)
         amlfs_fail(AMLFS_EXIT_USAGE, NULL, "--warmup %g must be below --epochs %lld",
                    st->warmup, (long long)st->epochs);

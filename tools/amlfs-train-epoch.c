@@ -113,8 +113,7 @@ int main(int argc, char **argv)
     if (st.status != AMLFS_STATUS_OK)
         amlfs_fail(AMLFS_EXIT_USAGE, ckpt_path, "status %s: cannot train from it",
                    amlfs_status_names[st.status]);
-    int cosine_head = st.shape.model == AMLFS_MODEL_SPHERE20 ||
-                      st.shape.model == AMLFS_MODEL_FACE_SMALL;
+    int cosine_head = amlfs_model_kind_is_cosine(st.shape.model);
     if (th.space == AMLFS_SPACE_COSINE && !cosine_head)
         amlfs_fail(AMLFS_EXIT_USAGE, thetas_path, "cosine-space losses need a cosine head; "
                    "%s has a linear head (prob space)", amlfs_model_names[st.shape.model]);

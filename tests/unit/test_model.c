@@ -1,12 +1,16 @@
-/* test_model: whole small-cnn, resnet20, face-small and sphere20, initialisation and one
+/* test_model: whole small-cnn, resnet20, face-small, sphere20, reid-small and resnet50
+ * (re-ID: BNNeck embedding, cosine head of s = 16), initialisation and one
  * training step's forward and backward, against PyTorch (tests/fixtures/models.h5,
  * written by tests/fixtures/make_model_fixtures.py with the same layer names and the same
  * Philox initialisation). The cosine-head models train with the identity loss of the
  * cosine space (cross-entropy of s cos) and their inference embedding is checked too;
- * sphere20's gradients are checked on a sample of each tensor's elements and on
- * sum |g|. Tolerances: float32 through different summation orders, so
+ * sphere20's and resnet50's gradients are checked on a sample of each tensor's elements
+ * and on sum |g|; a frozen tensor (BNNeck's bias) has its gradient checked, and a step
+ * with a rate and weight decay must leave it at 0 while the BNNeck's weight moves. Tolerances: float32 through different summation orders, so
  * |got - want| <= 1e-4 |want| + 2e-5 max|want of the tensor| per element (for a sample,
- * its max; sum |g| to 1e-4). */
+ * its max; sum |g| to 1e-4). reid-small's and resnet50's references are PyTorch in
+ * float64; their tolerances are 4 times PyTorch float32's own distance from it (tol/NAME,
+ * at least the fixed one; sum |g|: 4 times float32's relative distance, >= 1e-2). */
 #include "check.h"
 #include "model.h"
 #include "tool.h"
@@ -31,21 +35,41 @@ static int read_floats(hid_t f, const char *path, float *buf, size_t n)
     return H5LTread_dataset_float(f, path, buf);
 }
 
+/* A float64-reference case (re-ID, attribute double = 1) scales the tolerance by 4
+ * times tol/NAME: how far PyTorch's own float32 step was from its float64 one (>= 1). */
+static double tol_scale(hid_t f, const char *model, const char *group, const char *name)
+{
+    char path[256];
+    double t = 1;
+    snprintf(path, sizeof path, "/%s", model);
+    int dbl = 0;
+    if (H5LTget_attribute_int(f, path, "double", &dbl) < 0 || !dbl)
+        return 1;
+    snprintf(path, sizeof path, "%s/%s/%s", model, group, name);
+    CHECK(H5LTread_dataset_double(f, path, &t) >= 0, "%s missing", path);
+    return 4 * t;
+}
+
+static double scale_tol = 1; /* the next compare's factor */
+
 static void compare(const char *what, const float *got, const float *want, size_t n)
 {
+    const double k = scale_tol;
+    scale_tol = 1;
     double peak = 0, worst = 0;
     for (size_t i = 0; i < n; i++)
         peak = fmax(peak, fabs(want[i]));
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         double err = fabs((double)got[i] - want[i]);
-        double tol = 1e-4 * fabs(want[i]) + 2e-5 * peak;
+        double tol = k * (1e-4 * fabs(want[i]) + 2e-5 * peak);
         worst = fmax(worst, err / (tol > 0 ? tol : 1e-30));
         bad += !(err <= tol);
     }
     CHECK(bad == 0, "%s: %zu of %zu elements off (worst error / tolerance %.3g)", what, bad, n,
           worst);
-    printf("  %-40s %8zu elements, worst error/tolerance %.3g\n", what, n, worst);
+    printf("  %-40s %8zu elements, worst error/tolerance %.3g%s\n", what, n, worst,
+           k != 1 ? " (of PyTorch float32's)" : "");
 }
 
 static int attr_int(hid_t f, const char *obj, const char *name)
@@ -77,13 +101,19 @@ static void compare_sampled(hid_t f, const char *model, const amlfs_tensor *t)
         got[i] = ok ? t->grad[idx[i]] : NAN;
     }
     CHECK(ok, "%s: an index outside the tensor", path);
+    scale_tol = tol_scale(f, model, "tol", t->name);
     compare(path, got, want, k);
     double want_abs = 0, got_abs = 0;
     snprintf(path, sizeof path, "%s/grad_abs_sum/%s", model, t->name);
     CHECK(H5LTread_dataset_double(f, path, &want_abs) >= 0, "%s missing", path);
     for (size_t j = 0; j < t->size; j++)
         got_abs += fabs(t->grad[j]);
-    CHECK_CLOSE(got_abs, want_abs, 1e-12, 1e-4, path);
+    double rel = 1e-4;
+    if (tol_scale(f, model, "tol", t->name) != 1) /* a float64 reference: PyTorch float32's
+        relative distance on sum |g| is 4.6e-3 at worst over resnet50, and by chance far
+        smaller on some tensors, whose float32 rounding is no better: 1e-2 at least */
+        rel = fmax(1e-2, tol_scale(f, model, "tol_abs_sum", t->name));
+    CHECK_CLOSE(got_abs, want_abs, 1e-12, rel, path);
     free(idx), free(want), free(got);
 }
 
@@ -159,6 +189,7 @@ static void run_case(amlfs_context *ctx, hid_t f, const char *model)
     float *want = malloc(largest * sizeof(float));
     snprintf(path, sizeof path, "%s/logits", model);
     CHECK(read_floats(f, path, want, (size_t)n * classes) >= 0, "%s", path);
+    scale_tol = tol_scale(f, model, "tol", "logits");
     compare(path, amlfs_model_last_logits(m), want, (size_t)n * classes);
     for (int i = 0; i < amlfs_model_tensor_count(m); i++) {
         amlfs_tensor *t = amlfs_model_tensor(m, i);
@@ -170,8 +201,10 @@ static void run_case(amlfs_context *ctx, hid_t f, const char *model)
                  t->kind == TENSOR_PARAM ? "grad" : "buffer", t->name);
         int ok = read_floats(f, path, want, t->size) >= 0;
         CHECK(ok, "%s: missing or of another size", path);
-        if (ok)
+        if (ok) {
+            scale_tol = tol_scale(f, model, "tol", t->name);
             compare(path, t->kind == TENSOR_PARAM ? t->grad : t->data, want, t->size);
+        }
     }
     if (scale > 0) { /* the inference embedding, after the step moved the running statistics */
         int d = amlfs_model_embedding_dim(m);
@@ -179,8 +212,23 @@ static void run_case(amlfs_context *ctx, hid_t f, const char *model)
         amlfs_model_embed(m, x, n, emb);
         snprintf(path, sizeof path, "%s/embedding", model);
         CHECK(read_floats(f, path, want, (size_t)n * d) >= 0, "%s", path);
+        scale_tol = tol_scale(f, model, "tol", "embedding");
         compare(path, emb, want, (size_t)n * d);
         free(emb);
+    }
+    amlfs_tensor *frozen = amlfs_model_find(m, "bnneck.bias"), *gamma = amlfs_model_find(m, "bnneck.weight");
+    if (frozen && gamma) { /* re-ID: a real step moves the BNNeck's weight, not its bias */
+        CHECK(frozen->frozen && !gamma->frozen, "%s: bnneck.bias frozen, weight trained", model);
+        amlfs_model_train_step(m, x, y, n, &spec, 0.1, 0.9, 5e-4, 0, 1, &correct, &clamped);
+        size_t moved = 0, nonzero = 0;
+        for (size_t j = 0; j < gamma->size; j++)
+            moved += gamma->data[j] != 1.0f;
+        for (size_t j = 0; j < frozen->size; j++)
+            nonzero += frozen->data[j] != 0.0f;
+        CHECK(moved > 0 && nonzero == 0, "%s: after a step %zu BNNeck weights moved, %zu "
+              "frozen biases left 0", model, moved, nonzero);
+        printf("  a step: %zu of %zu bnneck.weight moved, bnneck.bias all 0\n", moved,
+               gamma->size);
     }
     free(want);
     free(x);
@@ -203,6 +251,8 @@ int main(void)
         run_case(ctx, f, "resnet20");
         run_case(ctx, f, "face-small");
         run_case(ctx, f, "sphere20");
+        run_case(ctx, f, "reid-small");
+        run_case(ctx, f, "resnet50");
         amlfs_context_destroy(ctx);
     }
     H5Fclose(f);

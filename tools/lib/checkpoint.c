@@ -25,7 +25,7 @@ void amlfs_state_read(amlfs_train_state *st, const char *path)
     st->shape.width = (int)amlfs_attr_i64(f, "/", "width");
     st->shape.batch = (int)amlfs_attr_i64(f, "/", "batch");
     /* the cosine head's: optional (absent for linear heads; the model's defaults else) */
-    int cosine = st->shape.model == AMLFS_MODEL_SPHERE20 || st->shape.model == AMLFS_MODEL_FACE_SMALL;
+    int cosine = amlfs_model_kind_is_cosine(st->shape.model);
     int has_scale = amlfs_attr_exists(f, "/", "scale"),
         has_embedding = amlfs_attr_exists(f, "/", "embedding");
     if (!cosine && (has_scale || has_embedding))

@@ -1,5 +1,5 @@
-/* model.c: small-cnn, resnet20, sphere20 and face-small as a list of layers over the fast
- * path.
+/* model.c: small-cnn, resnet20, sphere20, face-small, resnet50 and reid-small as a list
+ * of layers over the fast path.
  *
  * Activations: the input and (N,C) features are plain; every (N,C,H,W) activation a
  * layer computes is in the device's native layout (amlfs_layers.h), so on the CPU the
@@ -24,7 +24,31 @@
 #include <string.h>
 
 const char *const amlfs_model_names[] = {"small-cnn", "resnet20", "sphere20", "face-small",
-                                         NULL};
+                                         "resnet50", "reid-small", NULL};
+
+int amlfs_model_kind_is_cosine(amlfs_model_kind kind)
+{
+    return kind == AMLFS_MODEL_SPHERE20 || kind == AMLFS_MODEL_FACE_SMALL ||
+           kind == AMLFS_MODEL_RESNET50 || kind == AMLFS_MODEL_REID_SMALL;
+}
+
+double amlfs_model_default_scale(amlfs_model_kind kind)
+{
+    if (kind == AMLFS_MODEL_RESNET50 || kind == AMLFS_MODEL_REID_SMALL)
+        return AMLFS_DEFAULT_REID_SCALE;
+    return amlfs_model_kind_is_cosine(kind) ? AMLFS_DEFAULT_SCALE : 0;
+}
+
+int amlfs_model_default_embedding(amlfs_model_kind kind)
+{
+    switch (kind) {
+    case AMLFS_MODEL_SPHERE20: return 512;
+    case AMLFS_MODEL_FACE_SMALL: return 128;
+    case AMLFS_MODEL_RESNET50: return 2048;
+    case AMLFS_MODEL_REID_SMALL: return 128;
+    default: return 0;
+    }
+}
 
 typedef enum {
     L_CONV, L_BN, L_RELU, L_MAXPOOL, L_GAP, L_LINEAR, L_ADD, L_SHORTCUT, L_TOPLAIN, L_PRELU,
@@ -52,8 +76,9 @@ typedef struct {
     void **plan; /* per layer: conv/bn/pool/linear plan, or NULL */
 } plan_set;
 
-#define MAX_TENSORS 128
-#define MAX_LAYERS 96
+/* resnet50: 175 layers, 270 tensors; the tables are a few hundred kB in all */
+#define MAX_TENSORS 320
+#define MAX_LAYERS 192
 #define MAX_PLAN_SETS 4
 
 struct amlfs_model {
@@ -182,7 +207,7 @@ static void conv(builder *b, const char *name, int k, int kernel, int stride, in
     conv_with(b, name, k, kernel, stride, pad, 0);
 }
 
-static void batchnorm(builder *b, const char *name)
+static int batchnorm_layer(builder *b, const char *name)
 {
     layer *l = new_layer(b, L_BN);
     char tn[64];
@@ -195,7 +220,19 @@ static void batchnorm(builder *b, const char *name)
     l->mean = add_tensor(b->m, tn, TENSOR_BUFFER, 1, dims, 0, 0.0f);
     snprintf(tn, sizeof tn, "%s.running_var", name);
     l->var = add_tensor(b->m, tn, TENSOR_BUFFER, 1, dims, 0, 1.0f);
-    finish_layer(b, l, b->c, b->h, b->w);
+    finish_layer_as(b, l, b->c, b->h, b->w, b->layout); /* BNNeck on (N,C) features: plain */
+    return l->beta;
+}
+
+static void batchnorm(builder *b, const char *name) { batchnorm_layer(b, name); }
+
+/* BNNeck (Luo et al. 2019): a BatchNorm1d of the pooled (N,C) features whose bias is
+ * frozen at 0 (requires_grad_(False) in their code): the parameter "NAME.bias" stays 0. */
+static void bnneck(builder *b, const char *name)
+{
+    int beta = batchnorm_layer(b, name);
+    if (beta >= 0)
+        b->m->tensor[beta].frozen = 1;
 }
 
 static void relu(builder *b)
@@ -216,13 +253,17 @@ static void prelu(builder *b, const char *name)
     finish_layer_as(b, l, b->c, b->h, b->w, b->layout);
 }
 
-static void maxpool(builder *b, int kernel, int stride)
+static void maxpool_pad(builder *b, int kernel, int stride, int pad)
 {
     layer *l = new_layer(b, L_MAXPOOL);
     l->kernel = kernel;
     l->stride = stride;
-    finish_layer(b, l, b->c, (b->h - kernel) / stride + 1, (b->w - kernel) / stride + 1);
+    l->pad = pad;
+    finish_layer(b, l, b->c, (b->h + 2 * pad - kernel) / stride + 1,
+                 (b->w + 2 * pad - kernel) / stride + 1);
 }
+
+static void maxpool(builder *b, int kernel, int stride) { maxpool_pad(b, kernel, stride, 0); }
 
 static void gap(builder *b)
 {
@@ -303,6 +344,44 @@ static void basic_block(builder *b, const char *name, int k, int stride)
     }
     b->act = branch;
     layer *add = new_layer(b, L_ADD);
+    add->in2 = shortcut;
+    finish_layer(b, add, k, oh, ow);
+    relu(b);
+}
+
+/* torchvision's Bottleneck (ResNet v1.5): conv1x1 w, BN, ReLU, conv3x3 w (stride), BN,
+ * ReLU, conv1x1 4w, BN; + the input, or downsample(input) = BN(conv1x1 4w, stride) when
+ * the shape changes; ReLU. Built in torchvision's parameter order. */
+static void bottleneck(builder *b, const char *name, int width, int stride)
+{
+    int unit_in = b->act, c = b->c, h = b->h, w = b->w, k = 4 * width;
+    amlfs_layout layout = b->layout;
+    char n[64];
+    snprintf(n, sizeof n, "%s.conv1", name);
+    conv(b, n, width, 1, 1, 0);
+    snprintf(n, sizeof n, "%s.bn1", name);
+    batchnorm(b, n);
+    relu(b);
+    snprintf(n, sizeof n, "%s.conv2", name);
+    conv(b, n, width, 3, stride, 1);
+    snprintf(n, sizeof n, "%s.bn2", name);
+    batchnorm(b, n);
+    relu(b);
+    snprintf(n, sizeof n, "%s.conv3", name);
+    conv(b, n, k, 1, 1, 0);
+    snprintf(n, sizeof n, "%s.bn3", name);
+    batchnorm(b, n);
+    int branch = b->act, oh = b->h, ow = b->w, shortcut = unit_in;
+    if (stride != 1 || c != k) {
+        builder sb = {b->m, unit_in, c, h, w, layout};
+        snprintf(n, sizeof n, "%s.downsample.0", name);
+        conv(&sb, n, k, 1, stride, 0);
+        snprintf(n, sizeof n, "%s.downsample.1", name);
+        batchnorm(&sb, n);
+        shortcut = sb.act;
+    }
+    b->act = branch;
+    layer *add = new_layer(b, L_ADD); /* in: the branch (written over), in2: the shortcut */
     add->in2 = shortcut;
     finish_layer(b, add, k, oh, ow);
     relu(b);
@@ -400,8 +479,51 @@ static int build_layers(amlfs_model *m)
         cosine_head(&b, "head", s->classes);
         return 0;
     }
+    if (s->model == AMLFS_MODEL_RESNET50) {
+        if (s->height < 32 || s->width < 32)
+            return snprintf(m->err, sizeof m->err, "resnet50 needs images of 32x32 or more "
+                            "(256x128 for re-ID)"), -1;
+        if (s->embedding != 2048)
+            return snprintf(m->err, sizeof m->err, "resnet50's embedding is its 2048-d "
+                            "feature (asked for %d)", s->embedding), -1;
+        conv(&b, "conv1", 64, 7, 2, 3);
+        batchnorm(&b, "bn1");
+        relu(&b);
+        maxpool_pad(&b, 3, 2, 1);
+        static const int width[4] = {64, 128, 256, 512}, units[4] = {3, 4, 6, 3},
+                         stride[4] = {1, 2, 2, 1}; /* the last: re-ID's stride 1 */
+        for (int stage = 0; stage < 4; stage++)
+            for (int u = 0; u < units[stage]; u++) {
+                char n[32];
+                snprintf(n, sizeof n, "layer%d.%d", stage + 1, u);
+                bottleneck(&b, n, width[stage], u == 0 ? stride[stage] : 1);
+            }
+        gap(&b);
+        bnneck(&b, "bnneck");
+        cosine_head(&b, "head", s->classes);
+        return 0;
+    }
+    if (s->model == AMLFS_MODEL_REID_SMALL) {
+        if (s->height < 8 || s->width < 8)
+            return snprintf(m->err, sizeof m->err, "reid-small needs images of 8x8 or more"), -1;
+        const int width[3] = {32, 64, s->embedding};
+        for (int stage = 0; stage < 3; stage++) {
+            char n[32];
+            snprintf(n, sizeof n, "conv%d", stage + 1);
+            conv(&b, n, width[stage], 3, 1, 1);
+            snprintf(n, sizeof n, "bn%d", stage + 1);
+            batchnorm(&b, n);
+            relu(&b);
+            if (stage < 2)
+                maxpool(&b, 2, 2);
+        }
+        gap(&b);
+        bnneck(&b, "bnneck");
+        cosine_head(&b, "head", s->classes);
+        return 0;
+    }
     return snprintf(m->err, sizeof m->err, "unknown model %d (small-cnn, resnet20, sphere20, "
-                    "face-small)",
+                    "face-small, resnet50, reid-small)",
                     (int)s->model), -1;
 }
 
@@ -440,7 +562,7 @@ static amlfs_bn_shape bn_shape(const amlfs_model *m, const layer *l, int n)
 
 static amlfs_pool_shape pool_shape(const amlfs_model *m, const layer *l, int n)
 {
-    amlfs_pool_shape s = {n, l->c, l->h, l->w, l->kernel, l->stride, 0, AMLFS_POOL_MAX, 1,
+    amlfs_pool_shape s = {n, l->c, l->h, l->w, l->kernel, l->stride, l->pad, AMLFS_POOL_MAX, 1,
                           m->layout[l->in]};
     return s;
 }
@@ -597,6 +719,8 @@ static int init_tensors(amlfs_model *m, uint32_t seed)
                 host[j] = t->fill;
         }
         amlfs_upload(m->ctx, t->data, host, t->size * sizeof(float));
+        if (t->frozen) /* no step ever writes its momentum: 0 in every checkpoint */
+            amlfs_memzero(m->ctx, t->momentum, t->size * sizeof(float));
         free(host);
     }
     return 0;
@@ -618,15 +742,15 @@ amlfs_model *amlfs_model_create(amlfs_context *ctx, const amlfs_model_shape *sha
         free(m);
         return NULL;
     }
-    int cosine = shape->model == AMLFS_MODEL_SPHERE20 || shape->model == AMLFS_MODEL_FACE_SMALL;
+    int cosine = amlfs_model_kind_is_cosine(shape->model);
     if (!cosine) {
         m->shape.scale = 0;
         m->shape.embedding = 0;
     } else {
         if (m->shape.scale == 0)
-            m->shape.scale = AMLFS_DEFAULT_SCALE;
+            m->shape.scale = amlfs_model_default_scale(shape->model);
         if (m->shape.embedding == 0)
-            m->shape.embedding = shape->model == AMLFS_MODEL_SPHERE20 ? 512 : 128;
+            m->shape.embedding = amlfs_model_default_embedding(shape->model);
         if (!(m->shape.scale > 0) || !isfinite(m->shape.scale) || m->shape.embedding < 1) {
             snprintf(err, errlen, "bad cosine head: scale %g, embedding %d", m->shape.scale,
                      m->shape.embedding);
@@ -754,7 +878,7 @@ size_t amlfs_model_parameters(const amlfs_model *m)
 {
     size_t n = 0;
     for (int i = 0; i < m->ntensors; i++)
-        if (m->tensor[i].kind == TENSOR_PARAM)
+        if (m->tensor[i].kind == TENSOR_PARAM && !m->tensor[i].frozen)
             n += m->tensor[i].size;
     return n;
 }
@@ -939,7 +1063,7 @@ double amlfs_model_train_step(amlfs_model *m, const float *x, const int32_t *y, 
     backward(m, ps, n);
     for (int i = 0; i < m->ntensors; i++) {
         amlfs_tensor *t = &m->tensor[i];
-        if (t->kind == TENSOR_PARAM)
+        if (t->kind == TENSOR_PARAM && !t->frozen) /* a frozen tensor: no step, no decay */
             amlfs_sgd_step(m->ctx, t->data, t->momentum, t->grad, t->size, lr, momentum,
                            weight_decay, nesterov, first_step);
     }
