@@ -34,10 +34,12 @@ const amlfs_config_key amlfs_config_keys[] = {
     {"val_pairs", "int", "2..100000000", "1000", "face: validation pairs (half same, half different)"},
     {"noise", "float", "0..1", "0", "training label-noise ratio"},
     {"noise_kind", "choice", "symmetric,pair", "symmetric", "how noisy labels are drawn"},
-    {"model", "choice", "small-cnn,resnet20,sphere20,face-small", "@",
-     "architecture (fashion-mnist: small-cnn; cifar10: resnet20; face: sphere20)"},
-    {"scale", "float", "0.001..10000", "64",
-     "cosine heads (sphere20, face-small): the scale s of the cosine-space loss"},
+    {"model", "choice", "small-cnn,resnet20,sphere20,face-small,resnet50,reid-small", "@",
+     "architecture (fashion-mnist: small-cnn; cifar10: resnet20; face: sphere20; "
+     "market1501, dukemtmc: resnet50)"},
+    {"scale", "float", "0.001..10000", "@",
+     "cosine heads (sphere20, face-small, resnet50, reid-small): the scale s of the "
+     "cosine-space loss (64; 64; 64; re-ID 16)"},
     {"batch", "int", "1..65536", "@", "training batch size (100; 128; 256)"},
     {"lr", "float", "0..1000", "@", "base learning rate (0.05; 0.1; 0.1)"},
     {"momentum", "float", "0..0.9999", "0.9", "SGD momentum"},
@@ -145,6 +147,7 @@ static const struct {
     {"metric", "top1", "top1", "accuracy", "mAP"},
     {"size", "", "", "112x96", "256x128"},
     {"val_identities", "10", "10", "10", "100"},
+    {"scale", "64", "64", "64", "16"},
 };
 
 #define THREADS_ON_SLURM "4" /* cpus_per_task when neither it nor threads is set */
