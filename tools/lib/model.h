@@ -24,10 +24,17 @@
  *              16x8); global average pooling; BNNeck (Luo et al.): a BatchNorm1d of the
  *              2048-d feature whose bias is frozen at 0, its output the embedding; the
  *              cosine head. Tensor names are torchvision's (layer1.0.conv1.weight,
- *              layer1.0.downsample.0.weight, ...), then bnneck.* and head.weight.
+ *              layer1.0.downsample.0.weight, ...), then bnneck.* and head.weight, so
+ *              ImageNet weights load as they are (workflow/amlfs-convert-torchvision).
+ *              From scratch it is initialised as every model here (PyTorch's default
+ *              bounds below), not as torchvision's resnet50() (He normal, fan-out).
+ *              Measured on 2 shared cores: a training step of batch 16 at 256x128
+ *              takes 7.0 s (2.3 images/s; PyTorch 1.13 on the same cores: 10.5 s),
+ *              peak RSS 1.8 GB; activations scale with the batch (about 100 MB an image).
  *   reid-small: conv3x3 32, BN, ReLU, maxpool 2; conv3x3 64, BN, ReLU, maxpool 2;
  *              conv3x3 E (embedding, 128), BN, ReLU; global average pooling; BNNeck of
- *              E; the cosine head (tests and 2 cores).
+ *              E; the cosine head (tests and 2 cores: a step of batch 32 at 64x32
+ *              takes 0.17 s, 186 images/s, on 2 shared cores).
  * A frozen tensor (the BNNeck bias) is a parameter whose gradient is computed but which
  * no SGD step changes (nor weight decay): it stays at its initial 0, as PyTorch's
  * requires_grad_(False) on the bias; its momentum buffer stays 0.
