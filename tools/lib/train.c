@@ -59,7 +59,7 @@ int amlfs_model_defaults(amlfs_train_state *st, const char *model)
         st->nmilestones = 2;
         st->milestones[0] = 80;
         st->milestones[1] = 100;
-        st->augment = AUGMENT_NONE;
+        st->augment = AUGMENT_REID; /* flip, pad-crop, random erasing (torchreid's) */
         st->shape.scale = AMLFS_DEFAULT_REID_SCALE;
         st->shape.embedding = 2048;
     } else if (st->shape.model == AMLFS_MODEL_REID_SMALL) {
@@ -67,7 +67,7 @@ int amlfs_model_defaults(amlfs_train_state *st, const char *model)
         st->shape.batch = 32;
         st->lr = 0.1;
         st->epochs = 8;
-        st->augment = AUGMENT_NONE;
+        st->augment = AUGMENT_REID;
         st->shape.scale = AMLFS_DEFAULT_REID_SCALE;
         st->shape.embedding = 128;
     } else { /* face-small */
