@@ -18,6 +18,7 @@ echo "demo-face: a face search into $out, then the exact CosFace baseline into $
 echo "demo-face: (about 3 minutes on 2 cores)"
 if [ ! -f "$faces/lfw/pairs.txt" ]; then
     rm -rf "$faces"
+    mkdir -p "$(dirname "$faces")"
     amlfs-synth face --out "$faces" --identities 60 --images-per-identity 30 --heldout 20 \
         --probe-identities 10 --distractors 500 --size 48x40 --seed 2019
 fi

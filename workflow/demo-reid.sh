@@ -14,6 +14,7 @@ export PATH="$root/bin:$PATH"
 echo "demo-reid: a re-ID search into $out, then the fixed loss and the random ablation"
 if [ ! -d "$market/bounding_box_test" ]; then
     rm -rf "$market"
+    mkdir -p "$(dirname "$market")"
     amlfs-synth market --out "$market" --identities 60 --test-identities 30 \
         --images-per-camera 8 --size 64x32 \
         --seed 2019

@@ -572,7 +572,13 @@ void amlfs_config_resolve(amlfs_config *c, int slurm)
         /* an empty value is a default only where the table's default is empty (data,
          * the Slurm limits, ...); elsewhere it is a mistake, refused before anything is
          * written, not a value that fails later in a tool */
-        if (c->given[i] && !*c->given[i] && *k->fallback)
+        /* a computed default may itself be empty (size for fashion-mnist): then an empty
+         * value, as RUN/config records it, is that default */
+        char computed[1024] = "";
+        if (c->given[i] && !*c->given[i] && !strcmp(k->fallback, "@"))
+            fallback_of(c, i, dataset, slurm, computed, sizeof computed);
+        if (c->given[i] && !*c->given[i] && *k->fallback &&
+            (strcmp(k->fallback, "@") || *computed))
             bad(NULL, "%s: %s = '': empty (give a value, or leave the key out for its "
                       "default%s%s)", c->where[i] ? c->where[i] : "--set", k->key,
                 strcmp(k->fallback, "@") ? ", " : "", strcmp(k->fallback, "@") ? k->fallback : "");
