@@ -111,9 +111,11 @@ help:
 DEB_PKGS := build-essential pkg-config libhdf5-dev hdf5-tools libdnnl-dev \
             librandom123-dev zlib1g-dev parallel gnuplot-nox slurm-wlm munge dataset-fashion-mnist \
             python3 python3-h5py python3-numpy valgrind libopenblas-dev
-BENCH_PKGS := python3-torch
+BENCH_PKGS := python3-torch python3-torchvision
 
 DEB_PKGS += libjpeg62-turbo-dev libpng-dev
+# the image tests decode with PIL, independently of the tools' libjpeg and libpng
+DEB_PKGS += python3-pil
 
 # Installs only what is missing, so a second run does no apt-get at all.
 deps:
