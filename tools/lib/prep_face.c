@@ -376,15 +376,7 @@ int amlfs_prep_face(int argc, char **argv)
     }
 
     amlfs_h5_out h = amlfs_h5_create(out, "dataset");
-    amlfs_attr_set_str(h.file, "/", "name", name);
-    amlfs_attr_set_str(h.file, "/", "task", "face");
-    amlfs_attr_set_i64(h.file, "/", "classes", ntrain_ids);
-    amlfs_attr_set_i64(h.file, "/", "channels", 3);
-    amlfs_attr_set_i64(h.file, "/", "height", height);
-    amlfs_attr_set_i64(h.file, "/", "width", width);
-    amlfs_attr_set_f64(h.file, "/", "noise_ratio", 0.0);
-    amlfs_attr_set_str(h.file, "/", "noise_kind", "none");
-    amlfs_attr_set_i64(h.file, "/", "seed", seed);
+    amlfs_prep_root_attrs(h.file, name, "face", ntrain_ids, height, width, seed);
 
     uint64_t sums[6] = {0};
     uint8_t *kept = amlfs_zalloc((size_t)train.n, 1);

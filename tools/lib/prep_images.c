@@ -212,6 +212,20 @@ void amlfs_prep_parse_size(const char *s, const char *example, int *h, int *w)
     *w = (int)amlfs_arg_int("--size (width)", x + 1, 8, 1024);
 }
 
+void amlfs_prep_root_attrs(hid_t f, const char *name, const char *task, int64_t classes,
+                           int height, int width, int64_t seed)
+{
+    amlfs_attr_set_str(f, "/", "name", name);
+    amlfs_attr_set_str(f, "/", "task", task);
+    amlfs_attr_set_i64(f, "/", "classes", classes);
+    amlfs_attr_set_i64(f, "/", "channels", 3);
+    amlfs_attr_set_i64(f, "/", "height", height);
+    amlfs_attr_set_i64(f, "/", "width", width);
+    amlfs_attr_set_f64(f, "/", "noise_ratio", 0.0);
+    amlfs_attr_set_str(f, "/", "noise_kind", "none");
+    amlfs_attr_set_i64(f, "/", "seed", seed);
+}
+
 void amlfs_prep_moments(const uint64_t sums[6], long long n, int h, int w, double mean[3],
                         double sd[3])
 {

@@ -63,6 +63,11 @@ typedef struct {
 int amlfs_prep_write_images(hid_t f, const char *group, const amlfs_prep_items *items,
                             amlfs_prep_decode *o, uint8_t *kept, uint64_t *sums);
 
+/* The root attributes every image dataset file carries before its splits: name, task,
+ * classes, 3 channels of height x width, no label noise, the seed. */
+void amlfs_prep_root_attrs(hid_t f, const char *name, const char *task, int64_t classes,
+                           int height, int width, int64_t seed);
+
 /* The per-channel mean and (population) standard deviation, in [0,1] pixel units, of n
  * images of h x w pixels from the sums of amlfs_prep_write_images. */
 void amlfs_prep_moments(const uint64_t sums[6], long long n, int h, int w, double mean[3],
