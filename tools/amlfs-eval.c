@@ -197,19 +197,28 @@ static int64_t read_pairs(const char *path, const char *split, int n, int32_t **
     return p;
 }
 
-/* The embeddings of a split with its labels and pairs, as amlfs-metric reads them. */
-static void write_features(const char *out, const char *split, int64_t epoch, int flip,
-                           const float *emb, int n, int d, const int32_t *labels,
-                           const int32_t *pairs, const uint8_t *issame, int64_t p)
+/* A features file begun: its attributes, the embeddings and labels (schema features,
+ * as amlfs-metric reads them); the caller adds its task's datasets and finishes it. */
+static amlfs_h5_out features_begin(const char *out, const char *split, int64_t epoch, int flip,
+                                   const float *emb, int n, int d, const int32_t *labels)
 {
     amlfs_h5_out o = amlfs_h5_create(out, "features");
     amlfs_attr_set_str(o.file, "/", "split", split);
     amlfs_attr_set_i64(o.file, "/", "epoch", epoch);
     amlfs_attr_set_i64(o.file, "/", "flip", flip);
     hsize_t fd[2] = {(hsize_t)n, (hsize_t)d}, ld[1] = {(hsize_t)n};
-    hsize_t pd[2] = {(hsize_t)p, 2}, sd[1] = {(hsize_t)p};
     amlfs_h5_write(o.file, "/features", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, fd, emb);
     amlfs_h5_write(o.file, "/labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ld, labels);
+    return o;
+}
+
+/* A face split's features file: the embeddings, labels and verification pairs. */
+static void write_features(const char *out, const char *split, int64_t epoch, int flip,
+                           const float *emb, int n, int d, const int32_t *labels,
+                           const int32_t *pairs, const uint8_t *issame, int64_t p)
+{
+    amlfs_h5_out o = features_begin(out, split, epoch, flip, emb, n, d, labels);
+    hsize_t pd[2] = {(hsize_t)p, 2}, sd[1] = {(hsize_t)p};
     amlfs_h5_write(o.file, "/pairs", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, pd, pairs);
     amlfs_h5_write(o.file, "/issame", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, sd, issame);
     amlfs_h5_finish(&o);
@@ -240,16 +249,11 @@ static void write_reid_features(const char *out, const char *split, int64_t epoc
                                 const float *emb, int n, int d, const int32_t *pids,
                                 const int32_t *camids, const int32_t *query)
 {
-    amlfs_h5_out o = amlfs_h5_create(out, "features");
-    amlfs_attr_set_str(o.file, "/", "split", split);
-    amlfs_attr_set_i64(o.file, "/", "epoch", epoch);
-    amlfs_attr_set_i64(o.file, "/", "flip", flip);
-    hsize_t fd[2] = {(hsize_t)n, (hsize_t)d}, ld[1] = {(hsize_t)n};
+    amlfs_h5_out o = features_begin(out, split, epoch, flip, emb, n, d, pids);
+    hsize_t ld[1] = {(hsize_t)n};
     uint8_t *q = amlfs_zalloc((size_t)n, 1);
     for (int i = 0; i < n; i++)
         q[i] = query[i] != 0;
-    amlfs_h5_write(o.file, "/features", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, fd, emb);
-    amlfs_h5_write(o.file, "/labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ld, pids);
     amlfs_h5_write(o.file, "/camids", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, ld, camids);
     amlfs_h5_write(o.file, "/query", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, ld, q);
     amlfs_h5_finish(&o);
