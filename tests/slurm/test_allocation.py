@@ -103,7 +103,11 @@ class AllocationSearch(S.LocalSlurm, unittest.TestCase):
             # a requeued job waits two minutes before it may start again: not here
             while time.monotonic() < deadline:
                 state = run(["squeue", "-h", "-j", job, "-o", "%T"], env=cls.env).stdout.strip()
-                if state == "PENDING":
+                # the node must have finished killing the old instance first: slurmd
+                # refuses to launch a job id it is still cleaning up ("already killed,
+                # do not launch batch job"), and the requeued job is then lost
+                node = run(["sinfo", "-h", "-o", "%T"], env=cls.env).stdout
+                if state == "PENDING" and "completing" not in node:
                     run(["scontrol", "update", f"jobid={job}", "StartTime=now"], env=cls.env)
                     break
                 time.sleep(0.2)
